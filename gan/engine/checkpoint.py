@@ -1,0 +1,148 @@
+"""Crash-safe ``checkpoint-<step>`` folders, retention, ``resume=latest`` and safe loading.
+
+A checkpoint is written into ``.tmp-checkpoint-<step>`` and renamed to ``checkpoint-<step>`` only
+when complete, so a crash mid-save never leaves a folder that looks complete; old checkpoints are
+pruned only after the new one exists. Everything is read without executing code: weights from
+safetensors, optimizer/scaler/RNG states through ``torch.load(weights_only=True)`` (what
+``Accelerator.load_state`` does for the objects it prepared), our own state from JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import load as safe_torch_load  # torch.load(weights_only=True) + numpy RNG types
+from safetensors.torch import load_file, save_file
+
+PREFIX = "checkpoint-"
+TMP_PREFIX = ".tmp-checkpoint-"
+STATE_FILE = "trainer_state.json"  # written last: its presence marks a complete checkpoint
+_STEP_RE = re.compile(rf"^{PREFIX}(\d+)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, reported as one line."""
+
+
+def checkpoint_step(path: Path) -> int | None:
+    match = _STEP_RE.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints under ``root``, oldest first."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and checkpoint_step(p) is not None and (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: checkpoint_step(p) or 0)
+
+
+def resolve_resume(resume: str, root: Path) -> Path | None:
+    """``""`` -> None; ``latest`` -> newest complete checkpoint (or None); else that folder."""
+    if not resume:
+        return None
+    if resume == "latest":
+        found = list_checkpoints(root)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / STATE_FILE).is_file():
+        raise CheckpointError(f"resume='{resume}' is not a complete checkpoint folder (no {STATE_FILE} inside)")
+    return path
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"missing file '{path}'")
+    return load_file(str(path))
+
+
+def rng_file(folder: Path, rank: int) -> Path:
+    return folder / f"toolkit_rng_{rank}.safetensors"
+
+
+class CheckpointManager:
+    """Saves and prunes ``checkpoint-<step>`` folders under ``root`` (all processes call :meth:`save`)."""
+
+    def __init__(self, root: Path, keep: int, accelerator: Accelerator) -> None:
+        if keep < 2:
+            raise ValueError("keep must be >= 2 so that a complete checkpoint always survives the next save")
+        self.root, self.keep, self.accelerator = Path(root), keep, accelerator
+
+    def save(
+        self,
+        step: int,
+        trainer_state: dict[str, Any],
+        write_extra: Callable[[Path], None],
+        rng_tensors: dict[str, torch.Tensor],
+    ) -> Path:
+        """Write a complete checkpoint for ``step``; returns its final path."""
+        acc = self.accelerator
+        tmp, final = self.root / f"{TMP_PREFIX}{step}", self.root / f"{PREFIX}{step}"
+        if acc.is_main_process:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        save_safetensors_atomic(rng_tensors, rng_file(tmp, acc.process_index))
+        if acc.is_main_process:
+            write_extra(tmp)
+            write_json_atomic(tmp / STATE_FILE, trainer_state)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            if final.exists():  # a re-save of the same step (e.g. preemption right after a save)
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            self.prune()
+        acc.wait_for_everyone()
+        return final
+
+    def prune(self) -> None:
+        """Delete complete checkpoints beyond the newest ``keep`` and leftover temporary folders."""
+        complete = list_checkpoints(self.root)
+        for old in complete[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        for leftover in self.root.glob(f"{TMP_PREFIX}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def load_checkpoint(accelerator: Accelerator, folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Restore prepared models/optimizers/scaler/RNG from ``folder``; return (trainer state, our RNG)."""
+    rank = accelerator.process_index
+    required = [folder / STATE_FILE, folder / f"random_states_{rank}.pkl", rng_file(folder, rank)]
+    for path in required:
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint '{folder}' is missing '{path.name}' (RNG or trainer state); cannot resume exactly")
+    try:
+        # Accelerate only logs an unreadable RNG file; an exact resume needs it, so check first.
+        safe_torch_load(folder / f"random_states_{rank}.pkl")
+    except Exception as err:
+        raise CheckpointError(f"checkpoint '{folder}' has an unreadable RNG state ({type(err).__name__}); refusing to resume") from None
+    try:
+        accelerator.load_state(str(folder))  # weights_only loads; see module docstring
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"cannot load checkpoint '{folder}': {first}") from None
+    state = json.loads((folder / STATE_FILE).read_text())
+    return state, load_safetensors(rng_file(folder, rank))

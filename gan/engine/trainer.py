@@ -1,0 +1,240 @@
+"""The training loop shared by GAN training and segmentation fine-tuning.
+
+A job supplies a :class:`Task` (its models, one train step, its extra state and its inference
+export); the :class:`Trainer` owns everything else: resuming, the progress bar, logging,
+checkpoints, periodic hooks (sample grids, evaluation), preemption and the final export.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from ..config import to_dict
+from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, resolve_resume, save_safetensors_atomic, load_safetensors
+from .data_stream import BatchStream
+from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl
+from .tracking import SafeLogger
+
+MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
+EXTRA_STATE_FILE = "extra_state.safetensors"
+# Keys that may change when resuming; anything else (architecture, data, loss) must match.
+RESUME_MUTABLE = ("out_dir", "resume", "optim.", "log.", "eval.", "checkpoint.", "train.steps", "train.on_nonfinite", "data.num_workers", "data.download", "data.root")
+
+
+class NonFiniteError(RuntimeError):
+    """A NaN/inf loss or gradient met before an optimizer step."""
+
+
+class Task(Protocol):
+    """What a job gives the :class:`Trainer`."""
+
+    dataloader: Any  # prepared by the task's single ``accelerator.prepare`` call
+    loss_keys: list[str]  # keys of train_step's result, plotted to loss_curves.png
+
+    def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
+        """One optimizer step of the main model; None when it was skipped (not counted)."""
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Extra tensors for checkpoints (e.g. EMA weights)."""
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
+
+    def rng_tensors(self) -> dict[str, torch.Tensor]:
+        """States of this process's own random generators (latent noise, ...)."""
+
+    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
+
+    def write_export(self, folder: Path, step: int) -> None:
+        """Write the inference snapshot (main process only)."""
+
+
+@dataclass
+class Hook:
+    """Something run on the main process every ``every`` steps and at the end; returns values to log."""
+
+    every: int
+    fn: Callable[[int], dict[str, float] | None]
+
+
+def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts."""
+    keys = sorted(set(old) | set(new))
+    out: list[str] = []
+    for key in keys:
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, name + ".")
+        elif a != b:
+            out.append(name)
+    return out
+
+
+class PreemptionGuard:
+    """Turns SIGTERM/SIGINT into a flag checked at step boundaries (a checkpoint is saved there)."""
+
+    EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "PreemptionGuard":
+        for sig in self.EXIT_CODES:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+    def requested(self, accelerator: Accelerator) -> bool:
+        """True on every process as soon as any process got a signal."""
+        flag = torch.tensor([1.0 if self.signum is not None else 0.0], device=accelerator.device)
+        if accelerator.num_processes > 1:
+            flag = accelerator.reduce(flag, reduction="sum")
+        return bool(flag.item() > 0)
+
+    @property
+    def exit_code(self) -> int:
+        return self.EXIT_CODES.get(self.signum, 143)  # type: ignore[arg-type]
+
+
+class Trainer:
+    """Runs ``task`` for ``cfg.train.steps`` steps with checkpoints, logs and hooks under ``run_dir``."""
+
+    def __init__(self, cfg: Any, task: Task, accelerator: Accelerator, logger: SafeLogger, hooks: list[Hook] | None = None) -> None:
+        self.cfg, self.task, self.accelerator, self.logger = cfg, task, accelerator, logger
+        self.hooks = hooks or []
+        self.run_dir = Path(cfg.out_dir)
+        self.ckpt = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep, accelerator)
+        self.batches = BatchStream(task.dataloader)
+        self.collector = StatsCollector()
+        self.step, self.skipped_steps = 0, 0
+        self.log_path = self.run_dir / "metrics.jsonl"
+
+    # ---- resume -----------------------------------------------------------------------------
+
+    def maybe_resume(self) -> None:
+        folder = resolve_resume(self.cfg.resume, self.run_dir / "checkpoints")
+        if folder is None:
+            if self.cfg.resume == "latest" and self.accelerator.is_main_process:
+                print(f"resume=latest: no checkpoint under {self.run_dir / 'checkpoints'}, starting from scratch")
+            return
+        state = self._read_state(folder)
+        self.check_config(state["config"])
+        state, rng = load_checkpoint(self.accelerator, folder)
+        self.task.load_state_tensors(load_safetensors(folder / EXTRA_STATE_FILE))
+        self.task.load_rng_tensors(rng)
+        self.step, self.skipped_steps = int(state["step"]), int(state.get("skipped_steps", 0))
+        self.batches.load_state_dict(state["data"])
+        if self.accelerator.is_main_process:
+            print(f"resumed from {folder} at step {self.step}")
+
+    @staticmethod
+    def _read_state(folder: Path) -> dict:
+        import json
+
+        return json.loads((folder / "trainer_state.json").read_text())
+
+    def check_config(self, old: dict) -> None:
+        diffs = config_differences(old, to_dict(self.cfg))
+        fixed = [k for k in diffs if not k.startswith(RESUME_MUTABLE) and k not in RESUME_MUTABLE]
+        if fixed:
+            raise CheckpointError(f"cannot resume: the config differs from the checkpoint's in {', '.join(fixed)}")
+        if diffs and self.accelerator.is_main_process:
+            print(f"resuming with changed settings: {', '.join(diffs)}")
+
+    # ---- checkpoints ------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path:
+        state = {
+            "step": self.step,
+            "skipped_steps": self.skipped_steps,
+            "data": self.batches.state_dict(),
+            "config": to_dict(self.cfg),
+        }
+
+        def write_extra(folder: Path) -> None:
+            save_safetensors_atomic(self.task.state_tensors(), folder / EXTRA_STATE_FILE)
+            self.task.write_export(folder, self.step)
+
+        path = self.ckpt.save(self.step, state, write_extra, self.task.rng_tensors())
+        if self.accelerator.is_main_process:
+            self.task.write_export(self.run_dir / "export", self.step)
+        return path
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def fit(self) -> int:
+        """Train to ``cfg.train.steps``; returns the process exit code (non-zero when preempted)."""
+        self.maybe_resume()
+        acc, total = self.accelerator, self.cfg.train.steps
+        bar = tqdm(total=total, initial=self.step, disable=not acc.is_main_process, desc="train", dynamic_ncols=True)
+        consecutive_skips = 0
+        with PreemptionGuard() as guard:
+            while self.step < total:
+                if guard.requested(acc):
+                    self.save_checkpoint()
+                    bar.close()
+                    if acc.is_main_process:
+                        print(f"preempted: saved checkpoint at step {self.step}; relaunch with resume=latest")
+                    return guard.exit_code
+                start = time.perf_counter()
+                stats = self.task.train_step(self.batches, self.step)
+                if stats is None:
+                    self.skipped_steps, consecutive_skips = self.skipped_steps + 1, consecutive_skips + 1
+                    if consecutive_skips > MAX_CONSECUTIVE_SKIPS:
+                        raise NonFiniteError(f"{consecutive_skips} consecutive steps skipped at step {self.step}")
+                    continue
+                consecutive_skips = 0
+                self.step += 1
+                self._after_step(stats, time.perf_counter() - start, bar)
+        bar.close()
+        self._finish()
+        return 0
+
+    def _after_step(self, stats: dict[str, float], seconds: float, bar: tqdm) -> None:
+        step, cfg = self.step, self.cfg
+        stats = dict(stats, images_per_s=stats.pop("images", 0.0) / max(seconds, 1e-9))
+        self.collector.add(stats)
+        if self.accelerator.is_main_process:
+            append_jsonl(self.log_path, {"step": step, **{k: v for k, v in stats.items() if k in self.task.loss_keys}})
+        if step % cfg.log.every == 0 or step == cfg.train.steps:
+            means = self.collector.means()
+            self.logger.log({f"train/{k}": v for k, v in means.items()}, step=step)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
+        bar.update(1)
+        self._run_hooks(step, final=step == cfg.train.steps)
+        if step % cfg.checkpoint.every == 0 or step == cfg.train.steps:
+            self.save_checkpoint()
+
+    def _run_hooks(self, step: int, final: bool) -> None:
+        for hook in self.hooks:
+            if step % hook.every == 0 or final:
+                values = hook.fn(step) if self.accelerator.is_main_process else None
+                if values:
+                    self.logger.log(values, step=step)
+        if self.accelerator.is_main_process and (step % self.cfg.log.sample_every == 0 or final):
+            self.plot_losses()
+
+    def plot_losses(self) -> None:
+        plot_curves(read_jsonl(self.log_path), self.task.loss_keys, self.run_dir / "loss_curves.png", "training losses", smooth=25)
+
+    def _finish(self) -> None:
+        if self.accelerator.is_main_process:
+            done = list_checkpoints(self.run_dir / "checkpoints")
+            print(f"done: {self.step} steps; export in {self.run_dir / 'export'}; latest checkpoint {done[-1] if done else 'none'}")
+        self.logger.close()

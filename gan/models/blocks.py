@@ -1,0 +1,75 @@
+"""Small building blocks shared by the decoder, generator, discriminator and segmentation model."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+UPSAMPLE_MODES = ("transposed", "resize_conv", "pixel_shuffle")
+BASE_RESOLUTION = 4  # every stack starts (decoder) or ends (discriminator) at 4x4
+
+
+def num_doublings(resolution: int) -> int:
+    """Number of x2 stages from 4x4 to the smallest power-of-two size >= ``resolution``."""
+    if resolution < 8:
+        raise ValueError(f"resolution {resolution} is too small: the smallest supported is 8")
+    return math.ceil(math.log2(resolution / BASE_RESOLUTION))
+
+
+def upsample_conv(in_ch: int, out_ch: int, mode: str) -> nn.Module:
+    """A layer that doubles the spatial size. ``transposed`` is the DCGAN ConvTranspose2d(4, 2, 1)."""
+    if mode == "transposed":
+        return nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False)
+    if mode == "resize_conv":  # nearest upsample + conv: no checkerboard artifacts
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False))
+    if mode == "pixel_shuffle":
+        return nn.Sequential(nn.Conv2d(in_ch, out_ch * 4, 3, 1, 1, bias=False), nn.PixelShuffle(2))
+    raise ValueError(f"upsample mode {mode!r} is not one of {', '.join(UPSAMPLE_MODES)}")
+
+
+class UpBlock(nn.Module):
+    """x2 upsampling conv -> norm -> ReLU (the unit of the deconvolution decoder)."""
+
+    def __init__(self, in_ch: int, out_ch: int, mode: str = "transposed", norm: str = "batch") -> None:
+        super().__init__()
+        self.conv = upsample_conv(in_ch, out_ch, mode)
+        self.norm = nn.BatchNorm2d(out_ch) if norm == "batch" else nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class DownBlock(nn.Module):
+    """Strided conv (k4 s2 p1) -> norm -> LeakyReLU(0.2): the unit of the discriminator and encoder."""
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str = "batch") -> None:
+        super().__init__()
+        conv = nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=norm != "batch")
+        self.conv = spectral_norm(conv) if norm == "spectral" else conv
+        self.norm = nn.BatchNorm2d(out_ch) if norm == "batch" else nn.Identity()
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+def stage_widths(base: int, stages: int, max_channels: int) -> list[int]:
+    """Channel counts of ``stages`` stages, widest first: base*2^(n-1), ..., base*2, base (capped)."""
+    return [min(base * 2 ** (stages - 1 - i), max_channels) for i in range(stages)]
+
+
+@torch.no_grad()
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights ~ N(0, 0.02), BatchNorm weights ~ N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            weight = getattr(m, "weight_orig", m.weight)  # spectral norm keeps the raw weight here
+            nn.init.normal_(weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)

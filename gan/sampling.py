@@ -1,0 +1,121 @@
+"""Loading an inference export, seeded latents, interpolation and image grids."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+from .engine.checkpoint import CheckpointError, list_checkpoints, load_safetensors
+from .models import Generator
+
+EXPORT_WEIGHTS = "generator.safetensors"
+EXPORT_META = "generator.json"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]`` (seeds are non-negative)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                seeds.extend(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ValueError(f"--seeds {text!r}: expected integers or ranges like 0-63,100") from None
+    if not seeds:
+        raise ValueError(f"--seeds {text!r}: no seed given")
+    return seeds
+
+
+def latents_for_seeds(seeds: Iterable[int], nz: int) -> torch.Tensor:
+    """One latent per seed, each from its own generator: independent of batch size and order."""
+    return torch.stack([torch.randn(nz, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between latents ``a`` and ``b`` (falls back to lerp when parallel)."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    if float(so.abs().min()) < 1e-6:
+        return (1 - t) * a + t * b
+    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
+
+
+def find_export(path: str | Path) -> Path:
+    """The folder holding ``generator.safetensors``: an export, a checkpoint, or a run directory."""
+    path = Path(path)
+    for candidate in (path, path / "export"):
+        if (candidate / EXPORT_WEIGHTS).is_file() and (candidate / EXPORT_META).is_file():
+            return candidate
+    done = list_checkpoints(path / "checkpoints")
+    if done and (done[-1] / EXPORT_WEIGHTS).is_file():
+        return done[-1]
+    raise CheckpointError(f"'{path}' holds no {EXPORT_WEIGHTS} + {EXPORT_META} (pass an export, checkpoint or run folder)")
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, dict]:
+    """Build the EMA generator of an export/checkpoint/run folder; returns ``(model in eval mode, meta)``."""
+    folder = find_export(path)
+    meta = json.loads((folder / EXPORT_META).read_text())
+    try:
+        model = Generator(**meta["model"])
+        model.load_state_dict(load_safetensors(folder / EXPORT_WEIGHTS))
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"'{folder}' does not match its {EXPORT_META}: {str(err).splitlines()[0]}") from None
+    return model.to(device).eval().requires_grad_(False), meta
+
+
+@torch.no_grad()
+def generate(model: Generator, latents: torch.Tensor, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU for ``latents``, computed ``batch_size`` at a time."""
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    chunks = latents.split(batch_size)
+    out = [model(z.to(device)).float().cpu() for z in tqdm(chunks, desc="sample", disable=not progress)]
+    return torch.cat(out)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """Save [-1, 1] images as one PNG grid (written atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
+    tmp = path.with_name(".tmp-" + path.name)
+    save_image(images, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, format="png")
+    tmp.replace(path)
+    return path
+
+
+def save_individual(images: torch.Tensor, folder: str | Path, names: Sequence[str]) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for image, name in zip(images, names):
+        path = folder / f"{name}.png"
+        save_image(image, path, normalize=True, value_range=(-1, 1), padding=0)
+        paths.append(path)
+    return paths
+
+
+def interpolation_latents(seeds: Sequence[int], nz: int, steps: int) -> torch.Tensor:
+    """Rows of ``steps`` slerp points between consecutive seeds (seed pairs (0,1), (1,2), ...)."""
+    anchors = latents_for_seeds(seeds, nz)
+    rows = [
+        torch.stack([slerp(anchors[i], anchors[i + 1], t / (steps - 1)) for t in range(steps)])
+        for i in range(len(seeds) - 1)
+    ]
+    return torch.cat(rows)
+
+
+__all__ = ["generate", "interpolation_latents", "latents_for_seeds", "load_generator", "make_grid", "parse_seeds", "save_grid", "save_individual", "slerp"]
