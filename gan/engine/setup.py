@@ -1,0 +1,40 @@
+"""Run set-up shared by every job: the Accelerator, its tracker and the run directory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+
+from ..config import flatten, to_dict, to_yaml
+from .tracking import SafeLogger, tracker_settings
+
+
+def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
+    """One Accelerator for the run (mixed precision, tracker, seedable data order).
+
+    ``cfg`` is any config with ``out_dir``, ``train.mixed_precision``, ``train.seed``,
+    ``log.tracker`` and ``log.project``.
+    """
+    log_with, init_kwargs = tracker_settings(cfg.log.tracker, cfg.out_dir)
+    acc = Accelerator(
+        mixed_precision=cfg.train.mixed_precision,
+        log_with=log_with,
+        project_dir=cfg.out_dir,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.train.seed),
+    )
+    # Every process starts from the same seed; data shards and per-rank noise streams differ.
+    set_seed(cfg.train.seed)
+    if log_with:
+        init_kwargs.setdefault("wandb", {})["name"] = Path(cfg.out_dir).name
+        acc.init_trackers(cfg.log.project, config=flatten(to_dict(cfg)), init_kwargs=init_kwargs)
+    return acc, SafeLogger(acc, enabled=log_with is not None)
+
+
+def write_run_config(cfg: Any, acc: Accelerator) -> None:
+    """The resolved config as ``<out_dir>/config.yaml`` (main process)."""
+    if acc.is_main_process:
+        out = Path(cfg.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(to_yaml(cfg))
