@@ -199,10 +199,13 @@ def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
     return ConfigError(f"unknown config key '{key}'{hint}")
 
 
-def _set(obj: Any, dotted: str, value: Any) -> None:
-    """Set ``obj.<dotted>`` to ``value`` after checking the key and coercing the value."""
+def _set(obj: Any, dotted: str, value: Any, parent: str = "") -> None:
+    """Set ``obj.<dotted>`` to ``value`` after checking the key and coercing the value.
+
+    ``parent`` is the dotted path of ``obj`` itself, used only to name keys in errors.
+    """
     parts = dotted.split(".")
-    target, prefix = obj, []
+    target, prefix = obj, [parent] if parent else []
     for i, name in enumerate(parts):
         fields = _fields(type(target))
         key = ".".join(prefix + [name])
@@ -215,7 +218,7 @@ def _set(obj: Any, dotted: str, value: Any) -> None:
                 if not isinstance(value, dict):
                     raise ConfigError(f"config key '{key}': got {value!r}, expected a mapping")
                 for sub, sub_value in value.items():
-                    _set(getattr(target, name), str(sub), sub_value)
+                    _set(getattr(target, name), str(sub), sub_value, key)
                 return
             target = getattr(target, name)
             continue

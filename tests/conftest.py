@@ -1,0 +1,33 @@
+"""Shared test helpers: tiny configs and a subprocess runner that never touches the network."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tiny, fast settings for end-to-end runs (16x16 RGB shapes, narrow nets, no tracker).
+TINY = [
+    "data.name=shapes", "data.resolution=16", "data.shapes_size=64", "model.nz=8", "model.ngf=8",
+    "model.ndf=8", "train.batch_size=8", "log.tracker=none", "log.every=1", "log.num_samples=16",
+]
+
+
+def offline_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
+    return env
+
+
+def run_cmd(args: list[str], cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run a command of the repo, returning its completed process (output captured as text)."""
+    return subprocess.run(args, cwd=cwd, env=offline_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable
