@@ -108,6 +108,11 @@ class EvalConfig:
     cache_dir: str = ""  # real-statistics cache; "" = <out_dir>/../.fidelity_cache
     feature_extractor: str = "inception-v3-compat"
     feature_extractor_path: str = ""  # TorchScript file for a custom extractor
+    num_real: int = 0  # real images compared against; 0 = the whole split
+    kid_subset_size: int = 1000  # capped at the number of generated / real images
+    isc_splits: int = 10
+    seed: int = 2020  # torch-fidelity's rng_seed: latents, KID subsets, IS shuffling, real subset
+    download_weights: bool = False  # fetch missing Inception weights into the torch hub cache (needs network)
 
 
 @dataclasses.dataclass
