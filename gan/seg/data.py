@@ -1,0 +1,200 @@
+"""Segmentation datasets: embedded shapes, image/mask folders, Pascal VOC and CamVid.
+
+Every dataset yields ``(image, mask)``: a float image ``(C, S, S)`` in [-1, 1] and a long mask
+``(S, S)`` holding class indices or ``ignore_index``. Masks are checked when read: a value outside
+the classes (other than the ignore index) stops with the file name and the value.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Subset
+
+from ..data import DataError, ShapesDataset
+from ..data.images import IMAGE_EXTENSIONS
+from ..data.shapes import CLASS_NAMES as SHAPE_CLASSES
+from .config import SegDataConfig
+from .transforms import resize_pair
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+CAMVID_CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "pedestrian", "bicyclist")
+CAMVID_SPLITS = {"train": ("train", "trainannot"), "val": ("val", "valannot"), "test": ("test", "testannot")}
+
+
+def check_mask(mask: np.ndarray, num_classes: int, ignore_index: int, name: str) -> None:
+    """Raise :class:`DataError` naming ``name`` and the first value outside ``0..num_classes-1``."""
+    values = np.unique(mask)
+    bad = [int(v) for v in values if (v < 0 or v >= num_classes) and v != ignore_index]
+    if bad:
+        raise DataError(
+            f"mask '{name}' holds value {bad[0]} outside the classes 0..{num_classes - 1} "
+            f"(ignore_index {ignore_index}); map raw values with data.mask_values or set data.num_classes"
+        )
+
+
+def remap(mask: np.ndarray, label_map: dict[int, int]) -> np.ndarray:
+    """Replace raw mask values by class indices; values without an entry are kept."""
+    out = mask.astype(np.int64)
+    for raw, cls in label_map.items():
+        out[mask == raw] = cls
+    return out
+
+
+class SegFiles(Dataset):
+    """``(image file, mask file)`` pairs, resized jointly to ``resolution``."""
+
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], resolution: int, channels: int, num_classes: int, ignore_index: int, label_map: dict[int, int] | None = None) -> None:
+        self.pairs, self.resolution, self.channels = list(pairs), resolution, channels
+        self.num_classes, self.ignore_index, self.label_map = num_classes, ignore_index, label_map or {}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def read_mask(self, path: Path) -> torch.Tensor:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P", "I", "I;16", "1"):
+                raise DataError(f"mask '{path}' has mode {im.mode}; expected a single-channel class-index PNG")
+            raw = np.array(im)
+        mask = remap(raw, self.label_map)
+        check_mask(mask, self.num_classes, self.ignore_index, str(path))
+        return torch.from_numpy(mask)
+
+    def read_image(self, path: Path) -> torch.Tensor:
+        with Image.open(path) as im:
+            arr = np.array(im.convert("L" if self.channels == 1 else "RGB"), dtype=np.float32)
+        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+        return torch.from_numpy(arr) / 127.5 - 1.0
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, mask_path = self.pairs[index]
+        image, mask = self.read_image(image_path), self.read_mask(mask_path)
+        if image.shape[-2:] != mask.shape:
+            raise DataError(f"mask '{mask_path}' is {tuple(mask.shape)} but its image is {tuple(image.shape[-2:])}")
+        return resize_pair(image, mask, self.resolution)
+
+
+def _images_by_stem(folder: Path, key: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DataError(f"{key} '{folder}' is not a folder")
+    found = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS}
+    if not found:
+        raise DataError(f"{key} '{folder}' holds no images")
+    return found
+
+
+def match_pairs(image_dir: Path, mask_dir: Path) -> list[tuple[str, Path, Path]]:
+    """``(stem, image, mask)`` for every image, sorted by stem; an image without a mask is an error."""
+    images, masks = _images_by_stem(image_dir, "data.root images"), _images_by_stem(mask_dir, "data.root masks")
+    missing = sorted(set(images) - set(masks))
+    if missing:
+        raise DataError(f"{len(missing)} image(s) in '{image_dir}' have no mask of the same stem in '{mask_dir}', e.g. '{missing[0]}'")
+    return [(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+def split_stems(stems: list[str], cfg: SegDataConfig) -> tuple[list[int], list[int]]:
+    """Indices of training and validation items: ``val_stems`` if given, else the last ``val_fraction``."""
+    if cfg.val_stems:
+        unknown = sorted(set(cfg.val_stems) - set(stems))
+        if unknown:
+            raise DataError(f"data.val_stems: no image with stem '{unknown[0]}' under '{cfg.root}/images'")
+        val = [i for i, s in enumerate(stems) if s in set(cfg.val_stems)]
+    else:
+        val = list(range(len(stems) - max(1, round(cfg.val_fraction * len(stems))), len(stems)))
+    train = [i for i in range(len(stems)) if i not in set(val)]
+    if not train:
+        raise DataError(f"data.root '{cfg.root}': no training images left after the validation split")
+    return train, val
+
+
+@dataclass
+class SegData:
+    train: Dataset
+    val: Dataset
+    class_names: list[str]
+    ignore_index: int
+
+
+def _class_names(cfg: SegDataConfig, default: Sequence[str]) -> list[str]:
+    n = cfg.num_classes or len(cfg.mask_values) or len(default)
+    names = list(cfg.class_names) or list(default)[:n] or [f"class{i}" for i in range(n)]
+    if len(names) != n:
+        raise DataError(f"data.class_names has {len(names)} names but there are {n} classes")
+    return names
+
+
+def _pairs(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
+    root = Path(cfg.root)
+    items = match_pairs(root / "images", root / "masks")
+    names = _class_names(cfg, [])
+    label_map = {int(raw): i for i, raw in enumerate(cfg.mask_values)}
+    train_idx, val_idx = split_stems([s for s, _, _ in items], cfg)
+    pairs = [(img, msk) for _, img, msk in items]
+
+    def subset(idx: list[int]) -> Dataset:
+        return SegFiles([pairs[i] for i in idx], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map)
+
+    return subset(train_idx), subset(val_idx), names
+
+
+def _camvid(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
+    names = _class_names(cfg, CAMVID_CLASSES)
+    label_map = {cfg.void_label: cfg.ignore_index}
+
+    def split(name: str) -> Dataset:
+        images, annots = CAMVID_SPLITS[name]
+        items = match_pairs(Path(cfg.root) / images, Path(cfg.root) / annots)
+        return SegFiles([(i, m) for _, i, m in items], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map)
+
+    return split("train"), split("val"), names
+
+
+def _voc(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
+    from torchvision.datasets import VOCSegmentation
+
+    names = _class_names(cfg, VOC_CLASSES)
+    label_map = {255: cfg.ignore_index}  # VOC marks object borders with 255
+
+    def split(image_set: str) -> Dataset:
+        try:
+            voc = VOCSegmentation(cfg.root, year=cfg.voc_year, image_set=image_set, download=cfg.download)
+        except (RuntimeError, OSError) as err:
+            raise DataError(f"Pascal VOC {cfg.voc_year} not found under data.root '{cfg.root}' (set data.download=true): {str(err).splitlines()[0]}") from None
+        return SegFiles(list(zip(map(Path, voc.images), map(Path, voc.masks))), cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map)
+
+    return split("train"), split("val"), names
+
+
+def _shapes(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
+    names = _class_names(cfg, SHAPE_CLASSES)
+    if len(names) != len(SHAPE_CLASSES):
+        raise DataError(f"data.num_classes={cfg.num_classes}: the shapes dataset has {len(SHAPE_CLASSES)} classes")
+    train = ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed, with_masks=True)
+    val = ShapesDataset(cfg.shapes_val_size, cfg.resolution, cfg.channels, cfg.shapes_seed + 1, with_masks=True)  # unseen images
+    return train, val, names
+
+
+def label_subset(dataset: Dataset, fraction: float, seed: int) -> Dataset:
+    """A seeded ``fraction`` of the labelled training items (at least one)."""
+    if fraction >= 1.0:
+        return dataset
+    n = len(dataset)  # type: ignore[arg-type]
+    keep = sorted(random.Random(seed).sample(range(n), max(1, round(fraction * n))))
+    return Subset(dataset, keep)
+
+
+def build_seg_data(cfg: SegDataConfig, seed: int = 0) -> SegData:
+    """Training and validation datasets named by ``cfg.name``."""
+    builders = {"shapes": _shapes, "pairs": _pairs, "camvid": _camvid, "voc": _voc}
+    train, val, names = builders[cfg.name](cfg)
+    if len(val) == 0:  # type: ignore[arg-type]
+        raise DataError(f"data '{cfg.name}' under '{cfg.root}' has no validation images")
+    return SegData(label_subset(train, cfg.label_fraction, seed), val, names, cfg.ignore_index)

@@ -1,0 +1,112 @@
+"""Segmentation encoders: the discriminator's strided conv stack, or a torchvision ResNet.
+
+Both return a list of features, highest resolution first, at strides 2, 4, ..., 2^n of a
+``work_resolution`` = 4 * 2^n input, so the last feature is 4x4 like the generator's latent grid.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..config import ConfigError
+from ..models.blocks import DownBlock, num_doublings
+from ..models.discriminator import encoder_widths
+
+RESNET_STRIDES = 5  # stem (2), layer1 (4), layer2 (8), layer3 (16), layer4 (32)
+
+
+class ConvEncoder(nn.Module):
+    """The discriminator's blocks without its logit layer: keys ``blocks.<i>.*`` match a Discriminator's."""
+
+    def __init__(self, channels: int, resolution: int, ndf: int, max_channels: int, norm: str = "batch") -> None:
+        super().__init__()
+        stages = num_doublings(resolution)
+        self.stage_channels = encoder_widths(ndf, stages, max_channels)
+        chans = [channels] + self.stage_channels
+        # As in the discriminator (and DCGAN), the first block has no normalisation.
+        self.blocks = nn.ModuleList(DownBlock(chans[i], chans[i + 1], "none" if i == 0 else norm) for i in range(stages))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+
+def _load_resnet_weights(net: nn.Module, weights: str, name: str) -> None:
+    """``imagenet`` = torchvision's default weights (must already be in the torch hub cache), else a file."""
+    if weights == "imagenet":
+        from torchvision.models import get_model_weights
+
+        try:
+            state = get_model_weights(name).DEFAULT.get_state_dict(progress=False)
+        except Exception as err:  # offline and not cached: say where to put the file instead
+            raise ConfigError(f"model.encoder_weights=imagenet: cannot load {name} weights ({type(err).__name__}); pass a state-dict file instead") from None
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise ConfigError(f"model.encoder_weights: file '{path}' does not exist")
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if [k for k in missing if not k.startswith("fc.")]:
+        raise ConfigError(f"model.encoder_weights '{weights}' does not fit {name}: missing {missing[:3]}")
+
+
+class ResNetEncoder(nn.Module):
+    """A torchvision ResNet cut into stride-2 stages; extra :class:`DownBlock` s go below stride 32."""
+
+    def __init__(self, name: str, channels: int, resolution: int, weights: str = "", max_channels: int = 512, norm: str = "batch") -> None:
+        super().__init__()
+        from torchvision.models import get_model
+
+        net = get_model(name, weights=None)
+        if weights:
+            _load_resnet_weights(net, weights, name)
+        if channels != 3:  # keep pretrained filters usable: sum them over RGB for grey input
+            rgb = net.conv1.weight.detach()
+            net.conv1 = nn.Conv2d(channels, 64, 7, 2, 3, bias=False)
+            with torch.no_grad():
+                net.conv1.weight.copy_(rgb.sum(1, keepdim=True).repeat(1, channels, 1, 1) / channels)
+        stages = num_doublings(resolution)
+        all_stages = [
+            nn.Sequential(net.conv1, net.bn1, net.relu),
+            nn.Sequential(net.maxpool, net.layer1),
+            net.layer2, net.layer3, net.layer4,
+        ]
+        widths = [64] + [_out_channels(layer) for layer in (net.layer1, net.layer2, net.layer3, net.layer4)]
+        self.stages = nn.ModuleList(all_stages[:stages])
+        self.stage_channels = widths[:stages]
+        for _ in range(stages - RESNET_STRIDES):
+            out = min(self.stage_channels[-1], max_channels)
+            self.stages.append(DownBlock(self.stage_channels[-1], out, norm))
+            self.stage_channels.append(out)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats
+
+
+def _out_channels(layer: nn.Sequential) -> int:
+    """Output channels of a ResNet layer (BasicBlock or Bottleneck)."""
+    last = layer[-1]
+    return (last.bn3 if hasattr(last, "bn3") else last.bn2).num_features
+
+
+def build_encoder(kind: str, channels: int, resolution: int, ndf: int, max_channels: int, norm: str, weights: str = "") -> nn.Module:
+    """``conv`` (discriminator layout) or ``resnet18|34|50``."""
+    if kind == "conv":
+        if weights:
+            raise ConfigError("model.encoder_weights is only for ResNet encoders; the conv encoder loads a discriminator via transfer.encoder")
+        return ConvEncoder(channels, resolution, ndf, max_channels, norm)
+    return ResNetEncoder(kind, channels, resolution, weights, max_channels, norm)

@@ -1,0 +1,79 @@
+"""Validation during training: a sharded pass, one confusion matrix summed across processes, then
+metrics, ``eval.jsonl``, an overlay PNG, tracker logs and the ``best`` export (main process)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..engine.stats import append_jsonl, plot_curves, read_jsonl
+from ..engine.tracking import SafeLogger
+from .metrics import SegMetrics, confusion_matrix, metrics_from_confusion
+from .overlay import save_overlay
+from .task import SegTask
+
+
+@torch.no_grad()
+def confusion_over(model: nn.Module, batches: Iterable, num_classes: int, ignore_index: int, keep: int = 0) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """Summed confusion matrix of ``model`` over ``batches``; also the first ``keep`` (image, mask, pred)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+    kept: list[tuple[torch.Tensor, ...]] = []
+    for images, masks in batches:
+        images, masks = images.to(device), masks.to(device)
+        preds = model(images).argmax(1)
+        total += confusion_matrix(preds, masks, num_classes, ignore_index)
+        if sum(len(k[0]) for k in kept) < keep:
+            kept.append((images.cpu(), masks.cpu(), preds.cpu()))
+    model.train(was_training)
+    if not kept:
+        return total, None
+    return total, tuple(torch.cat([k[i] for k in kept])[:keep] for i in range(3))
+
+
+class Evaluator:
+    """The evaluation hook; run it on every process (``Hook(..., all_processes=True)``)."""
+
+    def __init__(self, task: SegTask, logger: SafeLogger) -> None:
+        self.task, self.logger, self.acc = task, logger, task.acc
+        self.run_dir = Path(task.cfg.out_dir)
+        self.log_path = self.run_dir / "eval.jsonl"
+
+    def __call__(self, step: int) -> dict[str, float] | None:
+        task = self.task
+        keep = task.cfg.eval.overlay_images if self.acc.is_main_process else 0
+        confusion, samples = confusion_over(task.model, task.val_loader, len(task.class_names), task.ignore_index, keep)
+        if self.acc.num_processes > 1:
+            confusion = self.acc.reduce(confusion, reduction="sum")
+        if not self.acc.is_main_process:
+            return None
+        metrics = metrics_from_confusion(confusion.cpu())
+        tqdm.write(f"eval step {step}: {metrics.summary(task.class_names)}")
+        self.record(step, metrics)
+        if samples is not None:
+            self.overlay(step, metrics, samples)
+        if metrics.miou > task.best_miou:
+            task.best_miou = metrics.miou
+            task.write_export(self.run_dir / "best", step, self.as_record(step, metrics))
+        return metrics.as_log(task.class_names)
+
+    @staticmethod
+    def as_record(step: int, m: SegMetrics) -> dict:
+        return {"step": step, "miou": m.miou, "iou": m.iou, "pixel_acc": m.pixel_acc, "class_acc": m.class_acc, "absent": m.absent}
+
+    def record(self, step: int, metrics: SegMetrics) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        append_jsonl(self.log_path, self.as_record(step, metrics))
+        plot_curves(read_jsonl(self.log_path), ["miou", "pixel_acc", "class_acc"], self.run_dir / "eval_curves.png", "validation")
+
+    def overlay(self, step: int, metrics: SegMetrics, samples: tuple[torch.Tensor, ...]) -> None:
+        title = f"step {step}: mIoU {metrics.miou:.3f}"
+        path = save_overlay(*samples, self.task.class_names, self.task.ignore_index, self.run_dir / "overlays" / f"step-{step:07d}.png", title)
+        shutil.copyfile(path, path.with_name("latest.png"))
+        self.logger.log_images("val/overlay", str(path), step)

@@ -1,0 +1,130 @@
+"""SegmentationModel: encoder -> the generator's DeconvDecoder (with skip fusion) -> class head.
+
+Layout for a working size S = 4 * 2^n (the smallest such size >= ``resolution``)::
+
+    image S x S --encoder--> features at S/2, S/4, ..., 4 (the last one is the bottleneck)
+    bottleneck 4x4 --1x1 adapter--> the generator's decoder input width (so its weights fit)
+    DeconvDecoder stages 8, 16, ..., S/2, each fused with the encoder feature of its resolution
+    head: x2 upsampling to S, fused with a full-resolution stem of the image, 1x1 classifier
+
+The decoder starts from a 4x4 grid exactly as in the generator, so the network is not fully
+convolutional: any other input size is padded to a multiple of S, cut into S x S tiles, and the
+stitched logits are cropped back to the input size.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import DeconvDecoder, SkipFusion, UpBlock
+from ..models.blocks import BASE_RESOLUTION, num_doublings, stage_widths
+from .encoders import build_encoder
+
+MIN_HEAD_WIDTH = 8
+
+
+class SegHead(nn.Module):
+    """Last x2 upsampling to full size, fusion with a full-resolution image stem, per-pixel classifier."""
+
+    def __init__(self, in_ch: int, image_ch: int, num_classes: int, upsample: str, norm: str, fusion: str) -> None:
+        super().__init__()
+        width = max(in_ch // 2, MIN_HEAD_WIDTH)  # full-resolution layers dominate the cost: keep them narrow
+        self.up = UpBlock(in_ch, width, upsample, norm)
+        self.stem = nn.Sequential(nn.Conv2d(image_ch, width, 3, 1, 1), nn.ReLU(inplace=True)) if fusion != "none" else None
+        self.fuse = SkipFusion(width, width, fusion) if fusion != "none" else None
+        self.classify = nn.Sequential(
+            nn.Conv2d(width, width, 3, 1, 1, bias=norm != "batch"),
+            nn.BatchNorm2d(width) if norm == "batch" else nn.Identity(),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, num_classes, 1),
+        )
+
+    def forward(self, x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        x = self.up(x)
+        if self.fuse is not None:
+            x = self.fuse(x, self.stem(image))
+        return self.classify(x)
+
+
+def tiled(fn: Any, x: torch.Tensor, tile: int) -> torch.Tensor:
+    """Apply ``fn`` (tile x tile -> same-size maps) to any ``x``: pad, split into tiles, stitch, crop."""
+    n, c, h, w = x.shape
+    rows, cols = math.ceil(h / tile), math.ceil(w / tile)
+    x = F.pad(x, (0, cols * tile - w, 0, rows * tile - h), mode="replicate")  # replicate: no fake edges
+    tiles = x.view(n, c, rows, tile, cols, tile).permute(0, 2, 4, 1, 3, 5).reshape(n * rows * cols, c, tile, tile)
+    out = fn(tiles)
+    k = out.shape[1]
+    out = out.view(n, rows, cols, k, tile, tile).permute(0, 3, 1, 4, 2, 5).reshape(n, k, rows * tile, cols * tile)
+    return out[..., :h, :w]
+
+
+class SegmentationModel(nn.Module):
+    """Per-pixel class logits ``(N, num_classes, H, W)`` for images ``(N, channels, H, W)`` of any size.
+
+    Args:
+        num_classes: output classes.
+        channels: image channels.
+        resolution: working size (rounded up to 4 * 2^n); inputs of other sizes are tiled.
+        ngf: decoder width, as the generator's ``ngf`` (weight transfer needs the same value).
+        ndf: conv-encoder width, as the discriminator's ``ndf``.
+        max_channels: channel cap of encoder and decoder, as in the GAN.
+        upsample: decoder upsampling mode (``transposed`` | ``resize_conv`` | ``pixel_shuffle``).
+        norm: ``batch`` | ``none``.
+        fusion: how encoder skips enter the decoder: ``none | add | average | weighted | concat``.
+        encoder: ``conv`` (discriminator layout) or ``resnet18`` | ``resnet34`` | ``resnet50``.
+        encoder_weights: ResNet weights: ``""`` (random), ``imagenet`` or a state-dict file.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        channels: int = 3,
+        resolution: int = 64,
+        ngf: int = 32,
+        ndf: int = 32,
+        max_channels: int = 256,
+        upsample: str = "transposed",
+        norm: str = "batch",
+        fusion: str = "add",
+        encoder: str = "conv",
+        encoder_weights: str = "",
+    ) -> None:
+        super().__init__()
+        if resolution < 16:
+            raise ValueError(f"SegmentationModel needs resolution >= 16, got {resolution}")
+        n = num_doublings(resolution)
+        self.num_classes, self.channels = num_classes, channels
+        self.work_resolution = BASE_RESOLUTION * 2**n
+        self.encoder = build_encoder(encoder, channels, resolution, ndf, max_channels, norm, encoder_weights)
+        enc = self.encoder.stage_channels
+        dec_in = stage_widths(ngf, n, max_channels)[0]  # what the generator feeds its decoder
+        self.adapter = nn.Sequential(
+            nn.Conv2d(enc[-1], dec_in, 1, bias=norm != "batch"),
+            nn.BatchNorm2d(dec_in) if norm == "batch" else nn.Identity(),
+            nn.ReLU(inplace=True),
+        )
+        # Decoder stage i (output 8 * 2^i) meets encoder feature n-2-i, which has that resolution.
+        skip_channels = list(reversed(enc[: n - 1]))
+        self.decoder = DeconvDecoder(dec_in, resolution, ngf, max_channels, upsample, norm, skip_channels, fusion)
+        self.head = SegHead(self.decoder.out_channels, channels, num_classes, upsample, norm, fusion)
+
+    def _forward_tile(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.encoder(x)
+        skips = feats[:-1][::-1]
+        return self.head(self.decoder(self.adapter(feats[-1]), skips), x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"SegmentationModel expects images (N, {self.channels}, H, W), got {tuple(x.shape)}")
+        size = self.work_resolution
+        if x.shape[-2:] == (size, size):
+            return self._forward_tile(x)
+        return tiled(self._forward_tile, x, size)
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """The decoder's own stage weights (what a generator transfers; fusions excluded)."""
+        return list(self.decoder.stages.parameters())

@@ -1,0 +1,172 @@
+"""The segmentation job as a :class:`gan.engine.trainer.Task`: model, data, loss, one step, export."""
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, Subset
+
+from ..config import to_dict
+from ..data import DataError
+from ..engine.checkpoint import save_safetensors_atomic, write_json_atomic
+from ..engine.data_stream import BatchStream
+from ..engine.trainer import NonFiniteError
+from .config import SegConfig
+from .data import SegData, build_seg_data
+from .losses import SegLoss, class_pixel_counts, median_frequency_weights
+from .model import SegmentationModel
+from .transfer import transfer_from_gan
+from .transforms import JointAugment
+
+EXPORT_WEIGHTS = "segmenter.safetensors"
+EXPORT_META = "segmenter.json"
+AUGMENT_SEED_STRIDE = 7_919  # separates the augmentation streams of different processes
+
+
+def model_kwargs(cfg: SegConfig, num_classes: int) -> dict[str, Any]:
+    m, d = cfg.model, cfg.data
+    return dict(
+        num_classes=num_classes, channels=d.channels, resolution=d.resolution, ngf=m.ngf, ndf=m.ndf,
+        max_channels=m.max_channels, upsample=m.upsample, norm=m.norm, fusion=m.fusion, encoder=m.encoder,
+    )
+
+
+def lr_factor(step: int, total: int, schedule: str) -> float:
+    """Learning-rate multiplier at ``step`` (a pure function of the step: nothing to checkpoint)."""
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+
+
+class SegTask:
+    """Cross-entropy (+ Dice) training of a :class:`SegmentationModel`, optionally from a GAN's decoder."""
+
+    loss_keys = ["loss", "ce", "dice"]
+
+    def __init__(self, cfg: SegConfig, accelerator: Accelerator, data: SegData | None = None) -> None:
+        self.cfg, self.acc = cfg, accelerator
+        self.data = data or build_seg_data(cfg.data, cfg.train.seed)
+        self.class_names, self.ignore_index = self.data.class_names, self.data.ignore_index
+        model = SegmentationModel(**model_kwargs(cfg, len(self.class_names)), encoder_weights=cfg.model.encoder_weights)
+        self.frozen = self._init_from_gan(model)
+        self.loss = SegLoss(self.ignore_index, cfg.loss.dice_weight, self._class_weights())
+        o = cfg.optim
+        opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+        self.model, self.opt, self.dataloader = accelerator.prepare(model, opt, self._train_loader())
+        self.raw = accelerator.unwrap_model(self.model)
+        self.val_loader = self._val_loader()
+        self.augment = JointAugment(cfg.data.augment, cfg.data.resolution, self.ignore_index)
+        self.aug_rng = torch.Generator().manual_seed(cfg.train.seed + AUGMENT_SEED_STRIDE * (accelerator.process_index + 1))
+        self.best_miou = float("-inf")
+
+    # ---- set-up -------------------------------------------------------------------------------
+
+    def _init_from_gan(self, model: SegmentationModel) -> list[torch.nn.Parameter]:
+        """Load ``init_from`` and return the parameters to freeze for the first steps."""
+        if not self.cfg.init_from:
+            return []
+        report = transfer_from_gan(model, self.cfg.init_from, self.cfg.transfer.encoder)
+        if self.acc.is_main_process:
+            print("\n".join(report.lines()))
+        if not self.cfg.transfer.freeze_decoder_steps:
+            return []
+        return [p for name, p in model.named_parameters() if name in report.loaded_keys and name.startswith("decoder.")]
+
+    def _class_weights(self) -> torch.Tensor | None:
+        if self.cfg.loss.class_weights == "none":
+            return None
+        counts, present = class_pixel_counts(self.data.train, len(self.class_names), self.ignore_index, self.cfg.loss.class_weight_images)
+        weights = median_frequency_weights(counts, present)
+        if self.acc.is_main_process:
+            print("median-frequency class weights: " + ", ".join(f"{n} {w:.3f}" for n, w in zip(self.class_names, weights.tolist())))
+        return weights
+
+    def _train_loader(self) -> DataLoader:
+        cfg, n = self.cfg, len(self.data.train)  # type: ignore[arg-type]
+        needed = cfg.train.batch_size * self.acc.num_processes
+        if n < needed:
+            raise DataError(f"{n} training images are fewer than one batch (train.batch_size={cfg.train.batch_size} x {self.acc.num_processes} processes)")
+        return DataLoader(
+            self.data.train, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
+            num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0,
+        )
+
+    def _val_loader(self) -> DataLoader:
+        """This process's shard of the validation set, each image exactly once across processes.
+
+        Not passed to ``accelerator.prepare``: its even-batches padding would count images twice.
+        """
+        shard = Subset(self.data.val, range(self.acc.process_index, len(self.data.val), self.acc.num_processes))  # type: ignore[arg-type]
+        return DataLoader(shard, batch_size=self.cfg.eval.batch_size, shuffle=False, num_workers=self.cfg.data.num_workers)
+
+    # ---- the step -----------------------------------------------------------------------------
+
+    def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
+        cfg, accum = self.cfg.train, self.cfg.train.grad_accum
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        sums: dict[str, torch.Tensor] = {}
+        for micro in range(accum):
+            images, masks = self.augment.batch(*next(batches), self.aug_rng)
+            # Skip the DDP all-reduce on all but the last micro-batch.
+            sync = contextlib.nullcontext() if micro == accum - 1 else self.acc.no_sync(self.model)
+            with sync, self.acc.autocast():
+                loss, parts = self.loss(self.model(images), masks)
+                self.acc.backward(loss / accum)
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0) + value / accum
+        if not self._finite(sums["loss"], step):
+            return None
+        if step < self.cfg.transfer.freeze_decoder_steps:
+            for p in self.frozen:  # no gradient -> AdamW leaves the weight (and its decay) alone
+                p.grad = None
+        for group in self.opt.param_groups:
+            group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
+        self.opt.step()
+        if self.acc.optimizer_step_was_skipped:  # fp16 overflow
+            return None
+        stats = {k: float(v) for k, v in sums.items()}
+        return dict(stats, images=float(cfg.batch_size * accum * self.acc.num_processes))
+
+    def _finite(self, loss: torch.Tensor, step: int) -> bool:
+        """False (step skipped) when the loss or a gradient is NaN/inf on any process."""
+        grads = [p.grad.detach().abs().amax() for p in self.model.parameters() if p.grad is not None]
+        bad = (~torch.isfinite(loss.detach())).float().sum()
+        if self.acc.scaler is None and grads:  # with fp16 the grad scaler owns overflowing grads
+            bad = bad + (~torch.isfinite(torch.stack(grads))).float().sum()
+        if self.acc.num_processes > 1:
+            bad = self.acc.reduce(bad, reduction="sum")
+        if float(bad) == 0:
+            return True
+        self.opt.zero_grad(set_to_none=True)
+        if self.cfg.train.on_nonfinite == "error":
+            raise NonFiniteError(f"non-finite segmentation loss ({float(loss):.4g}) or gradient at step {step + 1}; lower optim.lr or set train.on_nonfinite=skip")
+        return False
+
+    # ---- state and export ---------------------------------------------------------------------
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"best_miou": torch.tensor([self.best_miou], dtype=torch.float64)}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.best_miou = float(tensors["best_miou"][0])
+
+    def rng_tensors(self) -> dict[str, torch.Tensor]:
+        return {"augment": self.aug_rng.get_state()}
+
+    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.aug_rng.set_state(tensors["augment"])
+
+    def write_export(self, folder: Path, step: int, metrics: dict[str, Any] | None = None) -> None:
+        """Model weights (safetensors) + what predict needs to rebuild and use it (JSON)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        save_safetensors_atomic(self.raw.state_dict(), folder / EXPORT_WEIGHTS)
+        meta = {
+            "model": model_kwargs(self.cfg, len(self.class_names)), "class_names": self.class_names,
+            "ignore_index": self.ignore_index, "step": step, "metrics": metrics, "config": to_dict(self.cfg),
+        }
+        write_json_atomic(folder / EXPORT_META, meta)

@@ -1,0 +1,103 @@
+"""``init_from``: copy a trained GAN's decoder (and optionally its discriminator) into a SegmentationModel.
+
+Decoder stages are aligned from the output end: the generator's last stage goes to the segmentation
+decoder's last stage, and so on upwards. With the same ``ngf``/``max_channels`` those stages have
+the same widths, so a GAN trained at 64 px fills the last three stages of a 256-px decoder; the
+first stages (and the 1x1 adapter, fusions and head) keep their fresh initialisation. Discriminator
+blocks are aligned from the input end (block i -> encoder block i). Every tensor is either loaded
+or reported as skipped, with shapes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..engine.checkpoint import CheckpointError, load_safetensors
+from ..sampling import EXPORT_WEIGHTS, find_export
+from .encoders import ConvEncoder
+
+DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"
+_STAGE_RE = re.compile(r"^decoder\.stages\.(\d+)\.(.+)$")
+_BLOCK_RE = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+
+@dataclass
+class TransferReport:
+    """What ``init_from`` did: ``loaded`` (ours, theirs, shape) and ``skipped`` (theirs, reason)."""
+
+    source: Path
+    loaded: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def loaded_keys(self) -> set[str]:
+        return {ours for ours, _, _ in self.loaded}
+
+    def lines(self) -> list[str]:
+        out = [f"init_from {self.source}: loaded {len(self.loaded)} tensors, skipped {len(self.skipped)}"]
+        out += [f"  loaded  {ours} <- {theirs} {list(shape)}" for ours, theirs, shape in self.loaded]
+        out += [f"  skipped {theirs}: {why}" for theirs, why in self.skipped]
+        return out
+
+
+def decoder_candidates(gen_state: dict[str, torch.Tensor], seg_stages: int) -> tuple[dict[str, tuple[str, torch.Tensor]], list[tuple[str, str]]]:
+    """Map generator keys to segmentation keys (stages aligned at the output end)."""
+    stage_ids = [int(m.group(1)) for k in gen_state if (m := _STAGE_RE.match(k))]
+    offset = seg_stages - (max(stage_ids) + 1 if stage_ids else 0)
+    mapped, skipped = {}, []
+    for key, tensor in gen_state.items():
+        match = _STAGE_RE.match(key)
+        if not match:
+            skipped.append((key, "not a decoder stage (latent projection / image head)"))
+        elif int(match.group(1)) + offset < 0:
+            skipped.append((key, f"generator stage {match.group(1)} has no counterpart: the segmentation decoder has only {seg_stages} stages"))
+        else:
+            mapped[f"decoder.stages.{int(match.group(1)) + offset}.{match.group(2)}"] = (key, tensor)
+    return mapped, skipped
+
+
+def encoder_candidates(disc_state: dict[str, torch.Tensor]) -> tuple[dict[str, tuple[str, torch.Tensor]], list[tuple[str, str]]]:
+    """Map discriminator ``blocks.<i>.*`` to ``encoder.blocks.<i>.*`` (aligned at the input end)."""
+    mapped, skipped = {}, []
+    for key, tensor in disc_state.items():
+        if _BLOCK_RE.match(key):
+            mapped[f"encoder.{key}"] = (key, tensor)
+        else:
+            skipped.append((key, "not an encoder block (logit layer)"))
+    return mapped, skipped
+
+
+def _apply(model: nn.Module, candidates: dict[str, tuple[str, torch.Tensor]], report: TransferReport, prefix: str) -> None:
+    state = model.state_dict()
+    for ours, (theirs, tensor) in candidates.items():
+        if ours not in state:
+            report.skipped.append((prefix + theirs, f"no '{ours}' in the segmentation model"))
+        elif tuple(state[ours].shape) != tuple(tensor.shape):
+            report.skipped.append((prefix + theirs, f"shape {list(tensor.shape)} != ours {list(state[ours].shape)} ('{ours}')"))
+        else:
+            state[ours] = tensor.to(state[ours].dtype)
+            report.loaded.append((ours, prefix + theirs, tuple(tensor.shape)))
+    model.load_state_dict(state)
+
+
+def transfer_from_gan(model: nn.Module, path: str | Path, encoder: bool = False) -> TransferReport:
+    """Load the generator's decoder (and with ``encoder`` the discriminator's blocks) into ``model``."""
+    folder = find_export(path)
+    report = TransferReport(folder)
+    mapped, skipped = decoder_candidates(load_safetensors(folder / EXPORT_WEIGHTS), len(model.decoder.stages))
+    report.skipped += [("generator:" + k, why) for k, why in skipped]
+    _apply(model, mapped, report, "generator:")
+    if not report.loaded:
+        reasons = "; ".join(why for _, why in report.skipped if "shape" in why)[:300] or "no decoder stage found"
+        raise CheckpointError(f"init_from '{path}': no decoder weight fits the segmentation model ({reasons}); use the GAN's model.ngf, max_channels, upsample and norm")
+    if encoder:
+        if not isinstance(model.encoder, ConvEncoder):
+            raise CheckpointError("transfer.encoder=true needs model.encoder=conv (the discriminator's layout)")
+        mapped, skipped = encoder_candidates(load_safetensors(folder / DISCRIMINATOR_WEIGHTS))
+        report.skipped += [("discriminator:" + k, why) for k, why in skipped]
+        _apply(model, mapped, report, "discriminator:")
+    return report
