@@ -61,6 +61,9 @@ class Hook:
 
     every: int
     fn: Callable[[int], dict[str, float] | None]
+    # True: run on every process (e.g. a sharded evaluation that reduces across processes);
+    # only the main process's return value is logged.
+    all_processes: bool = False
 
 
 def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -224,8 +227,9 @@ class Trainer:
     def _run_hooks(self, step: int, final: bool) -> None:
         for hook in self.hooks:
             if step % hook.every == 0 or final:
-                values = hook.fn(step) if self.accelerator.is_main_process else None
-                if values:
+                run_here = hook.all_processes or self.accelerator.is_main_process
+                values = hook.fn(step) if run_here else None
+                if values and self.accelerator.is_main_process:
                     self.logger.log(values, step=step)
         if self.accelerator.is_main_process and (step % self.cfg.log.sample_every == 0 or final):
             self.plot_losses()
