@@ -19,4 +19,8 @@ def run_training(cfg: GANConfig, extra_hooks: list[Hook] | None = None) -> int:
         return {}
 
     hooks = [Hook(cfg.log.sample_every, sample_hook)] + list(extra_hooks or [])
+    if cfg.eval.every > 0:  # torch-fidelity is imported only when evaluation is on
+        from .evaluation.hook import make_eval_hook
+
+        hooks.append(make_eval_hook(cfg, task, acc.device))
     return Trainer(cfg, task, acc, logger, hooks).fit()

@@ -1,0 +1,96 @@
+"""Score a trained generator against real data with torch-fidelity (FID, KID, IS, precision/recall).
+
+    python evaluate.py runs/mnist --metrics fid,kid --num-samples 10000
+    python evaluate.py runs/mnist/best data.root=../shared/data/mnist-test eval.num_real=5000
+    python evaluate.py runs/x/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
+
+The real data and evaluation settings default to the run's own config (stored in the export);
+``data.*`` and ``eval.*`` overrides change them. Prints one table and writes a JSON file with
+the values and the protocol (image counts, real split, resolution, extractor and its weights).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gan.cli import run_cli
+
+OVERRIDABLE = ("data.", "eval.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="export folder, best/ folder, checkpoint-<step> folder or run directory")
+    p.add_argument("--metrics", help="comma-separated: fid, kid, is, prc (default: eval.metrics of the run)")
+    p.add_argument("--num-samples", type=int, help="generated images (default: eval.num_samples of the run)")
+    p.add_argument("--out", help="result JSON (default: <export folder>/evaluation.json)")
+    p.add_argument("--cache-dir", help="real-statistics cache (default: eval.cache_dir, else .fidelity_cache next to the run)")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    p.add_argument("overrides", nargs="*", help="data.* / eval.* overrides, e.g. data.split=test eval.num_real=5000")
+    return p
+
+
+def run_dir_of(folder: Path) -> Path:
+    """The run directory holding ``folder`` (the first parent with a config.yaml), else ``folder``."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    return folder
+
+
+def eval_config(meta: dict, args: argparse.Namespace):
+    """The run's stored config with the command line's data/eval overrides and flags applied."""
+    from gan.config import ConfigError, GANConfig, from_dict, parse_override, validate
+
+    values = dict(meta.get("config", {}))
+    for text in args.overrides:
+        key, value = parse_override(text)
+        if not key.startswith(OVERRIDABLE):
+            raise ConfigError(f"override '{key}': evaluate.py only takes data.* and eval.* keys")
+        values[key] = value
+    if args.metrics:
+        values["eval.metrics"] = args.metrics
+    if args.num_samples is not None:
+        values["eval.num_samples"] = args.num_samples
+    cfg = from_dict(GANConfig, values)
+    validate(cfg)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def job() -> int:
+        import torch
+
+        from gan.evaluation import Evaluator, default_cache_dir, format_table, write_result
+        from gan.sampling import find_export, load_generator
+
+        folder = find_export(args.source)
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model, meta = load_generator(folder, device)
+        cfg = eval_config(meta, args)
+        cache = args.cache_dir or cfg.eval.cache_dir or default_cache_dir(run_dir_of(folder.resolve()))
+        evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
+        result = evaluator.evaluate_generator(model, meta["model"]["nz"], source=str(folder))
+        out = write_result(args.out or folder / "evaluation.json", result, step=meta.get("step"))
+        print(format_table(result.values))
+        print(protocol_line(result.protocol))
+        print(f"wrote {out}")
+        return 0
+
+    return run_cli(job)
+
+
+def protocol_line(p: dict) -> str:
+    """One line saying what was compared with what, by which extractor."""
+    fe = p["feature_extractor"]
+    real = p.get("real")
+    against = f" vs {real['num_images']} real ({real['dataset']} {real['split']})" if real else ""
+    cached = " [real stats from cache]" if p.get("real_cache", {}).get("hit") else ""
+    return f"protocol: {p['generated']['num_images']} generated{against} at {p['resolution']}px, {fe['name']} (weights sha256 {fe['weights_sha256'][:12]}){cached}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

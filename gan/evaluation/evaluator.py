@@ -1,0 +1,234 @@
+"""Scoring generated images against a real dataset with torch-fidelity, stating the protocol.
+
+Every result carries the protocol next to the values (image counts, real split, resolution,
+feature extractor and the hash of its weights, metric settings), because published numbers
+differ mostly by protocol and a number without it cannot be reproduced.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch_fidelity
+import torch_fidelity.utils as fu  # attribute access at call time: tests may wrap these
+from torch import nn
+from torch_fidelity import GenerativeModelBase
+from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_featuresdict_to_statistics_cached, fid_input_id_to_statistics_cached
+from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+from torch_fidelity.utils import create_feature_extractor
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ..config import DataConfig, EvalConfig
+from ..data import build_image_dataset
+from ..engine.checkpoint import write_json_atomic
+from . import real_cache
+from .extractors import ExtractorSpec, resolve_extractor
+from .frechet import frechet_distance, symmetric_sqrt
+from .inputs import GeneratorSource, UInt8Images, image_shape, subset
+from .metrics import Metric, parse_metrics, rename_results
+from .weights import EvalError
+
+KID_SUBSETS = 100  # torch-fidelity's default number of KID subsets
+PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
+MIN_IMAGES = 2  # a covariance needs two samples
+
+
+@dataclass
+class EvalResult:
+    values: dict[str, float]
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metrics": self.values, "protocol": self.protocol}
+
+
+def default_cache_dir(out_dir: str | Path) -> Path:
+    """``<out_dir>/../.fidelity_cache``: shared by the runs of one folder, so real stats are computed once."""
+    return Path(out_dir).resolve().parent / ".fidelity_cache"
+
+
+def check_eval_config(cfg: EvalConfig) -> None:
+    """Range checks, one line each (types were checked when the config was loaded)."""
+    checks = [
+        ("every", cfg.every >= 0, ">= 0"),
+        ("num_samples", cfg.num_samples >= MIN_IMAGES, f">= {MIN_IMAGES}"),
+        ("batch_size", cfg.batch_size >= 1, ">= 1"),
+        ("num_real", cfg.num_real == 0 or cfg.num_real >= MIN_IMAGES, f"0 (all) or >= {MIN_IMAGES}"),
+        ("kid_subset_size", cfg.kid_subset_size >= MIN_IMAGES, f">= {MIN_IMAGES}"),
+        ("isc_splits", 1 <= cfg.isc_splits <= cfg.num_samples, "in 1..eval.num_samples"),
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            raise EvalError(f"config key 'eval.{key}': got {getattr(cfg, key)!r}, expected {expected}")
+
+
+class Evaluator:
+    """Scores generators or image tensors against the real data of ``data`` (real stats cached)."""
+
+    def __init__(self, cfg: EvalConfig, data: DataConfig, cache_dir: str | Path, device: str | torch.device = "cpu") -> None:
+        check_eval_config(cfg)
+        self.cfg, self.data, self.cache_dir = cfg, data, Path(cache_dir)
+        self.device = torch.device(device)
+        self.metrics: list[Metric] = parse_metrics(cfg.metrics)
+        self.extractor: ExtractorSpec = resolve_extractor(
+            cfg.feature_extractor, cfg.inception_weights, cfg.feature_extractor_path, cfg.download_weights
+        )
+        self._real: Dataset | None = None
+        self._full_size = 0
+        self._fe: Any = None
+        # sqrt of the real covariance, reused across periodic evaluations with many samples
+        self._real_sqrt: Any = None
+        self._real_sqrt_key = ""
+
+    # ---- real data ----------------------------------------------------------------------------
+
+    def real_dataset(self) -> Dataset:
+        """The real images compared against (built once; a seeded subset when ``eval.num_real`` > 0)."""
+        if self._real is None:
+            full = build_image_dataset(self.data)
+            self._full_size = len(full)  # type: ignore[arg-type]
+            self._real = subset(full, self.cfg.num_real, self.cfg.seed)
+        return self._real
+
+    def real_key(self) -> tuple[str, dict[str, Any]]:
+        """The real-statistics cache name and what it stands for."""
+        real = self.real_dataset()
+        parts = real_cache.real_key_parts(self.data, self._full_size, len(real), self.cfg.seed, self.extractor)  # type: ignore[arg-type]
+        return real_cache.real_cache_name(parts), parts
+
+    # ---- scoring ------------------------------------------------------------------------------
+
+    def evaluate_generator(self, generator: nn.Module, nz: int, num_samples: int | None = None, progress: bool = True, source: str = "") -> EvalResult:
+        """Score ``num_samples`` (default ``eval.num_samples``) images of ``generator`` (z ~ N(0, I))."""
+        n = num_samples or self.cfg.num_samples
+        generator.eval()
+        with torch.no_grad():
+            probe = generator(torch.zeros(1, nz, device=next(generator.parameters()).device))
+        self._check_shape(tuple(probe.shape[1:]), "the generator")
+        with tqdm(total=n, desc="eval: generated", unit="img", disable=not progress, leave=False) as bar:
+            fake = GeneratorSource(generator, nz, bar)
+            return self._score(fake, n, {"source": source or "generator", "latents": "N(0, I), torch-fidelity numpy RandomState(eval.seed)"}, progress)
+
+    def evaluate_images(self, images: torch.Tensor, progress: bool = True, source: str = "image tensor") -> EvalResult:
+        """Score already generated [-1, 1] images ``(N, C, H, W)``."""
+        if images.dim() != 4 or images.shape[0] < MIN_IMAGES:
+            raise EvalError(f"expected at least {MIN_IMAGES} images as (N, C, H, W), got shape {tuple(images.shape)}")
+        self._check_shape(tuple(images.shape[1:]), source)
+        with tqdm(total=len(images), desc="eval: generated", unit="img", disable=not progress, leave=False) as bar:
+            return self._score(UInt8Images(images, bar), len(images), {"source": source}, progress)
+
+    def _check_shape(self, fake: tuple[int, ...], what: str) -> None:
+        if not self._needs_real():
+            return
+        real = image_shape(self.real_dataset()[0])
+        if fake != real:
+            raise EvalError(f"{what} makes images of shape {fake} but the real data ({self.data.name}) has {real}; set data.resolution/data.channels to match")
+
+    def _needs_real(self) -> bool:
+        return any(m.needs_real for m in self.metrics)
+
+    def _layers(self) -> dict[str, str]:
+        return {m.flag: self.extractor.layer(m.flag) for m in self.metrics}
+
+    def feature_extractor(self) -> Any:
+        """torch-fidelity's extractor for every layer the metrics need, built once per evaluator."""
+        if self._fe is None:
+            layers = sorted(set(self._layers().values()))
+            weights = self.extractor.weights
+            self._fe = create_feature_extractor(
+                self.extractor.name, layers, cuda=self.device.type == "cuda", verbose=False,
+                feature_extractor_weights_path=str(weights) if weights else None,
+            )
+        return self._fe
+
+    def _score(self, fake: Any, n_fake: int, generated: dict[str, Any], progress: bool) -> EvalResult:
+        kwargs = self._fidelity_kwargs(n_fake)
+        fe, layers = self.feature_extractor(), self._layers()
+        if isinstance(fake, GenerativeModelBase):
+            fake_feats = fu.get_featuresdict_from_generative_model(fake, fe, n_fake, self.cfg.batch_size, kwargs["cuda"], self.cfg.seed, False)
+        else:
+            fake_feats = fu.get_featuresdict_from_dataset(fake, fe, self.cfg.batch_size, kwargs["cuda"], True, False)
+        raw: dict[str, float] = {}
+        cache_hit = None
+        if self._needs_real():
+            real_feats, real_stats, cache_hit = self._real_features(fe, layers, kwargs, progress)
+            if "fid" in layers:
+                raw[KEY_METRIC_FID] = self._fid(fake_feats[layers["fid"]].numpy(), real_stats)
+            if "kid" in layers:
+                raw.update(kid_featuresdict_to_metric(fake_feats, real_feats, layers["kid"], **kwargs))
+            if "prc" in layers:
+                raw.update(prc_featuresdict_to_metric(fake_feats, real_feats, layers["prc"], **kwargs))
+        if "isc" in layers:
+            raw.update(isc_featuresdict_to_metric(fake_feats, layers["isc"], **kwargs))
+        protocol = self._protocol(kwargs, {**generated, "num_images": n_fake}, cache_hit)
+        return EvalResult(rename_results(raw, self.metrics), protocol)
+
+    def _real_features(self, fe: Any, layers: dict[str, str], kwargs: dict[str, Any], progress: bool) -> tuple[Any, Any, bool]:
+        """Real features (KID/PRC) and FID statistics from torch-fidelity's cache under our key."""
+        name, parts = self.real_key()
+        real_cache.describe_key(self.cache_dir, name, parts)
+        total = len(self.real_dataset())  # type: ignore[arg-type]
+        with tqdm(total=total, desc="eval: real (cached after)", unit="img", disable=not progress, leave=False) as bar:
+            real = UInt8Images(self.real_dataset(), bar)
+            kw = dict(kwargs, input2=real, input2_cache_name=name, cache_root=str(self.cache_dir))
+            feats = fu.extract_featuresdict_from_input_id_cached(2, fe, **kw) if {"kid", "prc"} & set(layers) else None
+            stats = None
+            if "fid" in layers:
+                if feats is not None:
+                    stats = fid_featuresdict_to_statistics_cached(feats, name, fe, layers["fid"], **kw)
+                else:
+                    stats = fid_input_id_to_statistics_cached(2, fe, layers["fid"], **kw)
+        return feats, stats, real.reads == 0
+
+    def _fid(self, fake: Any, real_stats: dict[str, Any]) -> float:
+        """FID; with more samples than dimensions the real covariance's square root is reused."""
+        root = None
+        if fake.shape[0] - 1 >= fake.shape[1]:
+            key = self.real_key()[0]
+            if self._real_sqrt_key != key:
+                self._real_sqrt, self._real_sqrt_key = symmetric_sqrt(real_stats["sigma"]), key
+            root = self._real_sqrt
+        return frechet_distance(fake, real_stats["mu"], real_stats["sigma"], root)
+
+    def _fidelity_kwargs(self, n_fake: int) -> dict[str, Any]:
+        n_real = len(self.real_dataset()) if self._needs_real() else n_fake  # type: ignore[arg-type]
+        return {
+            "cache": True, "cuda": self.device.type == "cuda", "batch_size": self.cfg.batch_size, "rng_seed": self.cfg.seed,
+            "kid_subsets": KID_SUBSETS, "kid_subset_size": min(self.cfg.kid_subset_size, n_fake, n_real),
+            "isc_splits": min(self.cfg.isc_splits, n_fake), "prc_neighborhood": PRC_NEIGHBORHOOD,
+            # no loader worker processes (safe inside training), and PRC distances in blocks
+            "save_cpu_ram": True, "verbose": False,
+        }
+
+    def _protocol(self, kwargs: dict[str, Any], generated: dict[str, Any], cache_hit: bool | None) -> dict[str, Any]:
+        spec, flags = self.extractor, [m.flag for m in self.metrics]
+        out: dict[str, Any] = {
+            "generated": generated,
+            "resolution": self.data.resolution,
+            "channels": self.data.channels,
+            "feature_extractor": {
+                "name": spec.kind, "registered_as": spec.name, "weights_file": str(spec.weights) if spec.weights else None,
+                "weights_sha256": spec.sha256, "layers": {f: spec.layer(f) for f in flags},
+            },
+            "settings": {k: kwargs[k] for k in ("rng_seed", "kid_subsets", "kid_subset_size", "isc_splits", "prc_neighborhood") if k.split("_")[0] in flags + ["rng"]},
+            "fid_formula": "torch-fidelity statistics (float64 np.cov, ddof=1); trace term via symmetric eigenvalues",
+            "torch_fidelity": torch_fidelity.__version__,
+        }
+        if self._needs_real():
+            name, parts = self.real_key()
+            out["real"] = {**real_cache.data_identity(self.data), "num_images": parts["num_real"], "split_size": parts["dataset_size"], "subset_seed": self.cfg.seed, "preprocessing": parts["preprocessing"]}
+            out["real_cache"] = {"dir": str(self.cache_dir), "name": name, "hit": cache_hit}
+        return out
+
+
+def write_result(path: str | Path, result: EvalResult, **extra: Any) -> Path:
+    """Write ``{"metrics", "protocol", **extra}`` as JSON (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {**extra, **result.to_json()})
+    return path

@@ -1,0 +1,165 @@
+"""Feature extractors: torch-fidelity's InceptionV3, or a user's own network for domains it judges poorly.
+
+A custom extractor is any module mapping float images ``(N, 3, H, W)`` in [0, 1] at the dataset
+resolution (grayscale repeated to 3 channels; take ``x[:, :1]`` for 1-channel nets) to features
+``(N, D)``, or to a tuple ``(features, logits)`` when the Inception Score is wanted too. It comes
+either as a TorchScript file (``eval.feature_extractor=torchscript``, ``eval.feature_extractor_path``),
+or from Python as a class/factory plus a state dict (:func:`register_module_extractor`). Both are
+registered with torch-fidelity's ``register_feature_extractor``, so its metrics and caching apply.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch_fidelity import FeatureExtractorBase, register_feature_extractor
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from .weights import EvalError, check_inception_state_dict, file_sha256, resolve_inception_weights
+
+INCEPTION = "inception-v3-compat"
+TORCHSCRIPT = "torchscript"
+FEATURES, LOGITS = "features", "logits"
+_MODULE_EXTRACTORS: dict[str, str] = {}  # name -> "module.Class" of the factory, for the protocol
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """What torch-fidelity is told to use, and what the protocol and the cache key record."""
+
+    name: str  # name registered with torch-fidelity
+    kind: str  # inception-v3-compat / torchscript / module
+    weights: Path | None
+    sha256: str
+
+    def layer(self, flag: str) -> str:
+        """The feature layer torch-fidelity uses for metric ``flag`` (fid, kid, isc, prc)."""
+        return FEATURE_EXTRACTORS_REGISTRY[self.name].get_default_feature_layer_for_metric(flag)
+
+
+def _split_output(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if torch.is_tensor(out):
+        return out, None
+    if isinstance(out, (tuple, list)) and len(out) == 2 and all(torch.is_tensor(t) for t in out):
+        return out[0], out[1]
+    raise EvalError(f"custom feature extractor returned {type(out).__name__}; expected a tensor (N, D) or a tuple (features, logits)")
+
+
+class ModuleFeatureExtractor(FeatureExtractorBase):
+    """Adapts a plain ``nn.Module`` to torch-fidelity's extractor interface (uint8 in, features out)."""
+
+    def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, features_list)
+        self.net = self.load_module(feature_extractor_weights_path).eval().requires_grad_(False)
+
+    def load_module(self, path: str | None) -> nn.Module:
+        raise NotImplementedError
+
+    @staticmethod
+    def get_provided_features_list() -> tuple[str, str]:
+        return FEATURES, LOGITS
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric: str) -> str:
+        return LOGITS if metric == "isc" else FEATURES
+
+    @staticmethod
+    def can_be_compiled() -> bool:
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile() -> torch.Tensor:
+        return torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats, logits = _split_output(self.net(x.float() / 255.0))
+        found = {FEATURES: feats.flatten(1), LOGITS: None if logits is None else logits.flatten(1)}
+        if LOGITS in self.features_list and found[LOGITS] is None:
+            raise EvalError(f"feature extractor '{self.name}' returns features only; the Inception Score needs (features, logits)")
+        return tuple(found[k].float() for k in self.features_list)
+
+
+class TorchScriptExtractor(ModuleFeatureExtractor):
+    """A ``torch.jit.save``-d module; its file comes in as torch-fidelity's weights path."""
+
+    def load_module(self, path: str | None) -> nn.Module:
+        return load_torchscript(Path(path or ""))
+
+
+def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    if not path.is_file():
+        raise EvalError(f"eval.feature_extractor_path '{path}' does not exist (a TorchScript file from torch.jit.save)")
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as err:  # not a TorchScript archive
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise EvalError(f"eval.feature_extractor_path '{path}' is not a TorchScript file: {first[:200]}") from None
+
+
+def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from safetensors or a tensors-only torch file (never unpickles code)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def register_module_extractor(name: str, build: Callable[[], nn.Module]) -> str:
+    """Register ``build()`` (a class or factory) as feature extractor ``name`` for ``eval.feature_extractor``.
+
+    Its weights come from ``eval.feature_extractor_path`` (safetensors or a torch state dict), or
+    none when that is empty (e.g. the factory loads them itself). Returns ``name``.
+    """
+    if name in FEATURE_EXTRACTORS_REGISTRY and name not in _MODULE_EXTRACTORS:
+        raise EvalError(f"feature extractor name '{name}' is taken by torch-fidelity; choose another")
+
+    def load_module(self: ModuleFeatureExtractor, path: str | None) -> nn.Module:
+        net = build()
+        if path:
+            net.load_state_dict(load_state_dict_file(Path(path)))
+        return net
+
+    cls = type(f"ModuleExtractor_{name}", (ModuleFeatureExtractor,), {"load_module": load_module})
+    FEATURE_EXTRACTORS_REGISTRY.pop(name, None)  # re-registering a module name replaces it
+    register_feature_extractor(name, cls)
+    _MODULE_EXTRACTORS[name] = f"{getattr(build, '__module__', '?')}.{getattr(build, '__qualname__', repr(build))}"
+    return name
+
+
+def _register_torchscript(path: Path) -> str:
+    name = f"{TORCHSCRIPT}-{file_sha256(path)[:12]}"  # content-named: two files never share cached stats
+    if name not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor(name, TorchScriptExtractor)
+    return name
+
+
+def _optional_file(path: str, key: str) -> Path | None:
+    if not path:
+        return None
+    found = Path(path).expanduser()
+    if not found.is_file():
+        raise EvalError(f"{key} '{path}' does not exist")
+    return found.resolve()
+
+
+def resolve_extractor(kind: str, inception_weights: str = "", extractor_path: str = "", download: bool = False) -> ExtractorSpec:
+    """Check that the configured extractor can be built offline and return its spec (one-line errors)."""
+    if kind == INCEPTION:
+        weights = resolve_inception_weights(inception_weights, download)
+        check_inception_state_dict(weights)
+        return ExtractorSpec(INCEPTION, INCEPTION, weights, file_sha256(weights))
+    if kind == TORCHSCRIPT:
+        if not extractor_path:
+            raise EvalError("eval.feature_extractor=torchscript needs eval.feature_extractor_path=<file saved by torch.jit.save>")
+        path = Path(extractor_path).expanduser().resolve()
+        load_torchscript(path)  # fail now, not at the first periodic evaluation
+        return ExtractorSpec(_register_torchscript(path), TORCHSCRIPT, path, file_sha256(path))
+    if kind in _MODULE_EXTRACTORS:
+        weights = _optional_file(extractor_path, "eval.feature_extractor_path")
+        return ExtractorSpec(kind, f"module:{_MODULE_EXTRACTORS[kind]}", weights, file_sha256(weights) if weights else "")
+    known = ", ".join([INCEPTION, TORCHSCRIPT, *_MODULE_EXTRACTORS])
+    raise EvalError(f"eval.feature_extractor: got {kind!r}, expected one of {known} (or a name given to register_module_extractor)")

@@ -1,0 +1,92 @@
+"""Periodic evaluation during training: metrics log + plot in the run directory, and a `best` export.
+
+DCGAN runs often peak and then collapse, so the weights with the lowest FID (or KID when FID is
+not computed) are kept in ``<out_dir>/best/`` next to a ``best.json`` naming the value and step.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..engine.checkpoint import write_json_atomic
+from ..engine.stats import append_jsonl, plot_curves, read_jsonl
+from ..engine.trainer import Hook
+from .evaluator import Evaluator, default_cache_dir, write_result
+from .metrics import best_key
+
+BEST_DIR, BEST_JSON, EVAL_DIR = "best", "best.json", "eval"
+
+
+class PeriodicEvaluation:
+    """Hook function: score ``generator()`` and keep the best export written by ``write_export``."""
+
+    def __init__(self, evaluator: Evaluator, run_dir: Path, generator: Callable[[], nn.Module], nz: int,
+                 write_export: Callable[[Path, int], None], resume: bool) -> None:
+        self.evaluator, self.run_dir, self.generator, self.nz = evaluator, run_dir, generator, nz
+        self.write_export = write_export
+        self.eval_dir = run_dir / EVAL_DIR
+        self.best = read_best(run_dir) if resume else None  # a fresh run must not compare against an old one
+
+    def __call__(self, step: int) -> dict[str, float]:
+        model = self.generator()
+        device = next(model.parameters()).device
+        # Evaluation must not shift the training run's random streams (resumed runs stay identical).
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            result = self.evaluator.evaluate_generator(model, self.nz, source=f"EMA generator, step {step}")
+        write_result(self.eval_dir / f"step-{step:07d}.json", result, step=step)
+        append_jsonl(self.eval_dir / "metrics.jsonl", {"step": step, **result.values})
+        plot_curves(read_jsonl(self.eval_dir / "metrics.jsonl"), list(result.values), self.eval_dir / "metrics.png", "evaluation metrics")
+        kept = self._keep_if_best(step, result.values)
+        print(f"eval at step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.values.items()) + (" (new best)" if kept else ""))
+        return {f"eval/{k}": v for k, v in result.values.items()}
+
+    def _keep_if_best(self, step: int, values: dict[str, float]) -> bool:
+        key = best_key(values)
+        if key is None or (self.best is not None and self.best["metric"] == key and values[key] >= self.best["value"]):
+            return False
+        self.best = {"metric": key, "value": values[key], "step": step, "eval_json": f"{EVAL_DIR}/step-{step:07d}.json"}
+        replace_folder(self.run_dir / BEST_DIR, lambda tmp: self._write_best(tmp, step))
+        return True
+
+    def _write_best(self, folder: Path, step: int) -> None:
+        self.write_export(folder, step)
+        write_json_atomic(folder / BEST_JSON, self.best)
+
+
+def replace_folder(dest: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a temp folder, then swap it in: a crash leaves the old or the new folder, never a mix."""
+    tmp, old = dest.with_name(f".tmp-{dest.name}"), dest.with_name(f".old-{dest.name}")
+    for stale in (tmp, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    fill(tmp)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_best(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / BEST_DIR / BEST_JSON
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def make_eval_hook(cfg: Any, task: Any, device: torch.device) -> Hook | None:
+    """The periodic-evaluation hook for a GAN run, or None when ``eval.every`` is 0.
+
+    Built on every process so a bad eval config or missing weights stops all of them before
+    training; only the main process runs it (the Trainer's rule for hooks).
+    """
+    if cfg.eval.every <= 0:
+        return None
+    cache = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else default_cache_dir(cfg.out_dir)
+    evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
+    fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export, bool(cfg.resume))
+    return Hook(cfg.eval.every, fn)
+
+
+__all__ = ["PeriodicEvaluation", "make_eval_hook", "read_best"]

@@ -1,0 +1,92 @@
+"""Inputs in the form torch-fidelity wants: uint8 ``(N, 3, H, W)`` images, never via PNG files.
+
+Generated images come from a :class:`GeneratorSource` (a ``GenerativeModelBase`` that turns
+torch-fidelity's latent batches into uint8 images on the fly); already generated image tensors
+and real datasets come as :class:`UInt8Images`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, Subset
+from torch_fidelity import GenerativeModelBase
+from tqdm.auto import tqdm
+
+RGB = 3
+
+
+def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float images ``(N, C, H, W)`` -> uint8 in [0, 255] with 3 channels (grayscale repeated)."""
+    out = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    if out.shape[1] == 1:
+        out = out.repeat(1, RGB, 1, 1)
+    if out.shape[1] != RGB:
+        raise ValueError(f"images with {out.shape[1]} channels; expected 1 or 3")
+    return out
+
+
+def first_tensor(item: Any) -> torch.Tensor:
+    """The image of a dataset item that may also carry a label or mask."""
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
+class GeneratorSource(GenerativeModelBase):
+    """A generator ``z -> [-1, 1] images`` as torch-fidelity input, with an optional progress bar."""
+
+    def __init__(self, generator: nn.Module, nz: int, progress: tqdm | None = None) -> None:
+        super().__init__()
+        self.generator, self.nz, self.progress = generator, nz, progress
+
+    @property
+    def z_size(self) -> int:
+        return self.nz
+
+    @property
+    def z_type(self) -> str:
+        return "normal"
+
+    @property
+    def num_classes(self) -> int:
+        return 0
+
+    @torch.no_grad()
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        device = next(self.generator.parameters()).device
+        images = to_uint8_rgb(self.generator(z.to(device)))
+        if self.progress is not None:
+            self.progress.update(images.shape[0])
+        return images
+
+
+class UInt8Images(Dataset):
+    """A dataset of [-1, 1] images (or an ``(N, C, H, W)`` tensor of them) as uint8 RGB items."""
+
+    def __init__(self, images: Dataset | torch.Tensor, progress: tqdm | None = None) -> None:
+        self.images, self.progress = images, progress
+        self.reads = 0  # items served; 0 after an evaluation means the cache answered
+
+    def __len__(self) -> int:
+        return len(self.images)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = first_tensor(self.images[index])
+        self.reads += 1
+        if self.progress is not None and self.reads <= len(self):  # torch-fidelity peeks at item 0 once more
+            self.progress.update(1)
+        return to_uint8_rgb(image.unsqueeze(0))[0]
+
+
+def subset(dataset: Dataset, count: int, seed: int) -> Dataset:
+    """``count`` items chosen by a seeded permutation (all of them when ``count`` is 0 or too large)."""
+    total = len(dataset)  # type: ignore[arg-type]
+    if count <= 0 or count >= total:
+        return dataset
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:count]
+    return Subset(dataset, sorted(order.tolist()))
+
+
+def image_shape(item: Any) -> tuple[int, ...]:
+    """``(C, H, W)`` of a dataset item."""
+    return tuple(first_tensor(item).shape)

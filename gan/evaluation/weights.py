@@ -1,0 +1,131 @@
+"""Locating, checking and fingerprinting feature-extractor weights without touching the network.
+
+torch-fidelity downloads the InceptionV3 weights on first use. Offline that download fails
+with a long traceback or hangs, so we resolve the file ourselves first: an explicit path, else
+the torch hub cache (``$TORCH_HOME/hub/checkpoints``), else a one-line :class:`MissingWeightsError`
+that names the file and where to put it. Downloading happens only when asked for.
+"""
+from __future__ import annotations
+
+import hashlib
+import socket
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..config import ConfigError
+
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[1]
+INCEPTION_FC_SHAPE = (1008, 2048)  # the TF 2015 graph's classifier: how we recognise the right file
+DOWNLOAD_TIMEOUT_S = 60
+_HASH_CHUNK = 1 << 22
+_sha_memo: dict[tuple[str, int, int], str] = {}
+
+
+class EvalError(ConfigError):
+    """An evaluation problem, reported to the user as one line (a ConfigError, so CLIs catch it)."""
+
+
+class MissingWeightsError(EvalError):
+    """Feature-extractor weights that are needed but absent."""
+
+
+def hub_weights_path() -> Path:
+    """Where torch hub (and so torch-fidelity) caches the Inception weights; honours TORCH_HOME."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+def _missing(where: Path, key_hint: str) -> MissingWeightsError:
+    return MissingWeightsError(
+        f"Inception weights not found at '{where}'{key_hint}: download {INCEPTION_URL} and put it there "
+        f"(or set eval.inception_weights=/path/to/{INCEPTION_FILE}, or eval.download_weights=true when online)"
+    )
+
+
+def _download(url: str, dest: Path) -> None:
+    """Fetch ``url`` into ``dest`` with a socket timeout, so that no network means an error, not a hang."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        torch.hub.download_url_to_file(url, str(dest), progress=True)
+    except Exception as err:  # URLError, timeouts, HTTP errors: all mean "not available"
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise MissingWeightsError(f"could not download {url} to '{dest}' ({first}); put the file there by hand") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def resolve_inception_weights(path: str = "", download: bool = False) -> Path:
+    """The Inception weights file to use: ``path`` if given, else the torch hub cache copy."""
+    if path:
+        found = Path(path).expanduser()
+        if not found.is_file():
+            raise _missing(found, " (eval.inception_weights)")
+        return found.resolve()
+    cached = hub_weights_path()
+    if not cached.is_file():
+        if not download:
+            raise _missing(cached, " (the torch hub cache; TORCH_HOME moves it)")
+        _download(INCEPTION_URL, cached)
+    return cached.resolve()
+
+
+def check_inception_state_dict(path: Path) -> None:
+    """Refuse files that are not a plain InceptionV3 state dict, with one line.
+
+    Loading with ``weights_only=True`` first also means torch-fidelity's own (unrestricted) load of
+    the same bytes can only rebuild tensors, never run arbitrary pickled code.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise EvalError(f"'{path}' is not a readable weights file: {first[:200]}") from None
+    fc = state.get("fc.weight") if isinstance(state, dict) else None
+    if fc is None or tuple(fc.shape) != INCEPTION_FC_SHAPE:
+        raise EvalError(f"'{path}' is not torch-fidelity InceptionV3 weights (expected fc.weight of shape {INCEPTION_FC_SHAPE})")
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, memoised per (path, size, mtime) because weights files are ~100 MB."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _sha_memo:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+        _sha_memo[key] = digest.hexdigest()
+    return _sha_memo[key]
+
+
+def write_random_inception_weights(path: str | Path, seed: int = 0) -> Path:
+    """Write a randomly initialised InceptionV3 in torch-fidelity's weights format.
+
+    For tests and throughput benchmarks only: the scores it gives are meaningless. Convolutions
+    get He initialisation so features stay O(1) through the 90-odd layers (PyTorch's default
+    init shrinks them to ~1e-8, which makes covariances degenerate).
+    """
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class RandomInception(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):  # keep the random init
+            return None
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty.pth"
+        torch.save({}, empty)
+        model = RandomInception("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty))
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+    torch.nn.init.normal_(model.fc.weight, std=INCEPTION_FC_SHAPE[1] ** -0.5)
+    torch.nn.init.zeros_(model.fc.bias)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path
