@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from .config import GANConfig, to_dict
 from .data import build_image_dataset
-from .engine.checkpoint import save_safetensors_atomic, write_json_atomic
+from .engine.checkpoint import CheckpointError, save_safetensors_atomic, write_json_atomic
 from .engine.data_stream import BatchStream
 from .engine.ema import EMA
 from .engine.trainer import NonFiniteError
@@ -61,7 +61,8 @@ class GANTask:
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
         self.loss = LOSSES[cfg.loss.type]
         self.noise = torch.Generator().manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
-        # With one micro-batch, the last D step's fakes (graph kept) also serve the G step, as in DCGAN.
+        # With one micro-batch, the last D step's fakes (graph kept) also serve the G step, as in DCGAN;
+        # with several, the G step regenerates them from the same latents (one graph alive at a time).
         self.reuse_fakes = cfg.train.grad_accum == 1
         self.images_per_step = cfg.train.batch_size * cfg.train.d_steps * cfg.train.grad_accum * accelerator.num_processes
 
@@ -79,11 +80,13 @@ class GANTask:
         return {**d_stats, **g_stats, "images": float(self.images_per_step)}
 
     def _latents(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.model.nz, generator=self.noise).to(self.acc.device)
+        # One draw per sample: k micro-batches of b then get the same latents as one batch of k*b.
+        nz = self.cfg.model.nz
+        return torch.stack([torch.randn(nz, generator=self.noise) for _ in range(n)]).to(self.acc.device)
 
-    def _generate(self, n: int, keep_graph: bool) -> torch.Tensor:
+    def _generate(self, latents: torch.Tensor, keep_graph: bool) -> torch.Tensor:
         with torch.set_grad_enabled(keep_graph):
-            return self.G(self._latents(n))
+            return self.G(latents)
 
     def _no_sync(self, model: torch.nn.Module, micro: int):
         """Skip the DDP gradient all-reduce on all but the last micro-batch."""
@@ -104,28 +107,31 @@ class GANTask:
         return loss, parts
 
     def _d_phase(self, batches: BatchStream, step: int) -> tuple[dict[str, float] | None, list[torch.Tensor]]:
+        """D updates; returns their stats and, for the G step, the last iteration's fakes or latents."""
         cfg, accum = self.cfg.train, self.cfg.train.grad_accum
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.acc.device))
-        fakes: list[torch.Tensor] = []
+        for_g: list[torch.Tensor] = []
         for d_iter in range(cfg.d_steps):
             keep = self.reuse_fakes and d_iter == cfg.d_steps - 1
             self.opt_d.zero_grad(set_to_none=True)
-            iter_loss = torch.zeros((), device=self.acc.device)
+            iter_loss, for_g = torch.zeros((), device=self.acc.device), []
             for micro in range(accum):
                 real = first_tensor(next(batches))
+                z = self._latents(real.shape[0])
                 with self._no_sync(self.D, micro):
-                    fake = self._generate(real.shape[0], keep)
+                    fake = self._generate(z, keep)
                     loss, parts = self._d_loss(real, fake.detach())
                     self.acc.backward(loss / accum)
-                fakes += [fake] if keep else []
+                for_g.append(fake if keep else z)
                 iter_loss += loss.detach() / accum
                 for key, value in parts.items():
                     sums[key] += value / (accum * cfg.d_steps)
             if not self._step_if_finite(self.opt_d, self.D, "discriminator loss", iter_loss, step):
                 return None, []
-        return {k: float(v) for k, v in sums.items()}, fakes
+        return {k: float(v) for k, v in sums.items()}, for_g
 
-    def _g_phase(self, fakes: list[torch.Tensor], step: int) -> dict[str, float] | None:
+    def _g_phase(self, for_g: list[torch.Tensor], step: int) -> dict[str, float] | None:
+        """One G update over the micro-batches of the last D iteration (reused fakes or their latents)."""
         accum = self.cfg.train.grad_accum
         self.opt_g.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.acc.device)
@@ -134,7 +140,7 @@ class GANTask:
         try:
             for micro in range(accum):
                 with self._no_sync(self.G, micro):
-                    fake = fakes[micro] if fakes else self._generate(self.cfg.train.batch_size, True)
+                    fake = for_g[micro] if self.reuse_fakes else self._generate(for_g[micro], True)
                     loss = self.loss.g(self.d_raw(fake))
                     self.acc.backward(loss / accum)
                 total += loss.detach() / accum
@@ -151,17 +157,17 @@ class GANTask:
         ``train.on_nonfinite=skip`` or by the fp16 grad scaler after an overflow.
         """
         grads = [p.grad for p in model.parameters() if p.grad is not None]
-        bad = (~torch.isfinite(loss.detach())).float().sum()
+        local = (~torch.isfinite(loss.detach())).float().sum()
         if self.acc.scaler is None and grads:  # with fp16 the grad scaler owns overflowing grads
-            bad = bad + (~torch.isfinite(torch.stack([g.detach().abs().amax() for g in grads]))).float().sum()
-        if self.acc.num_processes > 1:
-            bad = self.acc.reduce(bad, reduction="sum")
+            local = local + (~torch.isfinite(torch.stack([g.detach().abs().amax() for g in grads]))).float().sum()
+        bad = self.acc.reduce(local, reduction="sum") if self.acc.num_processes > 1 else local
         if float(bad) > 0:
             opt.zero_grad(set_to_none=True)
             if self.cfg.train.on_nonfinite == "error":
+                where = "" if float(local) > 0 else " on another process"
                 raise NonFiniteError(
-                    f"non-finite {name} ({float(loss):.4g}) or gradient at step {step + 1}; weights left unchanged "
-                    "(set train.on_nonfinite=skip to skip such steps, or lower the learning rates)"
+                    f"non-finite {name} or gradient{where} at step {step + 1} ({name} here: {float(loss):.4g}); "
+                    "weights left unchanged (set train.on_nonfinite=skip to skip such steps, or lower the learning rates)"
                 )
             return False
         opt.step()
@@ -173,12 +179,26 @@ class GANTask:
         return {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore the EMA; called after the optimizers were restored, so the configured rates win."""
         self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+        self.apply_learning_rates()
+
+    def apply_learning_rates(self) -> None:
+        """Set the optimizers' rates from the config (a resume may change ``optim.*_lr``)."""
+        for opt, lr in ((self.opt_g, self.cfg.optim.g_lr), (self.opt_d, self.cfg.optim.d_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def extra_modules(self) -> list[torch.nn.Module]:
+        """The EMA generator: its BatchNorm buffers are synced across processes like the models'."""
+        return [self.ema.shadow]
 
     def rng_tensors(self) -> dict[str, torch.Tensor]:
         return {"noise": self.noise.get_state()}
 
     def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "noise" not in tensors:
+            raise CheckpointError("the checkpoint has no latent-noise RNG state ('noise'); cannot resume exactly")
         self.noise.set_state(tensors["noise"])
 
     def write_export(self, folder: Path, step: int) -> None:

@@ -22,6 +22,8 @@ from safetensors.torch import load_file, save_file
 
 PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-checkpoint-"
+OLD_PREFIX = ".old-checkpoint-"  # a same-step checkpoint being replaced
+PICKLED_SUFFIXES = (".bin", ".pkl", ".pt", ".pth")  # read with weights_only=True, never plain unpickling
 STATE_FILE = "trainer_state.json"  # written last: its presence marks a complete checkpoint
 _STEP_RE = re.compile(rf"^{PREFIX}(\d+)$")
 
@@ -71,6 +73,46 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metada
     os.replace(tmp, path)
 
 
+def fsync_tree(folder: Path) -> None:
+    """Flush every file of ``folder`` and the folder itself to disk before it is renamed into place."""
+    for path in folder.iterdir():
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Rename the complete ``tmp`` to ``final``; an existing ``final`` is moved aside first, never half-deleted."""
+    fsync_tree(tmp)
+    old = final.with_name(OLD_PREFIX + final.name[len(PREFIX):])
+    if final.exists():  # a re-save of the same step (e.g. preemption right after a save)
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_safe_to_load(folder: Path) -> None:
+    """Open every pickled file of a checkpoint with ``weights_only=True`` before anything is restored.
+
+    A file that needs arbitrary code to unpickle (e.g. a crafted ``optimizer.bin``) is refused
+    with a one-line error naming it; nothing of it is executed.
+    """
+    for path in sorted(folder.iterdir()):
+        if path.suffix not in PICKLED_SUFFIXES:
+            continue
+        try:
+            safe_torch_load(path, map_location="cpu")
+        except Exception as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise CheckpointError(f"refusing to load '{path}': not a plain tensor file ({first})") from None
+
+
 def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"missing file '{path}'")
@@ -111,20 +153,22 @@ class CheckpointManager:
             write_json_atomic(tmp / STATE_FILE, trainer_state)
         acc.wait_for_everyone()
         if acc.is_main_process:
-            if final.exists():  # a re-save of the same step (e.g. preemption right after a save)
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            publish(tmp, final)
             self.prune()
         acc.wait_for_everyone()
         return final
 
     def prune(self) -> None:
-        """Delete complete checkpoints beyond the newest ``keep`` and leftover temporary folders."""
+        """Delete complete checkpoints beyond the newest ``keep`` and leftovers of interrupted saves.
+
+        Only complete checkpoints are counted, so a crashed save never makes the last complete one go.
+        """
         complete = list_checkpoints(self.root)
         for old in complete[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
-        for leftover in self.root.glob(f"{TMP_PREFIX}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        for pattern in (f"{TMP_PREFIX}*", f"{OLD_PREFIX}*"):
+            for leftover in self.root.glob(pattern):
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def load_checkpoint(accelerator: Accelerator, folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -134,11 +178,11 @@ def load_checkpoint(accelerator: Accelerator, folder: Path) -> tuple[dict[str, A
     for path in required:
         if not path.is_file():
             raise CheckpointError(f"checkpoint '{folder}' is missing '{path.name}' (RNG or trainer state); cannot resume exactly")
-    try:
-        # Accelerate only logs an unreadable RNG file; an exact resume needs it, so check first.
-        safe_torch_load(folder / f"random_states_{rank}.pkl")
-    except Exception as err:
-        raise CheckpointError(f"checkpoint '{folder}' has an unreadable RNG state ({type(err).__name__}); refusing to resume") from None
+    # Accelerate only logs an unreadable RNG file and would unpickle nothing unsafe, but name the file first.
+    check_safe_to_load(folder)
+    rng_state = safe_torch_load(folder / f"random_states_{rank}.pkl")
+    if not isinstance(rng_state, dict) or "torch_manual_seed" not in rng_state:
+        raise CheckpointError(f"checkpoint '{folder}' has no torch RNG state in random_states_{rank}.pkl; refusing to resume")
     try:
         accelerator.load_state(str(folder))  # weights_only loads; see module docstring
     except Exception as err:

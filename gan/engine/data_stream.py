@@ -3,7 +3,42 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import torch
 from accelerate import skip_first_batches
+
+WORKER_ERRORS = (ValueError, RuntimeError, OSError)  # types a dataset raises for bad input (DataError is a ValueError)
+WORKER_MARK = "in DataLoader worker process"
+
+
+def one_line_worker_error(err: Exception) -> Exception:
+    """PyTorch re-raises a worker's exception with the worker's traceback as its message; keep the last line.
+
+    ``Caught DataError in DataLoader worker process 0. ... DataError: cannot read 'x.png'`` becomes
+    ``DataError("cannot read 'x.png'")``; exceptions not from a worker are returned unchanged.
+    """
+    text = str(err)
+    if WORKER_MARK not in text:
+        return err
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    name = type(err).__name__
+    message = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
+    try:
+        return type(err)(message)
+    except Exception:
+        return err
+
+
+def keep_global_rng_untouched(dataloader: Any) -> None:
+    """Give the loader its own generator for worker base seeds.
+
+    Without one, every new iterator draws from the global torch RNG, and a resumed run creates an
+    iterator where the straight run did not, so the global stream (used e.g. by the WGAN-GP
+    interpolation) would drift after a resume. The data order is unaffected: the seedable sampler
+    reseeds from ``data_seed + epoch``.
+    """
+    base = getattr(dataloader, "base_dataloader", dataloader)
+    if getattr(base, "generator", False) is None:
+        base.generator = torch.Generator().manual_seed(0)
 
 
 class BatchStream:
@@ -18,6 +53,7 @@ class BatchStream:
         if len(dataloader) == 0:
             raise ValueError("the dataloader yields no batch: the dataset is smaller than one batch per process")
         self.dataloader = dataloader
+        keep_global_rng_untouched(dataloader)
         self.epoch, self.index = 0, 0
         self._it: Iterator | None = None
 
@@ -34,6 +70,11 @@ class BatchStream:
             self._start()
         try:
             batch = next(self._it)  # type: ignore[arg-type]
+        except WORKER_ERRORS as err:
+            clean = one_line_worker_error(err)
+            if clean is err:
+                raise
+            raise clean from None
         except StopIteration:
             self.epoch, self.index, self._it = self.epoch + 1, 0, None
             return next(self)

@@ -1,6 +1,7 @@
 """Run set-up shared by every job: the Accelerator, its tracker and the run directory."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,7 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
 
 from ..config import flatten, to_dict, to_yaml
+from .distributed import check_process_group, needs_cpu_group
 from .tracking import SafeLogger, tracker_settings
 
 
@@ -23,13 +25,24 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
         log_with=log_with,
         project_dir=cfg.out_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.train.seed),
+        cpu=needs_cpu_group(),  # without it, N CPU processes run N unrelated single-process trainings
     )
+    check_process_group(acc)
     # Every process starts from the same seed; data shards and per-rank noise streams differ.
     set_seed(cfg.train.seed)
-    if log_with:
-        init_kwargs.setdefault("wandb", {})["name"] = Path(cfg.out_dir).name
+    enabled = log_with is not None and start_trackers(acc, cfg, init_kwargs)
+    return acc, SafeLogger(acc, enabled=enabled)
+
+
+def start_trackers(acc: Accelerator, cfg: Any, init_kwargs: dict[str, Any]) -> bool:
+    """Start the configured tracker; a tracker that fails to start is reported and training goes on without it."""
+    init_kwargs.setdefault("wandb", {})["name"] = Path(cfg.out_dir).name
+    try:
         acc.init_trackers(cfg.log.project, config=flatten(to_dict(cfg)), init_kwargs=init_kwargs)
-    return acc, SafeLogger(acc, enabled=log_with is not None)
+    except Exception as err:  # a tracker must never stop training or checkpointing
+        warnings.warn(f"tracker '{cfg.log.tracker}' failed to start, training without it: {err}", stacklevel=1)
+        return False
+    return True
 
 
 def write_run_config(cfg: Any, acc: Accelerator) -> None:

@@ -19,13 +19,15 @@ from tqdm.auto import tqdm
 from ..config import to_dict
 from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, resolve_resume, save_safetensors_atomic, load_safetensors
 from .data_stream import BatchStream
+from .distributed import broadcast_buffers
 from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl
 from .tracking import SafeLogger
 
 MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
 EXTRA_STATE_FILE = "extra_state.safetensors"
 # Keys that may change when resuming; anything else (architecture, data, loss) must match.
-RESUME_MUTABLE = ("out_dir", "resume", "optim.", "log.", "eval.", "checkpoint.", "train.steps", "train.on_nonfinite", "data.num_workers", "data.download", "data.root")
+# data.root is not listed: another folder is another dataset.
+RESUME_MUTABLE = ("out_dir", "resume", "optim.", "log.", "eval.", "checkpoint.", "train.steps", "train.on_nonfinite", "data.num_workers", "data.download")
 
 
 class NonFiniteError(RuntimeError):
@@ -53,6 +55,9 @@ class Task(Protocol):
 
     def write_export(self, folder: Path, step: int) -> None:
         """Write the inference snapshot (main process only)."""
+
+    # Optional: ``extra_modules() -> list[nn.Module]``, modules not passed to ``accelerator.prepare``
+    # (e.g. an EMA copy) whose buffers must be made equal across processes with the prepared ones.
 
 
 @dataclass
@@ -122,6 +127,8 @@ class Trainer:
         self.cfg, self.task, self.accelerator, self.logger = cfg, task, accelerator, logger
         self.hooks = hooks or []
         self.run_dir = Path(cfg.out_dir)
+        if accelerator.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep, accelerator)
         self.batches = BatchStream(task.dataloader)
         self.collector = StatsCollector()
@@ -162,7 +169,14 @@ class Trainer:
 
     # ---- checkpoints ------------------------------------------------------------------------
 
+    def sync_buffers(self) -> None:
+        """Give every process rank 0's buffers (BatchNorm statistics of the models and of extra modules)."""
+        acc = self.accelerator
+        modules = [acc.unwrap_model(m) for m in acc._models] + list(getattr(self.task, "extra_modules", list)())
+        broadcast_buffers(acc, modules)
+
     def save_checkpoint(self) -> Path:
+        self.sync_buffers()  # what rank 0 saves is then what every rank holds
         state = {
             "step": self.step,
             "skipped_steps": self.skipped_steps,
@@ -238,6 +252,7 @@ class Trainer:
         plot_curves(read_jsonl(self.log_path), self.task.loss_keys, self.run_dir / "loss_curves.png", "training losses", smooth=25)
 
     def _finish(self) -> None:
+        self.sync_buffers()
         if self.accelerator.is_main_process:
             done = list_checkpoints(self.run_dir / "checkpoints")
             print(f"done: {self.step} steps; export in {self.run_dir / 'export'}; latest checkpoint {done[-1] if done else 'none'}")

@@ -1,0 +1,61 @@
+"""Multi-process checks: a launch that formed no process group, and buffers kept equal across ranks."""
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from ..config import ConfigError
+
+# Variables by which torchrun / accelerate launch / MPI tell a process how many processes were started.
+WORLD_SIZE_VARS = ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+class LaunchError(ConfigError):
+    """Several processes were launched but they do not train together."""
+
+
+def launched_world_size() -> int:
+    """How many processes the launcher says it started (1 when not launched by one)."""
+    for name in WORLD_SIZE_VARS:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def check_process_group(accelerator: Accelerator) -> None:
+    """Stop when the launcher started N processes but the Accelerator sees a different number.
+
+    Without a process group every process would train its own model and write the same run
+    directory, so this is an error rather than a warning.
+    """
+    launched = launched_world_size()
+    if launched != accelerator.num_processes:
+        raise LaunchError(
+            f"the launcher started {launched} processes (WORLD_SIZE={launched}) but they formed a group of "
+            f"{accelerator.num_processes} (distributed type {accelerator.distributed_type}); on a CPU-only machine "
+            "launch with `torchrun --nproc_per_node N` or `accelerate launch --cpu --num_processes N`"
+        )
+
+
+def needs_cpu_group() -> bool:
+    """True when several processes were launched on a machine without CUDA: they must use gloo on CPU."""
+    return launched_world_size() > 1 and not torch.cuda.is_available()
+
+
+@torch.no_grad()
+def broadcast_buffers(accelerator: Accelerator, modules: Iterable[nn.Module]) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics, ...) to every rank.
+
+    DDP syncs buffers only at the start of a wrapped forward; forwards of the unwrapped model and
+    the last forward of a step leave each rank with statistics of its own shard.
+    """
+    if accelerator.num_processes == 1:
+        return
+    for module in modules:
+        for buffer in module.buffers():
+            torch.distributed.broadcast(buffer.data, src=0)
