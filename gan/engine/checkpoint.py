@@ -116,7 +116,10 @@ def check_safe_to_load(folder: Path) -> None:
 def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"missing file '{path}'")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error type for a corrupt or foreign file
+        raise CheckpointError(f"'{path}' is not a readable safetensors file: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 def rng_file(folder: Path, rank: int) -> Path:

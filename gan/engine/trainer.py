@@ -20,7 +20,7 @@ from ..config import to_dict
 from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, resolve_resume, save_safetensors_atomic, load_safetensors
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
-from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl
+from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl
 from .tracking import SafeLogger
 
 MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
@@ -151,6 +151,7 @@ class Trainer:
         self.step, self.skipped_steps = int(state["step"]), int(state.get("skipped_steps", 0))
         self.batches.load_state_dict(state["data"])
         if self.accelerator.is_main_process:
+            drop_records_after(self.log_path, self.step)  # steps after the checkpoint are redone
             print(f"resumed from {folder} at step {self.step}")
 
     @staticmethod
