@@ -113,6 +113,7 @@ class GANTask:
         for_g: list[torch.Tensor] = []
         for d_iter in range(cfg.d_steps):
             keep = self.reuse_fakes and d_iter == cfg.d_steps - 1
+            self._snapshot_buffers()
             self.opt_d.zero_grad(set_to_none=True)
             iter_loss, for_g = torch.zeros((), device=self.acc.device), []
             for micro in range(accum):
@@ -133,6 +134,7 @@ class GANTask:
     def _g_phase(self, for_g: list[torch.Tensor], step: int) -> dict[str, float] | None:
         """One G update over the micro-batches of the last D iteration (reused fakes or their latents)."""
         accum = self.cfg.train.grad_accum
+        self._snapshot_buffers()
         self.opt_g.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.acc.device)
         # D is called unwrapped with frozen weights: its DDP hooks must not expect gradients here.
@@ -163,6 +165,7 @@ class GANTask:
         bad = self.acc.reduce(local, reduction="sum") if self.acc.num_processes > 1 else local
         if float(bad) > 0:
             opt.zero_grad(set_to_none=True)
+            self._restore_buffers()  # BatchNorm statistics of the rejected forwards (maybe NaN) go too
             if self.cfg.train.on_nonfinite == "error":
                 where = "" if float(local) > 0 else " on another process"
                 raise NonFiniteError(
@@ -172,6 +175,16 @@ class GANTask:
             return False
         opt.step()
         return not self.acc.optimizer_step_was_skipped
+
+    def _snapshot_buffers(self) -> None:
+        """Keep the models' buffers from before an update, to restore if the update is rejected."""
+        self._saved_buffers = [b.detach().clone() for m in (self.g_raw, self.d_raw) for b in m.buffers()]
+
+    @torch.no_grad()
+    def _restore_buffers(self) -> None:
+        buffers = [b for m in (self.g_raw, self.d_raw) for b in m.buffers()]
+        for buffer, saved in zip(buffers, self._saved_buffers):
+            buffer.copy_(saved)
 
     # ---- state, samples, export -------------------------------------------------------------
 

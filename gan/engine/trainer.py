@@ -199,30 +199,38 @@ class Trainer:
     def fit(self) -> int:
         """Train to ``cfg.train.steps``; returns the process exit code (non-zero when preempted)."""
         self.maybe_resume()
-        acc, total = self.accelerator, self.cfg.train.steps
-        bar = tqdm(total=total, initial=self.step, disable=not acc.is_main_process, desc="train", dynamic_ncols=True)
-        consecutive_skips = 0
-        with PreemptionGuard() as guard:
-            while self.step < total:
-                if guard.requested(acc):
-                    self.save_checkpoint()
-                    bar.close()
-                    if acc.is_main_process:
-                        print(f"preempted: saved checkpoint at step {self.step}; relaunch with resume=latest")
-                    return guard.exit_code
-                start = time.perf_counter()
-                stats = self.task.train_step(self.batches, self.step)
-                if stats is None:
-                    self.skipped_steps, consecutive_skips = self.skipped_steps + 1, consecutive_skips + 1
-                    if consecutive_skips > MAX_CONSECUTIVE_SKIPS:
-                        raise NonFiniteError(f"{consecutive_skips} consecutive steps skipped at step {self.step}")
-                    continue
-                consecutive_skips = 0
-                self.step += 1
-                self._after_step(stats, time.perf_counter() - start, bar)
-        bar.close()
+        acc = self.accelerator
+        bar = tqdm(total=self.cfg.train.steps, initial=self.step, disable=not acc.is_main_process, desc="train", dynamic_ncols=True)
+        try:
+            with PreemptionGuard() as guard:
+                preempted = self._loop(guard, bar)
+        finally:
+            bar.close()  # also on errors, so that the one-line error message is not glued to the bar
+        if preempted:
+            if acc.is_main_process:
+                print(f"preempted: saved checkpoint at step {self.step}; relaunch with resume=latest")
+            return guard.exit_code
         self._finish()
         return 0
+
+    def _loop(self, guard: PreemptionGuard, bar: tqdm) -> bool:
+        """Run steps until done; True when stopped by a signal (after saving a checkpoint)."""
+        consecutive_skips = 0
+        while self.step < self.cfg.train.steps:
+            if guard.requested(self.accelerator):
+                self.save_checkpoint()
+                return True
+            start = time.perf_counter()
+            stats = self.task.train_step(self.batches, self.step)
+            if stats is None:
+                self.skipped_steps, consecutive_skips = self.skipped_steps + 1, consecutive_skips + 1
+                if consecutive_skips > MAX_CONSECUTIVE_SKIPS:
+                    raise NonFiniteError(f"{consecutive_skips} consecutive steps skipped (non-finite values) at step {self.step + 1}")
+                continue
+            consecutive_skips = 0
+            self.step += 1
+            self._after_step(stats, time.perf_counter() - start, bar)
+        return False
 
     def _after_step(self, stats: dict[str, float], seconds: float, bar: tqdm) -> None:
         step, cfg = self.step, self.cfg
