@@ -9,6 +9,7 @@ registered with torch-fidelity's ``register_feature_extractor``, so its metrics 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -53,7 +54,9 @@ class ModuleFeatureExtractor(FeatureExtractorBase):
 
     def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None, **kwargs: Any) -> None:
         super().__init__(name, features_list)
-        self.net = self.load_module(feature_extractor_weights_path).eval().requires_grad_(False)
+        self.net = self.load_module(feature_extractor_weights_path).eval()
+        for p in self.net.parameters():  # ScriptModules have no requires_grad_()
+            p.requires_grad_(False)
 
     def load_module(self, path: str | None) -> nn.Module:
         raise NotImplementedError
@@ -93,7 +96,9 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
     if not path.is_file():
         raise EvalError(f"eval.feature_extractor_path '{path}' does not exist (a TorchScript file from torch.jit.save)")
     try:
-        return torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # torch >= 2.10 flags TorchScript as deprecated; it still loads
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # not a TorchScript archive
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise EvalError(f"eval.feature_extractor_path '{path}' is not a TorchScript file: {first[:200]}") from None

@@ -1,0 +1,127 @@
+"""Periodic evaluation in training, the `best` export, evaluate.py and the offline missing-weights path."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+from gan.config import GANConfig, load_config, to_dict
+from gan.engine.checkpoint import save_safetensors_atomic, write_json_atomic
+from gan.evaluation import EvalResult, MissingWeightsError
+from gan.evaluation.hook import PeriodicEvaluation, read_best
+from gan.evaluation.weights import INCEPTION_FILE, write_random_inception_weights
+from gan.gan_task import generator_kwargs
+from gan.models import Generator
+
+REPO = Path(__file__).resolve().parents[1]
+N = 8
+TINY = [
+    "data.name=shapes", "data.resolution=16", f"data.shapes_size={N}", "model.nz=8", "model.ngf=8", "model.ndf=8",
+    "train.batch_size=4", "log.tracker=none", "log.every=1", "log.num_samples=4", f"eval.num_samples={N}", f"eval.batch_size={N}",
+]
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory) -> str:
+    path = tmp_path_factory.getbasetemp() / "inception-random" / "weights.pth"
+    if not path.exists():  # shared with test_eval.py within one session
+        write_random_inception_weights(path, seed=0)
+    return str(path)
+
+
+def tiny_config(out_dir: Path, *extra: str) -> GANConfig:
+    return load_config(GANConfig, None, TINY + [f"out_dir={out_dir}", *extra])
+
+
+def test_periodic_eval_log_plot_and_best_export_match_evaluate_cli(weights, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75)  # speed: see test_eval.py
+    from gan.train import run_training
+
+    run = tmp_path / "runs" / "tiny"
+    cfg = tiny_config(run, "train.steps=4", "eval.every=2", "checkpoint.every=4", f"eval.inception_weights={weights}")
+    assert run_training(cfg) == 0
+    records = [json.loads(line) for line in (run / "eval" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert (run / "eval" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    step_json = json.loads((run / "eval" / "step-0000004.json").read_text())
+    assert step_json["step"] == 4 and step_json["protocol"]["generated"]["num_images"] == N
+    best = read_best(run)
+    lowest = min(records, key=lambda r: r["fid"])
+    assert best["metric"] == "fid" and best["value"] == lowest["fid"] and best["step"] == lowest["step"]
+    assert json.loads((run / "best" / "generator.json").read_text())["step"] == best["step"]
+
+    # The best export, scored again by evaluate.py with the run's settings, gives the logged value.
+    monkeypatch.syspath_prepend(str(REPO))
+    import evaluate
+
+    out = tmp_path / "best_eval.json"
+    assert evaluate.main([str(run / "best"), "--out", str(out), "--device", "cpu"]) == 0
+    result = json.loads(out.read_text())
+    assert result["metrics"]["fid"] == pytest.approx(best["value"], rel=1e-6)
+    assert result["protocol"]["real_cache"]["hit"]  # same key as in training: nothing recomputed
+    printed = capsys.readouterr().out
+    assert "fid" in printed and f"{N} generated vs {N} real (shapes procedural) at 16px" in printed
+
+
+class ScriptedEvaluator:
+    """Returns a scripted FID per call, like a run that peaks and then collapses."""
+
+    def __init__(self, fids: list[float]) -> None:
+        self.fids = list(fids)
+
+    def evaluate_generator(self, model, nz, source=""):
+        return EvalResult({"fid": self.fids.pop(0)}, {"source": source})
+
+
+def record_step(folder: Path, step: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "step.txt").write_text(str(step))
+
+
+def test_best_export_survives_collapse_and_resume(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    hook = PeriodicEvaluation(ScriptedEvaluator([5.0, 3.0, 4.0]), tmp_path, lambda: model, 2, record_step, resume=False)
+    logged = [hook(step) for step in (10, 20, 30)]
+    assert logged == [{"eval/fid": 5.0}, {"eval/fid": 3.0}, {"eval/fid": 4.0}]
+    assert (tmp_path / "best" / "step.txt").read_text() == "20"
+    assert read_best(tmp_path) == {"metric": "fid", "value": 3.0, "step": 20, "eval_json": "eval/step-0000020.json"}
+    assert not list(tmp_path.glob(".tmp-best")) and not list(tmp_path.glob(".old-best"))
+    resumed = PeriodicEvaluation(ScriptedEvaluator([3.5]), tmp_path, lambda: model, 2, record_step, resume=True)
+    resumed(40)
+    assert read_best(tmp_path)["step"] == 20  # a resumed run keeps the earlier, better weights
+    fresh = PeriodicEvaluation(ScriptedEvaluator([9.0]), tmp_path, lambda: model, 2, record_step, resume=False)
+    fresh(5)
+    assert (tmp_path / "best" / "step.txt").read_text() == "5"  # a new run does not compare with an old one
+
+
+def test_missing_weights_stop_training_before_the_first_step(tmp_path):
+    from gan.train import run_training
+
+    cfg = tiny_config(tmp_path / "run", "train.steps=2", "eval.every=1", f"eval.inception_weights={tmp_path / 'absent.pth'}")
+    with pytest.raises(MissingWeightsError, match="absent.pth"):
+        run_training(cfg)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def write_export(folder: Path) -> None:
+    cfg = tiny_config(folder.parent)
+    model = Generator(**generator_kwargs(cfg))
+    save_safetensors_atomic(model.state_dict(), folder / "generator.safetensors")
+    write_json_atomic(folder / "generator.json", {"model": generator_kwargs(cfg), "step": 0, "config": to_dict(cfg)})
+
+
+def test_evaluate_cli_without_weights_prints_one_line(tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    write_export(export)
+    env = {"PATH": "/usr/bin:/bin", "TORCH_HOME": str(tmp_path / "empty_torch_home"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "evaluate.py", str(export)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert INCEPTION_FILE in lines[0] and str(tmp_path / "empty_torch_home" / "hub" / "checkpoints") in lines[0]
