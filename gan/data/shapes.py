@@ -1,0 +1,94 @@
+"""Procedural shapes: filled circles, squares and triangles on textured backgrounds, with masks.
+
+Every image is a pure function of ``(seed, index, resolution)``, so the dataset needs no download,
+no disk, and is identical on every machine and worker. Each image comes with a per-pixel class mask
+(0 background, 1 circle, 2 square, 3 triangle); later shapes occlude earlier ones in both.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+CLASS_NAMES = ("background", "circle", "square", "triangle")
+PALETTE = np.array(
+    [[230, 40, 40], [40, 200, 60], [50, 90, 235], [245, 215, 40], [220, 60, 220], [40, 215, 225], [250, 140, 30], [245, 245, 245]],
+    dtype=np.float32,
+)
+MAX_SHAPES = 3
+
+
+def _background(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """A dim two-colour gradient with faint stripes and pixel noise (the 'texture')."""
+    c0, c1 = rng.uniform(0, 110, size=(2, 3)).astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(angle) * xx + np.sin(angle) * yy + 1) / 2  # 0..1 along a random direction
+    img = c0 + (c1 - c0) * t[..., None]
+    freq, phase = rng.uniform(3, 9), rng.uniform(0, 2 * np.pi)
+    stripes = np.sin(freq * np.pi * (np.sin(angle) * xx - np.cos(angle) * yy) + phase)
+    img += 12 * stripes[..., None] + rng.normal(0, 6, size=img.shape).astype(np.float32)
+    return img
+
+
+def _polygon(xx: np.ndarray, yy: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Pixels inside a convex polygon whose vertices are given counter-clockwise."""
+    inside = np.ones_like(xx, dtype=bool)
+    for (x0, y0), (x1, y1) in zip(pts, np.roll(pts, -1, axis=0)):
+        inside &= (x1 - x0) * (yy - y0) - (y1 - y0) * (xx - x0) >= 0
+    return inside
+
+
+def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    radius = rng.uniform(0.22, 0.5)
+    cx, cy = rng.uniform(-1 + radius * 0.7, 1 - radius * 0.7, size=2)
+    if kind == 1:
+        return (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
+    corners = 4 if kind == 2 else 3
+    rot = rng.uniform(0, 2 * np.pi)
+    angles = rot + 2 * np.pi * np.arange(corners) / corners
+    pts = np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1)
+    return _polygon(xx, yy, pts)
+
+
+def render_shapes(seed: int, index: int, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample."""
+    rng = np.random.default_rng([seed, index])
+    coords = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution * 2 - 1  # pixel centres in [-1, 1]
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    img = _background(rng, yy, xx)
+    mask = np.zeros((resolution, resolution), dtype=np.uint8)
+    for _ in range(rng.integers(1, MAX_SHAPES + 1)):
+        kind = int(rng.integers(1, len(CLASS_NAMES)))
+        inside = _shape_mask(kind, rng, xx, yy)
+        img[inside] = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, 4, size=(int(inside.sum()), 3))
+        mask[inside] = kind
+    return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+def to_tensor_image(img: np.ndarray, channels: int) -> torch.Tensor:
+    """uint8 HxWx3 -> float (channels, H, W) in [-1, 1]; 1 channel uses ITU-R 601 luma."""
+    x = torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1.0
+    if channels == 1:
+        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
+    return x
+
+
+class ShapesDataset(Dataset):
+    """The embedded default dataset. Items are images, or ``(image, mask)`` with ``with_masks``."""
+
+    num_classes = len(CLASS_NAMES)
+    class_names = CLASS_NAMES
+
+    def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False) -> None:
+        self.size, self.resolution, self.channels, self.seed = size, resolution, channels, seed
+        self.with_masks = with_masks
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        img, mask = render_shapes(self.seed, index, self.resolution)
+        x = to_tensor_image(img, self.channels)
+        return (x, torch.from_numpy(mask).long()) if self.with_masks else x
