@@ -167,9 +167,9 @@ class GANTask:
             opt.zero_grad(set_to_none=True)
             self._restore_buffers()  # BatchNorm statistics of the rejected forwards (maybe NaN) go too
             if self.cfg.train.on_nonfinite == "error":
-                where = "" if float(local) > 0 else " on another process"
+                # "here": DDP averages gradients, so a NaN on one process reaches them all; the loss stays local
                 raise NonFiniteError(
-                    f"non-finite {name} or gradient{where} at step {step + 1} ({name} here: {float(loss):.4g}); "
+                    f"non-finite {name} or gradient at step {step + 1} ({name} here: {float(loss):.4g}); "
                     "weights left unchanged (set train.on_nonfinite=skip to skip such steps, or lower the learning rates)"
                 )
             return False
