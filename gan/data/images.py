@@ -7,6 +7,7 @@ raise :class:`DataError` with one line before training starts.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -55,6 +56,20 @@ def image_transform(resolution: int, channels: int) -> Callable[[Image.Image], t
 def list_images(root: Path) -> list[Path]:
     """All image files below ``root`` (recursive), sorted for a stable order."""
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def report_skipped(message: str) -> None:
+    """A warning in the main process; in a dataloader worker a line on stderr.
+
+    A worker inherits the parent's warning filters and capture (e.g. pytest's recorder, whose
+    records never come back), so there the line goes straight to the shared stderr.
+    """
+    from torch.utils.data import get_worker_info
+
+    if get_worker_info() is None:
+        warnings.warn(message, stacklevel=3)
+    else:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 class BadImageRegistry:
@@ -127,8 +142,7 @@ class ImageFolder(Dataset):
         if self.on_bad_image == "error":
             raise DataError(f"cannot read image '{path}': {err} (set data.on_bad_image=skip to skip such files)")
         if self.bad.mark(i):
-            # stderr, not warnings: warning filters (once-per-location, test capture) differ in workers
-            print(f"warning: skipping unreadable image '{path}': {err}", file=sys.stderr, flush=True)
+            report_skipped(f"skipping unreadable image '{path}': {err}")
 
     def bad_files(self) -> list[Path]:
         """The unreadable files met so far (in any process)."""
