@@ -71,16 +71,34 @@ def encoder_candidates(disc_state: dict[str, torch.Tensor]) -> tuple[dict[str, t
     return mapped, skipped
 
 
+def _group(key: str) -> str:
+    """The stage/block a key belongs to (``decoder.stages.2``): groups are loaded whole or not at all."""
+    return ".".join(key.split(".")[:3])
+
+
+def _mismatch(state: dict[str, torch.Tensor], ours: str, tensor: torch.Tensor) -> str | None:
+    if ours not in state:
+        return f"no '{ours}' in the segmentation model"
+    if tuple(state[ours].shape) != tuple(tensor.shape):
+        return f"shape {list(tensor.shape)} != ours {list(state[ours].shape)} ('{ours}')"
+    return None
+
+
 def _apply(model: nn.Module, candidates: dict[str, tuple[str, torch.Tensor]], report: TransferReport, prefix: str) -> None:
+    """Copy every group whose tensors all fit; a half-loaded stage (weights without their norm) is worse than none."""
     state = model.state_dict()
-    for ours, (theirs, tensor) in candidates.items():
-        if ours not in state:
-            report.skipped.append((prefix + theirs, f"no '{ours}' in the segmentation model"))
-        elif tuple(state[ours].shape) != tuple(tensor.shape):
-            report.skipped.append((prefix + theirs, f"shape {list(tensor.shape)} != ours {list(state[ours].shape)} ('{ours}')"))
-        else:
-            state[ours] = tensor.to(state[ours].dtype)
-            report.loaded.append((ours, prefix + theirs, tuple(tensor.shape)))
+    groups: dict[str, list[str]] = {}
+    for ours in candidates:
+        groups.setdefault(_group(ours), []).append(ours)
+    for keys in groups.values():
+        problems = [why for ours in keys if (why := _mismatch(state, ours, candidates[ours][1]))]
+        for ours in keys:
+            theirs, tensor = candidates[ours]
+            if problems:
+                report.skipped.append((prefix + theirs, _mismatch(state, ours, tensor) or f"its stage does not fit: {problems[0]}"))
+            else:
+                state[ours] = tensor.to(state[ours].dtype)
+                report.loaded.append((ours, prefix + theirs, tuple(tensor.shape)))
     model.load_state_dict(state)
 
 

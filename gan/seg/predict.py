@@ -1,0 +1,97 @@
+"""Inference: load a segmentation export and turn a folder of images into mask PNGs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..data import DataError
+from ..data.images import list_images
+from ..engine.checkpoint import CheckpointError, list_checkpoints, load_safetensors
+from .model import SegmentationModel
+from .overlay import class_palette, colorize
+from .task import EXPORT_META, EXPORT_WEIGHTS
+
+
+def find_seg_export(path: str | Path) -> Path:
+    """The folder with ``segmenter.safetensors``: the path itself, a run's ``best``/``export``, or its latest checkpoint."""
+    path = Path(path)
+    for candidate in (path, path / "best", path / "export"):
+        if (candidate / EXPORT_WEIGHTS).is_file() and (candidate / EXPORT_META).is_file():
+            return candidate
+    done = list_checkpoints(path / "checkpoints")
+    if done and (done[-1] / EXPORT_WEIGHTS).is_file():
+        return done[-1]
+    raise CheckpointError(f"'{path}' holds no {EXPORT_WEIGHTS} + {EXPORT_META} (pass a run, best/, export/ or checkpoint folder)")
+
+
+def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> tuple[SegmentationModel, dict]:
+    """Rebuild the model of an export; returns ``(model in eval mode, meta)``."""
+    folder = find_seg_export(path)
+    meta = json.loads((folder / EXPORT_META).read_text())
+    try:
+        model = SegmentationModel(**meta["model"])
+        model.load_state_dict(load_safetensors(folder / EXPORT_WEIGHTS))
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"'{folder}' does not match its {EXPORT_META}: {str(err).splitlines()[0]}") from None
+    return model.to(device).eval().requires_grad_(False), meta
+
+
+def read_image(path: Path, channels: int) -> torch.Tensor:
+    """An image file -> ``(1, channels, H, W)`` in [-1, 1]."""
+    try:
+        with Image.open(path) as im:
+            arr = np.array(im.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
+    except OSError as err:
+        raise DataError(f"cannot read image '{path}': {err}") from None
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return torch.from_numpy(arr)[None] / 127.5 - 1.0
+
+
+@torch.no_grad()
+def predict_image(model: SegmentationModel, image: torch.Tensor, resolution: int, native: bool = False) -> torch.Tensor:
+    """Label map ``(H, W)`` of one image at its own size.
+
+    By default the image is scaled so its shorter side is the training ``resolution`` (the scale the
+    model learned), and the logits are resized back; ``native`` runs at the original size (tiled).
+    """
+    device = next(model.parameters()).device
+    h, w = image.shape[-2:]
+    x = image.to(device)
+    if not native and min(h, w) != resolution:
+        scale = resolution / min(h, w)
+        x = F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", antialias=True, align_corners=False)
+    logits = model(x)
+    if logits.shape[-2:] != (h, w):
+        logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+    return logits.argmax(1)[0].cpu()
+
+
+def mask_values(meta: dict) -> list[int]:
+    """Raw value written for each class: the training config's ``data.mask_values`` or the class index."""
+    values = meta.get("config", {}).get("data", {}).get("mask_values") or []
+    return [int(v) for v in values] or list(range(len(meta["class_names"])))
+
+
+def predict_folder(model: SegmentationModel, meta: dict, in_dir: Path, out_dir: Path, native: bool = False, color: bool = False) -> Iterator[Path]:
+    """Write ``<out_dir>/<stem>.png`` for every image below ``in_dir``; yields each written path."""
+    files = list_images(in_dir) if in_dir.is_dir() else []
+    if not files:
+        raise DataError(f"input '{in_dir}' is not a folder holding images")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lut = np.array(mask_values(meta), dtype=np.uint8)
+    palette = class_palette(len(meta["class_names"]))
+    resolution, channels = meta["model"]["resolution"], meta["model"]["channels"]
+    for path in files:
+        labels = predict_image(model, read_image(path, channels), resolution, native)
+        out = out_dir / f"{path.relative_to(in_dir).with_suffix('')}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(lut[labels.numpy()]).save(out)
+        if color:
+            Image.fromarray(colorize(labels, palette, meta["ignore_index"])).save(out.with_name(out.stem + "_color.png"))
+        yield out

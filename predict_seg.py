@@ -1,0 +1,40 @@
+"""Turn a folder of images into mask PNGs with a trained segmentation model.
+
+    python predict_seg.py runs/seg_shapes images/ masks_out/
+    python predict_seg.py runs/seg_membrane/best ../shared/data/membrane/images out/ --color
+
+The source is a run folder (its best/ export by mIoU, else export/), an export or a checkpoint.
+Masks hold the training config's data.mask_values (e.g. 0/255) if it had them, else class indices.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gan.cli import run_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="run, best/, export/ or checkpoint-<step> folder")
+    p.add_argument("images", help="folder of input images (searched recursively)")
+    p.add_argument("out", help="folder for the mask PNGs (same relative names, .png)")
+    p.add_argument("--native", action="store_true", help="predict at the images' own size instead of the training scale")
+    p.add_argument("--color", action="store_true", help="also write <name>_color.png with the class colours")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+
+    def job() -> int:
+        from gan.seg.predict import load_segmenter, predict_folder
+
+        model, meta = load_segmenter(args.source, args.device)
+        written = sum(1 for _ in predict_folder(model, meta, Path(args.images), Path(args.out), args.native, args.color))
+        print(f"wrote {written} masks to {args.out}")
+        return 0
+
+    return run_cli(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
