@@ -38,7 +38,7 @@ def check_process_group(accelerator: Accelerator) -> None:
         raise LaunchError(
             f"the launcher started {launched} processes (WORLD_SIZE={launched}) but they formed a group of "
             f"{accelerator.num_processes} (distributed type {accelerator.distributed_type}); on a CPU-only machine "
-            "launch with `torchrun --nproc_per_node N` or `accelerate launch --cpu --num_processes N`"
+            "launch with `torchrun --nproc_per_node N` or `accelerate launch --multi_gpu --num_processes N`"
         )
 
 
