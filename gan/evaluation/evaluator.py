@@ -36,6 +36,7 @@ from .weights import EvalError
 KID_SUBSETS = 100  # torch-fidelity's default number of KID subsets
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
 MIN_IMAGES = 2  # a covariance needs two samples
+SETTINGS_BY_FLAG = {"kid": ("kid_subsets", "kid_subset_size"), "isc": ("isc_splits",), "prc": ("prc_neighborhood",)}
 
 
 @dataclass
@@ -146,7 +147,14 @@ class Evaluator:
             )
         return self._fe
 
+    def _check_counts(self, n_fake: int) -> None:
+        n_real = len(self.real_dataset()) if self._needs_real() else n_fake  # type: ignore[arg-type]
+        need = PRC_NEIGHBORHOOD + 1 if any(m.flag == "prc" for m in self.metrics) else MIN_IMAGES
+        if min(n_fake, n_real) < need:
+            raise EvalError(f"{n_fake} generated and {n_real} real images; the requested metrics need at least {need} of each")
+
     def _score(self, fake: Any, n_fake: int, generated: dict[str, Any], progress: bool) -> EvalResult:
+        self._check_counts(n_fake)
         kwargs = self._fidelity_kwargs(n_fake)
         fe, layers = self.feature_extractor(), self._layers()
         if isinstance(fake, GenerativeModelBase):
@@ -215,10 +223,11 @@ class Evaluator:
                 "name": spec.kind, "registered_as": spec.name, "weights_file": str(spec.weights) if spec.weights else None,
                 "weights_sha256": spec.sha256, "layers": {f: spec.layer(f) for f in flags},
             },
-            "settings": {k: kwargs[k] for k in ("rng_seed", "kid_subsets", "kid_subset_size", "isc_splits", "prc_neighborhood") if k.split("_")[0] in flags + ["rng"]},
-            "fid_formula": "torch-fidelity statistics (float64 np.cov, ddof=1); trace term via symmetric eigenvalues",
+            "settings": {"rng_seed": kwargs["rng_seed"], **{k: kwargs[k] for f in flags for k in SETTINGS_BY_FLAG.get(f, ())}},
             "torch_fidelity": torch_fidelity.__version__,
         }
+        if "fid" in flags:
+            out["fid_formula"] = "torch-fidelity statistics (np.cov, ddof=1); trace term via symmetric eigenvalues"
         if self._needs_real():
             name, parts = self.real_key()
             out["real"] = {**real_cache.data_identity(self.data), "num_images": parts["num_real"], "split_size": parts["dataset_size"], "subset_seed": self.cfg.seed, "preprocessing": parts["preprocessing"]}

@@ -73,6 +73,16 @@ def resolve_inception_weights(path: str = "", download: bool = False) -> Path:
     return cached.resolve()
 
 
+def _load_tensors(path: Path) -> object:
+    """``torch.load(weights_only=True)``, memory-mapped when the file allows (only fc.weight is read)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as err:
+        if "mmap" not in str(err):  # legacy (non-zip) torch files cannot be mapped; read them whole
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def check_inception_state_dict(path: Path) -> None:
     """Refuse files that are not a plain InceptionV3 state dict, with one line.
 
@@ -80,10 +90,9 @@ def check_inception_state_dict(path: Path) -> None:
     the same bytes can only rebuild tensors, never run arbitrary pickled code.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise EvalError(f"'{path}' is not a readable weights file: {first[:200]}") from None
+        state = _load_tensors(path)
+    except Exception as err:  # torch's own messages here are long and about pickling, not the file
+        raise EvalError(f"'{path}' is not a readable weights file ({type(err).__name__}); expected torch-fidelity's InceptionV3 state dict") from None
     fc = state.get("fc.weight") if isinstance(state, dict) else None
     if fc is None or tuple(fc.shape) != INCEPTION_FC_SHAPE:
         raise EvalError(f"'{path}' is not torch-fidelity InceptionV3 weights (expected fc.weight of shape {INCEPTION_FC_SHAPE})")
