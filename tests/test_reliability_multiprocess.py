@@ -102,3 +102,20 @@ def test_processes_launched_without_a_process_group_are_stopped(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE")
     check_process_group(alone)  # a plain single-process run
     assert not needs_cpu_group()
+
+
+def test_accelerate_launch_multi_gpu_on_a_cpu_only_machine_forms_one_group(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this checks the CPU-only fallback")
+    accelerate = shutil.which("accelerate", path=str(REPO / ".venv" / "bin")) or shutil.which("accelerate")
+    out = tmp_path / "run"
+    e = env()
+    e["OMP_NUM_THREADS"] = "1"
+    res = subprocess.run([accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", "train_gan.py",
+                          "--config", "configs/quickstart.yaml", "data.resolution=16", "data.shapes_size=64", "model.nz=8",
+                          "model.ngf=8", "model.ndf=8", "train.batch_size=8", "log.tracker=none", "train.steps=2",
+                          f"out_dir={out}"], cwd=REPO, env=e, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    assert (out / "checkpoints" / "checkpoint-2" / "random_states_1.pkl").is_file()  # rank 1 trained in the same group
+    assert [m["step"] for m in metrics(out)] == [1, 2] and res.stdout.count("done: 2 steps") == 1
