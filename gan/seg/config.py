@@ -93,6 +93,7 @@ def validate_seg(cfg: SegConfig) -> None:
     """Range checks of the segmentation sections (the shared ones are checked by ``validate``)."""
     validate(cfg)
     d, m = cfg.data, cfg.model
+    _check(d.resolution >= 16, "data.resolution", d.resolution, ">= 16 for segmentation")
     _check(d.num_classes >= 0, "data.num_classes", d.num_classes, ">= 0 (0 = the dataset's own)")
     _check(d.name != "pairs" or d.num_classes >= 2 or len(d.mask_values) >= 2, "data.num_classes", d.num_classes, ">= 2 for data.name=pairs (or give data.mask_values)")
     _check(0.0 < d.label_fraction <= 1.0, "data.label_fraction", d.label_fraction, "in (0, 1]")

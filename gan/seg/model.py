@@ -124,7 +124,3 @@ class SegmentationModel(nn.Module):
         if x.shape[-2:] == (size, size):
             return self._forward_tile(x)
         return tiled(self._forward_tile, x, size)
-
-    def decoder_parameters(self) -> list[nn.Parameter]:
-        """The decoder's own stage weights (what a generator transfers; fusions excluded)."""
-        return list(self.decoder.stages.parameters())
