@@ -14,7 +14,6 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from gan.engine.data_stream import BatchStream
 from gan.engine.setup import make_accelerator, start_trackers
 from gan.engine.tracking import SafeLogger
 from gan.engine.trainer import Hook, NonFiniteError, Trainer
