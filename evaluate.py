@@ -13,8 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gan.cli import run_cli
+
+if TYPE_CHECKING:
+    from gan.config import GANConfig
 
 OVERRIDABLE = ("data.", "eval.")
 
@@ -39,7 +43,7 @@ def run_dir_of(folder: Path) -> Path:
     return folder
 
 
-def eval_config(meta: dict, args: argparse.Namespace):
+def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
     """The run's stored config with the command line's data/eval overrides and flags applied."""
     from gan.config import ConfigError, GANConfig, from_dict, parse_override, validate
 
