@@ -6,32 +6,25 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from gan.cli import run_cli
+from gan.cli import config_main
+
+
+def load(path: str | None, overrides: list[str]):
+    from gan.seg.config import load_seg_config
+
+    return load_seg_config(path, overrides)
+
+
+def run(cfg) -> int:
+    from gan.seg.train import run_seg_training  # heavy imports only when training
+
+    return run_seg_training(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML config file (see configs/seg_*.yaml)")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.steps=200 model.fusion=concat")
-    args = parser.parse_args(argv)
-
-    def job() -> int:
-        from gan.config import to_yaml
-        from gan.seg.config import load_seg_config
-
-        cfg = load_seg_config(args.config, args.overrides)
-        if args.dry_run:
-            print(to_yaml(cfg), end="")
-            return 0
-        from gan.seg.train import run_seg_training  # heavy imports only when training
-
-        return run_seg_training(cfg)
-
-    return run_cli(job)
+    return config_main(__doc__, load, run, argv)
 
 
 if __name__ == "__main__":

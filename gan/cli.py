@@ -1,10 +1,11 @@
 """Shared command-line plumbing: user errors become one line on stderr and exit code 2."""
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Callable
+from typing import Any, Callable
 
-from .config import ConfigError
+from .config import ConfigError, to_yaml
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
@@ -28,3 +29,25 @@ def run_cli(job: Callable[[], int]) -> int:
         return fail(str(err))
     except FileNotFoundError as err:
         return fail(f"file not found: {err.filename or err}")
+
+
+def config_main(doc: str, load: Callable[[str | None, list[str]], Any], run: Callable[[Any], int], argv: list[str] | None = None) -> int:
+    """The ``--config FILE [--dry-run] key=value ...`` command shared by the training scripts.
+
+    ``load(path, overrides)`` builds the checked config; ``run(cfg)`` does the job and returns the
+    exit code. ``--dry-run`` prints the resolved config instead.
+    """
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config file (see configs/)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.steps=200")
+    args = parser.parse_args(argv)
+
+    def job() -> int:
+        cfg = load(args.config, args.overrides)
+        if args.dry_run:
+            print(to_yaml(cfg), end="")
+            return 0
+        return run(cfg)
+
+    return run_cli(job)

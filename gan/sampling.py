@@ -1,7 +1,6 @@
 """Loading an inference export, seeded latents, interpolation and image grids."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -9,7 +8,7 @@ from typing import Iterable, Sequence
 import torch
 from torchvision.utils import make_grid, save_image
 
-from .engine.checkpoint import CheckpointError, list_checkpoints, load_safetensors
+from .engine.export import find_export_folder, load_exported_model
 from .models import Generator
 
 EXPORT_WEIGHTS = "generator.safetensors"
@@ -53,26 +52,13 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 def find_export(path: str | Path) -> Path:
     """The folder holding ``generator.safetensors``: an export, a checkpoint, or a run directory."""
-    path = Path(path)
-    for candidate in (path, path / "export"):
-        if (candidate / EXPORT_WEIGHTS).is_file() and (candidate / EXPORT_META).is_file():
-            return candidate
-    done = list_checkpoints(path / "checkpoints")
-    if done and (done[-1] / EXPORT_WEIGHTS).is_file():
-        return done[-1]
-    raise CheckpointError(f"'{path}' holds no {EXPORT_WEIGHTS} + {EXPORT_META} (pass an export, checkpoint or run folder)")
+    return find_export_folder(path, EXPORT_WEIGHTS, EXPORT_META)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, dict]:
     """Build the EMA generator of an export/checkpoint/run folder; returns ``(model in eval mode, meta)``."""
-    folder = find_export(path)
-    meta = json.loads((folder / EXPORT_META).read_text())
-    try:
-        model = Generator(**meta["model"])
-        model.load_state_dict(load_safetensors(folder / EXPORT_WEIGHTS))
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise CheckpointError(f"'{folder}' does not match its {EXPORT_META}: {str(err).splitlines()[0]}") from None
-    return model.to(device).eval().requires_grad_(False), meta
+    model, meta = load_exported_model(path, Generator, EXPORT_WEIGHTS, EXPORT_META, device=device)
+    return model, meta  # type: ignore[return-value]
 
 
 @torch.no_grad()

@@ -1,7 +1,6 @@
 """Inference: load a segmentation export and turn a folder of images into mask PNGs."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -12,34 +11,16 @@ from PIL import Image
 
 from ..data import DataError
 from ..data.images import list_images
-from ..engine.checkpoint import CheckpointError, list_checkpoints, load_safetensors
+from ..engine.export import load_exported_model
 from .model import SegmentationModel
 from .overlay import class_palette, colorize
 from .task import EXPORT_META, EXPORT_WEIGHTS
 
 
-def find_seg_export(path: str | Path) -> Path:
-    """The folder with ``segmenter.safetensors``: the path itself, a run's ``best``/``export``, or its latest checkpoint."""
-    path = Path(path)
-    for candidate in (path, path / "best", path / "export"):
-        if (candidate / EXPORT_WEIGHTS).is_file() and (candidate / EXPORT_META).is_file():
-            return candidate
-    done = list_checkpoints(path / "checkpoints")
-    if done and (done[-1] / EXPORT_WEIGHTS).is_file():
-        return done[-1]
-    raise CheckpointError(f"'{path}' holds no {EXPORT_WEIGHTS} + {EXPORT_META} (pass a run, best/, export/ or checkpoint folder)")
-
-
 def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> tuple[SegmentationModel, dict]:
-    """Rebuild the model of an export; returns ``(model in eval mode, meta)``."""
-    folder = find_seg_export(path)
-    meta = json.loads((folder / EXPORT_META).read_text())
-    try:
-        model = SegmentationModel(**meta["model"])
-        model.load_state_dict(load_safetensors(folder / EXPORT_WEIGHTS))
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise CheckpointError(f"'{folder}' does not match its {EXPORT_META}: {str(err).splitlines()[0]}") from None
-    return model.to(device).eval().requires_grad_(False), meta
+    """Rebuild the model of a run (its ``best/`` or ``export/``), an export or a checkpoint folder, in eval mode."""
+    model, meta = load_exported_model(path, SegmentationModel, EXPORT_WEIGHTS, EXPORT_META, subdirs=("best", "export"), device=device)
+    return model, meta  # type: ignore[return-value]
 
 
 def read_image(path: Path, channels: int) -> torch.Tensor:
