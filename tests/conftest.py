@@ -31,3 +31,13 @@ def run_cmd(args: list[str], cwd: Path = REPO, timeout: int = 300) -> subprocess
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate keeps one process-wide state; tests that change mixed precision reset it around them."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

@@ -28,6 +28,8 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
         cpu=needs_cpu_group(),  # without it, N CPU processes run N unrelated single-process trainings
     )
     check_process_group(acc)
+    if cfg.train.mixed_precision == "fp16" and not acc.native_amp and acc.is_main_process:
+        print(f"note: train.mixed_precision=fp16 needs a GPU; on {acc.device.type} it runs in float32 (bf16 autocasts on CPU)")
     # Every process starts from the same seed; data shards and per-rank noise streams differ.
     set_seed(cfg.train.seed)
     enabled = log_with is not None and start_trackers(acc, cfg, init_kwargs)
