@@ -4,7 +4,7 @@ Data: ../shared/data/membrane (ISBI 2012, 30 images 512x512 + 0/255 masks), imag
 24-29 validation, everything resized to 256x256 (configs/seg_membrane.yaml).
 
     python benchmarks/seg_membrane.py prepare    # 64x64 GAN crops of the 24 training images
-    python benchmarks/seg_membrane.py gan        # DCGAN on the crops (configs/dcgan_membrane.yaml)
+    python benchmarks/seg_membrane.py gan        # DCGAN on the crops (configs/dcgan_membrane.yaml; key=value overrides)
     python benchmarks/seg_membrane.py seg        # 4 runs: {random, gan} decoder x {25%, 100%} labels
     python benchmarks/seg_membrane.py seg random_100 gan_100 train.steps=100   # some runs, overrides
     python benchmarks/seg_membrane.py report     # the table (validation mIoU of the final step)
@@ -70,10 +70,11 @@ def timed(cmd: list[str], log: Path) -> float:
     return seconds
 
 
-def gan() -> None:
+def gan(overrides: list[str]) -> None:
+    """Train the membrane GAN; ``key=value`` items are overrides (e.g. train.steps=1000)."""
     BENCH.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "train_gan.py", "--config", "configs/dcgan_membrane.yaml", f"data.root={CROPS}", f"out_dir={GAN_RUN}"]
-    timed(cmd, BENCH / "gan.log")
+    timed(cmd + overrides, BENCH / "gan.log")
 
 
 def seg(args: list[str]) -> None:
@@ -114,7 +115,7 @@ def main(argv: list[str]) -> None:
     if stage in ("prepare", "all"):
         prepare()
     if stage in ("gan", "all"):
-        gan()
+        gan(extra if stage == "gan" else [])
     if stage in ("seg", "all"):
         seg(extra)
     if stage in ("report", "all"):

@@ -41,3 +41,14 @@ def fresh_accelerate_state():
     AcceleratorState._reset_state(reset_partial_state=True)
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory) -> str:
+    """A randomly initialised InceptionV3 weights file in torch-fidelity's format (nothing is downloaded)."""
+    from gan.evaluation.weights import write_random_inception_weights
+
+    path = tmp_path_factory.getbasetemp() / "inception-random" / "weights.pth"
+    if not path.exists():
+        write_random_inception_weights(path, seed=0)
+    return str(path)

@@ -90,3 +90,18 @@ def test_torchvision_dataset_missing_gives_a_hint(tmp_path):
     cfg = DataConfig(name="mnist", root=str(tmp_path), download=False)
     with pytest.raises(DataError, match=r"dataset 'mnist' not found under data.root .*set data.download=true"):
         build_image_dataset(cfg)
+
+
+def test_lsun_without_lmdb_names_the_missing_package(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_lmdb(name, *args, **kwargs):
+        if name == "lmdb":
+            raise ModuleNotFoundError("No module named 'lmdb'", name="lmdb")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_lmdb)  # whether or not lmdb is installed here
+    with pytest.raises(DataError, match="dataset 'lsun' needs the Python package 'lmdb': pip install lmdb"):
+        build_image_dataset(DataConfig(name="lsun", root=str(tmp_path)))

@@ -25,18 +25,10 @@ from gan.evaluation import real_cache
 from gan.evaluation.extractors import ExtractorSpec
 from gan.evaluation.frechet import frechet_distance
 from gan.evaluation.inputs import to_uint8_rgb
-from gan.evaluation.weights import INCEPTION_FILE, write_random_inception_weights
+from gan.evaluation.weights import INCEPTION_FILE
 from gan.models import Generator
 
 RES, N = 16, 8
-
-
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory) -> str:
-    path = tmp_path_factory.getbasetemp() / "inception-random" / "weights.pth"
-    if not path.exists():  # shared with test_eval_training.py within one session
-        write_random_inception_weights(path, seed=0)
-    return str(path)
 
 
 @pytest.fixture

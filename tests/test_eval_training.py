@@ -12,7 +12,7 @@ from gan.config import GANConfig, load_config, to_dict
 from gan.engine.checkpoint import save_safetensors_atomic, write_json_atomic
 from gan.evaluation import EvalResult, MissingWeightsError
 from gan.evaluation.hook import PeriodicEvaluation, read_best
-from gan.evaluation.weights import INCEPTION_FILE, write_random_inception_weights
+from gan.evaluation.weights import INCEPTION_FILE
 from gan.gan_task import generator_kwargs
 from gan.models import Generator
 
@@ -22,14 +22,6 @@ TINY = [
     "data.name=shapes", "data.resolution=16", f"data.shapes_size={N}", "model.nz=8", "model.ngf=8", "model.ndf=8",
     "train.batch_size=4", "log.tracker=none", "log.every=1", "log.num_samples=4", f"eval.num_samples={N}", f"eval.batch_size={N}",
 ]
-
-
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory) -> str:
-    path = tmp_path_factory.getbasetemp() / "inception-random" / "weights.pth"
-    if not path.exists():  # shared with test_eval.py within one session
-        write_random_inception_weights(path, seed=0)
-    return str(path)
 
 
 def tiny_config(out_dir: Path, *extra: str) -> GANConfig:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from PIL import Image
 
 from gan.engine.stats import StatsCollector, plot_curves, read_jsonl

@@ -176,6 +176,8 @@ def _torchvision_dataset(cfg: DataConfig) -> Dataset:
     }
     try:
         return ImagesOnly(builders[cfg.name]())
+    except ImportError as err:  # torchvision's LSUN reader needs lmdb, which is not a dependency
+        raise DataError(f"dataset '{cfg.name}' needs the Python package '{err.name}': pip install {err.name}") from None
     except (RuntimeError, FileNotFoundError, OSError) as err:
         hint = "" if cfg.name == "lsun" else " (set data.download=true to download it)"
         first = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -39,7 +39,7 @@ def _polygon(xx: np.ndarray, yy: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
-    radius = rng.uniform(0.22, 0.5)
+    radius = rng.uniform(0.3, 0.6)
     cx, cy = rng.uniform(-1 + radius * 0.7, 1 - radius * 0.7, size=2)
     if kind == 1:
         return (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
