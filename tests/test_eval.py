@@ -145,7 +145,7 @@ def test_kid_is_prc_finite_and_protocol(weights, tmp_path, fast_inception):
     v = result.values
     assert set(v) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall", "f_score"}
     assert all(math.isfinite(x) for x in v.values())
-    assert v["is_mean"] >= 1.0 and v["kid_std"] >= 0.0
+    assert v["is_mean"] >= 1.0 - 1e-9 and v["kid_std"] >= 0.0  # IS >= 1 up to float rounding
     assert v["precision"] == 1.0 and v["recall"] == 1.0  # every image is inside its own k-NN ball
     p = result.protocol
     assert p["generated"]["num_images"] == N and p["real"]["num_images"] == N and p["resolution"] == RES
