@@ -64,6 +64,11 @@ def test_cli_errors_are_one_line_and_keep_files(tmp_path):
                        f"data.root={tmp_path / 'nope'}", f"out_dir={tmp_path / 'r'}"])
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == f"error: data.root '{tmp_path / 'nope'}' is not a folder (data.name=image_folder needs a folder of images)"
+    tiny = run_cmd(["python", "train_gan.py", "--config", "configs/quickstart.yaml", *TINY, "data.shapes_size=5",
+                    "train.batch_size=8", f"out_dir={tmp_path / 'small'}"])
+    assert tiny.returncode == 2
+    assert tiny.stderr.strip().splitlines()[-1] == (
+        "error: the dataset (5 items) is smaller than one batch per process: lower train.batch_size or add data")
     nothing = run_cmd(["python", "sample.py", str(tmp_path)  , "--grid", "g.png"])
     assert nothing.returncode == 2 and "holds no generator.safetensors" in nothing.stderr
 

@@ -6,6 +6,8 @@ from typing import Any, Iterator
 import torch
 from accelerate import skip_first_batches
 
+from ..data.images import DataError
+
 WORKER_ERRORS = (ValueError, RuntimeError, OSError)  # types a dataset raises for bad input (DataError is a ValueError)
 WORKER_MARK = "in DataLoader worker process"
 
@@ -51,7 +53,10 @@ class BatchStream:
 
     def __init__(self, dataloader: Any) -> None:
         if len(dataloader) == 0:
-            raise ValueError("the dataloader yields no batch: the dataset is smaller than one batch per process")
+            raise DataError(
+                f"the dataset ({len(dataloader.dataset)} items) is smaller than one batch per process: "
+                "lower train.batch_size or add data"
+            )
         self.dataloader = dataloader
         keep_global_rng_untouched(dataloader)
         self.epoch, self.index = 0, 0
