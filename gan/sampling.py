@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
 from .engine.export import find_export_folder, load_exported_model
 from .models import Generator
@@ -104,4 +104,4 @@ def interpolation_latents(seeds: Sequence[int], nz: int, steps: int) -> torch.Te
     return torch.cat(rows)
 
 
-__all__ = ["generate", "interpolation_latents", "latents_for_seeds", "load_generator", "make_grid", "parse_seeds", "save_grid", "save_individual", "slerp"]
+__all__ = ["generate", "interpolation_latents", "latents_for_seeds", "load_generator", "parse_seeds", "save_grid", "save_individual", "slerp"]

@@ -95,9 +95,6 @@ class BadImageRegistry:
             self.flags[index] = 1
         return first
 
-    def indices(self) -> list[int]:
-        return torch.nonzero(self.flags).flatten().tolist()
-
 
 class ImageFolder(Dataset):
     """Every image below ``root``, recursively, whatever its size or mode.
@@ -143,10 +140,6 @@ class ImageFolder(Dataset):
             raise DataError(f"cannot read image '{path}': {err} (set data.on_bad_image=skip to skip such files)")
         if self.bad.mark(i):
             report_skipped(f"skipping unreadable image '{path}': {err}")
-
-    def bad_files(self) -> list[Path]:
-        """The unreadable files met so far (in any process)."""
-        return [self.files[i] for i in self.bad.indices()]
 
 
 class ImagesOnly(Dataset):

@@ -174,8 +174,16 @@ class CheckpointManager:
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
-def load_checkpoint(accelerator: Accelerator, folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Restore prepared models/optimizers/scaler/RNG from ``folder``; return (trainer state, our RNG)."""
+def read_trainer_state(folder: Path) -> dict[str, Any]:
+    """The step, data position, counters and config stored in a checkpoint (plain JSON)."""
+    path = folder / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{folder}' is missing '{STATE_FILE}'; cannot resume")
+    return json.loads(path.read_text())
+
+
+def load_checkpoint(accelerator: Accelerator, folder: Path) -> dict[str, torch.Tensor]:
+    """Restore prepared models/optimizers/scaler/RNG from ``folder``; return our own RNG states."""
     rank = accelerator.process_index
     required = [folder / STATE_FILE, folder / f"random_states_{rank}.pkl", rng_file(folder, rank)]
     for path in required:
@@ -191,5 +199,4 @@ def load_checkpoint(accelerator: Accelerator, folder: Path) -> tuple[dict[str, A
     except Exception as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(f"cannot load checkpoint '{folder}': {first}") from None
-    state = json.loads((folder / STATE_FILE).read_text())
-    return state, load_safetensors(rng_file(folder, rank))
+    return load_safetensors(rng_file(folder, rank))

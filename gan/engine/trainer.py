@@ -17,7 +17,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from ..config import to_dict
-from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, resolve_resume, save_safetensors_atomic, load_safetensors
+from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, save_safetensors_atomic, load_safetensors
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
 from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl
@@ -143,9 +143,9 @@ class Trainer:
             if self.cfg.resume == "latest" and self.accelerator.is_main_process:
                 print(f"resume=latest: no checkpoint under {self.run_dir / 'checkpoints'}, starting from scratch")
             return
-        state = self._read_state(folder)
+        state = read_trainer_state(folder)
         self.check_config(state["config"])
-        state, rng = load_checkpoint(self.accelerator, folder)
+        rng = load_checkpoint(self.accelerator, folder)
         self.task.load_state_tensors(load_safetensors(folder / EXTRA_STATE_FILE))
         self.task.load_rng_tensors(rng)
         self.step, self.skipped_steps = int(state["step"]), int(state.get("skipped_steps", 0))
@@ -153,12 +153,6 @@ class Trainer:
         if self.accelerator.is_main_process:
             drop_records_after(self.log_path, self.step)  # steps after the checkpoint are redone
             print(f"resumed from {folder} at step {self.step}")
-
-    @staticmethod
-    def _read_state(folder: Path) -> dict:
-        import json
-
-        return json.loads((folder / "trainer_state.json").read_text())
 
     def check_config(self, old: dict) -> None:
         diffs = config_differences(old, to_dict(self.cfg))

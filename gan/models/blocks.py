@@ -56,6 +56,21 @@ class DownBlock(nn.Module):
         return self.act(self.norm(self.conv(x)))
 
 
+def down_blocks(channels: int, widths: list[int], norm: str, first_norm: str = "none") -> nn.ModuleList:
+    """A stack of :class:`DownBlock` s from ``channels`` through ``widths``; the first uses ``first_norm``."""
+    chans = [channels] + widths
+    return nn.ModuleList(DownBlock(chans[i], chans[i + 1], first_norm if i == 0 else norm) for i in range(len(widths)))
+
+
+def stage_features(stages: nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
+    """Run ``stages`` in order and return every stage's output."""
+    feats = []
+    for stage in stages:
+        x = stage(x)
+        feats.append(x)
+    return feats
+
+
 def stage_widths(base: int, stages: int, max_channels: int) -> list[int]:
     """Channel counts of ``stages`` stages, widest first: base*2^(n-1), ..., base*2, base (capped)."""
     return [min(base * 2 ** (stages - 1 - i), max_channels) for i in range(stages)]

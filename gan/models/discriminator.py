@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from .blocks import BASE_RESOLUTION, DownBlock, dcgan_init, num_doublings
+from .blocks import BASE_RESOLUTION, dcgan_init, down_blocks, num_doublings, stage_features
 
 
 def encoder_widths(ndf: int, stages: int, max_channels: int) -> list[int]:
@@ -34,12 +34,10 @@ class Discriminator(nn.Module):
         stages = num_doublings(resolution)
         self.work_resolution = BASE_RESOLUTION * 2**stages
         self.stage_channels = encoder_widths(ndf, stages, max_channels)
-        chans = [channels] + self.stage_channels
+        # As in DCGAN, the first block has no BatchNorm (spectral norm applies to every conv).
         first_norm = "spectral" if norm == "spectral" else "none"
-        self.blocks = nn.ModuleList(
-            DownBlock(chans[i], chans[i + 1], first_norm if i == 0 else norm) for i in range(stages)
-        )
-        out = nn.Conv2d(chans[-1], 1, BASE_RESOLUTION, 1, 0)
+        self.blocks = down_blocks(channels, self.stage_channels, norm, first_norm)
+        out = nn.Conv2d(self.stage_channels[-1], 1, BASE_RESOLUTION, 1, 0)
         self.out = spectral_norm(out) if norm == "spectral" else out
         dcgan_init(self)
 
@@ -52,11 +50,7 @@ class Discriminator(nn.Module):
         """Outputs of every block, highest resolution first (resolutions work_res/2, ..., 4)."""
         if x.shape[-1] != self.work_resolution or x.shape[-2] != self.work_resolution:
             x = F.interpolate(x, size=(self.work_resolution,) * 2, mode="bilinear", align_corners=False)
-        feats = []
-        for block in self.blocks:
-            x = block(x)
-            feats.append(x)
-        return feats
+        return stage_features(self.blocks, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

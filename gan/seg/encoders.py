@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..models.blocks import DownBlock, num_doublings
+from ..models.blocks import DownBlock, down_blocks, num_doublings, stage_features
 from ..models.discriminator import encoder_widths
 
 RESNET_STRIDES = 5  # stem (2), layer1 (4), layer2 (8), layer3 (16), layer4 (32)
@@ -24,16 +24,11 @@ class ConvEncoder(nn.Module):
         super().__init__()
         stages = num_doublings(resolution)
         self.stage_channels = encoder_widths(ndf, stages, max_channels)
-        chans = [channels] + self.stage_channels
         # As in the discriminator (and DCGAN), the first block has no normalisation.
-        self.blocks = nn.ModuleList(DownBlock(chans[i], chans[i + 1], "none" if i == 0 else norm) for i in range(stages))
+        self.blocks = down_blocks(channels, self.stage_channels, norm)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        for block in self.blocks:
-            x = block(x)
-            feats.append(x)
-        return feats
+        return stage_features(self.blocks, x)
 
 
 def _load_resnet_weights(net: nn.Module, weights: str, name: str) -> None:
@@ -90,11 +85,7 @@ class ResNetEncoder(nn.Module):
             self.stage_channels.append(out)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        for stage in self.stages:
-            x = stage(x)
-            feats.append(x)
-        return feats
+        return stage_features(self.stages, x)
 
 
 def _out_channels(layer: nn.Sequential) -> int:
