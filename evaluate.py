@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gan.cli import run_cli
 
 if TYPE_CHECKING:
-    from gan.config import GANConfig
+    from gan.generation.config import GANConfig
 
 OVERRIDABLE = ("data.", "eval.")
 
@@ -45,7 +45,8 @@ def run_dir_of(folder: Path) -> Path:
 
 def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
     """The run's stored config with the command line's data/eval overrides and flags applied."""
-    from gan.config import ConfigError, GANConfig, from_dict, parse_override, validate
+    from gan.config import ConfigError, from_dict, parse_override
+    from gan.generation.config import GANConfig
 
     values = dict(meta.get("config", {}))
     for text in args.overrides:
@@ -58,7 +59,6 @@ def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
     if args.num_samples is not None:
         values["eval.num_samples"] = args.num_samples
     cfg = from_dict(GANConfig, values)
-    validate(cfg)
     return cfg
 
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from gan.evaluation import Evaluator, default_cache_dir, format_table, write_result
-        from gan.sampling import find_export, load_generator
+        from gan.generation.sampling import find_export, load_generator
 
         folder = find_export(args.source)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

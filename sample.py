@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def job() -> int:
-        from gan import sampling as S
+        from gan.generation import sampling as S
 
         model, meta = S.load_generator(args.source, args.device)
         nz = meta["model"]["nz"]

@@ -8,17 +8,17 @@ from __future__ import annotations
 import sys
 
 from gan.cli import config_main
-from gan.config import GANConfig, load_config
+from gan.generation.config import load_gan_config
 
 
-def run(cfg: GANConfig) -> int:
-    from gan.train import run_training  # heavy imports only when training
+def run(cfg) -> int:
+    from gan.generation.train import run_training  # heavy imports only when training
 
     return run_training(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return config_main(__doc__, lambda path, overrides: load_config(GANConfig, path, overrides), run, argv)
+    return config_main(__doc__, load_gan_config, run, argv)
 
 
 if __name__ == "__main__":

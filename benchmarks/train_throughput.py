@@ -23,11 +23,12 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.config import GANConfig, load_config  # noqa: E402
+from gan.config import load_config
+from gan.generation.config import GANConfig  # noqa: E402
 from gan.data import ShapesDataset  # noqa: E402
 from gan.engine.setup import make_accelerator  # noqa: E402
 from gan.engine.trainer import Hook, Trainer  # noqa: E402
-from gan.gan_task import GANTask  # noqa: E402
+from gan.generation.task import GANTask  # noqa: E402
 from gan.models import dcgan_init  # noqa: E402
 
 

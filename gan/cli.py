@@ -5,15 +5,8 @@ import argparse
 import sys
 from typing import Any, Callable
 
-from .config import ConfigError, to_yaml
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    from .data import DataError
-    from .engine.checkpoint import CheckpointError
-    from .engine.trainer import NonFiniteError
-
-    return (ConfigError, DataError, CheckpointError, NonFiniteError)
+from .config import to_yaml
+from .errors import UserError
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -22,10 +15,10 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def run_cli(job: Callable[[], int]) -> int:
-    """Run ``job``; known user errors print one line instead of a traceback."""
+    """Run ``job``; user errors (:class:`gan.errors.UserError`) print one line instead of a traceback."""
     try:
         return job()
-    except user_error_types() as err:
+    except UserError as err:
         return fail(str(err))
     except FileNotFoundError as err:
         return fail(f"file not found: {err.filename or err}")

@@ -1,105 +1,137 @@
 """Typed configuration: dataclass schemas, safe YAML files and dotted command-line overrides.
 
 A config is a tree of dataclasses. Values from a YAML file and from ``key=value`` overrides go
-through the same checks: unknown keys, wrong types and invalid choices raise :class:`ConfigError`
-with one line naming the key, the bad value and what is allowed. Nothing in a config can name a
-class or function to import; YAML is read with ``yaml.safe_load``.
+through the same checks: unknown keys, wrong types, invalid choices and out-of-range values raise
+:class:`ConfigError` with one line naming the key, the bad value and what is allowed, when the
+config is loaded (so ``--dry-run`` catches them). Nothing in a config can name a class or function
+to import; YAML is read with ``yaml.safe_load``.
+
+Each section is a :class:`Section` whose ``checks()`` lists its range checks. Settings that may
+change when a run is resumed are marked where they are declared, with :func:`resumable`.
+
+This module holds the machinery and the sections shared by the jobs; each job's own schema lives
+with the job (``gan.generation.config``, ``gan.seg.config``).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Iterator, Literal, TypeVar
 
 import yaml
 
+from .errors import UserError
+from .names import BAD_IMAGE_POLICIES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE, TRACKERS
+
 T = TypeVar("T")
+RESUMABLE = "resumable"  # field metadata flag: the value may differ from the checkpoint's on resume
+MIN_EVAL_IMAGES = 2  # a covariance needs two samples
+MAX_CHANNELS = 2048  # BigGAN-sized stages at most; catches typos that would allocate tens of GB
+MAX_LATENT = 4096
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config problem, reported to the user as one line."""
 
 
+def resumable(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field whose value may change when a run is resumed (it does not change the model or data)."""
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={RESUMABLE: True})
+
+
+# (field name relative to the section; passed?; what was expected) and optionally the offending value
+# when it is not the whole field (e.g. one bad name of a list).
+Check = tuple
+
+
+class Section:
+    """A config section: dataclass fields plus the range checks that types cannot express."""
+
+    def checks(self) -> list[Check]:
+        return []
+
+
+def positive(section: Any, *names: str) -> list[Check]:
+    """``name >= 1`` checks for integer fields."""
+    return [(n, getattr(section, n) >= 1, ">= 1") for n in names]
+
+
+def finite_positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
 # ----------------------------------------------------------------------------------------------
-# Schema sections shared by the GAN and segmentation jobs.
+# Sections shared by the jobs.
 
 
 @dataclasses.dataclass
-class DataConfig:
-    name: Literal[
-        "shapes", "mnist", "fashion_mnist", "cifar10", "celeba", "lsun", "image_folder"
-    ] = "shapes"
+class DataConfig(Section):
+    """Image data of GAN training and of the evaluation's real images."""
+
+    name: Literal[IMAGE_DATASETS] = "shapes"  # type: ignore[valid-type]
     root: str = "data"  # dataset folder (image_folder) or torchvision download root
     resolution: int = 32
     channels: int = 3
-    download: bool = False  # torchvision datasets download only when this is true
+    download: bool = resumable(False)  # torchvision datasets download only when this is true
     split: str = "train"
+    labels: Literal[FOLDER_LABELS] = "none"  # type: ignore[valid-type]  # image_folder: "folders" = one subfolder per class
     lsun_classes: str = "bedroom_train"
     shapes_size: int = 10000  # number of images in the procedural shapes dataset
     shapes_seed: int = 0
-    num_workers: int = 0
-    on_bad_image: Literal["skip", "error"] = "skip"
+    num_workers: int = resumable(0)
+    on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
+
+    def checks(self) -> list[Check]:
+        return [
+            ("resolution", 8 <= self.resolution <= 256, "8..256"),
+            ("channels", self.channels in (1, 3), "1 or 3"),
+            ("num_workers", self.num_workers >= 0, ">= 0"),
+            ("shapes_size", self.shapes_size > 0, "> 0"),
+            ("root", bool(self.root.strip()), "a folder name"),
+        ]
 
 
 @dataclasses.dataclass
-class ModelConfig:
-    nz: int = 100
-    ngf: int = 64
-    ndf: int = 64
-    max_channels: int = 512
-    upsample: Literal["transposed", "resize_conv", "pixel_shuffle"] = "transposed"
-    g_norm: Literal["batch", "none"] = "batch"
-    d_norm: Literal["batch", "spectral", "none"] = "batch"
+class TrainConfig(Section):
+    """The loop settings every job has."""
 
-
-@dataclasses.dataclass
-class LossConfig:
-    type: Literal["nonsaturating", "hinge", "wgan_gp", "lsgan"] = "nonsaturating"
-    gp_weight: float = 10.0  # used by wgan_gp
-    r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables it
-
-
-@dataclasses.dataclass
-class OptimConfig:
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    weight_decay: float = 0.0
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    steps: int = 1000  # optimizer steps of the main model (the generator for GANs)
+    steps: int = resumable(1000)  # optimizer steps of the main model (the generator for GANs)
     batch_size: int = 64  # per process, per micro-batch
-    d_steps: int = 1
     grad_accum: int = 1
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    ema_decay: float = 0.999
-    ema_start: int = 0  # EMA copies the weights until this step, then averages
+    mixed_precision: Literal[MIXED_PRECISION] = "no"  # type: ignore[valid-type]
     seed: int = 0
-    on_nonfinite: Literal["error", "skip"] = "error"
+    on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]
+
+    def checks(self) -> list[Check]:
+        return positive(self, "steps", "batch_size", "grad_accum")
 
 
 @dataclasses.dataclass
-class LogConfig:
-    tracker: Literal["wandb", "tensorboard", "none"] = "wandb"
+class LogConfig(Section):
+    tracker: Literal[TRACKERS] = "wandb"  # type: ignore[valid-type]
     project: str = "gan-toolkit"
     every: int = 25  # steps between tracker logs and progress-bar updates of the averages
-    sample_every: int = 500
-    num_samples: int = 64  # images in the fixed-noise sample grid
+
+    def checks(self) -> list[Check]:
+        return positive(self, "every")
 
 
 @dataclasses.dataclass
-class CheckpointConfig:
+class CheckpointConfig(Section):
     every: int = 1000
     keep: int = 3
 
+    def checks(self) -> list[Check]:
+        return [("keep", self.keep >= 2, ">= 2"), ("every", self.every >= 1, ">= 1")]
+
 
 @dataclasses.dataclass
-class EvalConfig:
+class EvalConfig(Section):
+    """FID/KID/IS/PR evaluation of a generator (periodic during training, or ``evaluate.py``)."""
+
     every: int = 0  # 0 disables periodic evaluation
     num_samples: int = 5000
     metrics: list[str] = dataclasses.field(default_factory=lambda: ["fid"])
@@ -114,19 +146,29 @@ class EvalConfig:
     seed: int = 2020  # torch-fidelity's rng_seed: latents, KID subsets, IS shuffling, real subset
     download_weights: bool = False  # fetch missing Inception weights into the torch hub cache (needs network)
 
+    def checks(self) -> list[Check]:
+        n = MIN_EVAL_IMAGES
+        names = [EVAL_METRIC_ALIASES.get(m.strip().lower(), m.strip().lower()) for m in self.metrics]
+        return [
+            ("metrics", bool(names) and all(m in EVAL_METRICS for m in names), "some of " + ", ".join(EVAL_METRICS + tuple(EVAL_METRIC_ALIASES))),
+            ("every", self.every >= 0, ">= 0"),
+            ("num_samples", self.num_samples >= n, f">= {n}"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("num_real", self.num_real == 0 or self.num_real >= n, f"0 (all) or >= {n}"),
+            ("kid_subset_size", self.kid_subset_size >= n, f">= {n}"),
+            ("isc_splits", self.isc_splits >= 1, ">= 1"),
+        ]
+
 
 @dataclasses.dataclass
-class GANConfig:
-    out_dir: str = "runs/default"
-    resume: str = ""  # "", "latest" or a checkpoint folder
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
-    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    log: LogConfig = dataclasses.field(default_factory=LogConfig)
-    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
-    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+class RunConfig(Section):
+    """Top-level keys of every job: where the run lives and how it starts."""
+
+    out_dir: str = resumable("runs/default")
+    resume: str = resumable("")  # "", "latest" or a checkpoint folder
+
+    def checks(self) -> list[Check]:
+        return [("out_dir", bool(self.out_dir.strip()), "a folder name (it must not be empty)")]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,8 +188,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     bad = ConfigError(f"config key '{key}': got {value!r}, expected {_describe(tp)}")
     if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
+        if value not in typing.get_args(tp):
             raise bad
         return value
     if origin is list:
@@ -157,38 +198,29 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise bad
         return [coerce(v, item, key) for v in value]
+    if isinstance(value, bool) and tp is not bool:
+        raise bad
     if tp is bool:
-        if isinstance(value, bool):
-            return value
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise bad
-    if tp is int:
         if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
             return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise bad from None
         raise bad
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise bad
+    if tp is int and isinstance(value, (int, str)):
+        try:
+            return int(value)
+        except ValueError:
+            raise bad from None
+    if tp is float and isinstance(value, (int, float, str)):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            out = float(value)
+        except ValueError:
+            raise bad from None
+        if not math.isfinite(out):
+            raise ConfigError(f"config key '{key}': got {value!r}, expected a finite number")
+        return out
+    if tp is str and isinstance(value, (str, int, float)):
+        return str(value)
     raise bad
 
 
@@ -244,21 +276,29 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), "" if value is None else value
 
 
-def load_config(
-    schema: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
-) -> T:
-    """Build ``schema`` defaults, apply a YAML file, then ``key=value`` overrides, then check."""
+def read_config_file(path: Path) -> dict:
+    """The mapping in a YAML config file, or a one-line ConfigError naming the file."""
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a folder; expected a YAML file (see configs/)")
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {err.start}); expected a YAML file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Build ``schema`` defaults, apply a YAML file, then ``key=value`` overrides, then check every range."""
     cfg = schema()
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}")
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(data).__name__}")
+        data = read_config_file(path)
         try:
             for key, value in data.items():
                 _set(cfg, str(key), value)
@@ -271,10 +311,11 @@ def load_config(
 
 
 def from_dict(schema: type[T], data: dict) -> T:
-    """Rebuild a config from :func:`to_dict` output (e.g. the copy stored in a checkpoint)."""
+    """Rebuild and check a config from :func:`to_dict` output (e.g. the copy stored in a checkpoint)."""
     cfg = schema()
     for key, value in data.items():
         _set(cfg, key, value)
+    validate(cfg)
     return cfg
 
 
@@ -298,34 +339,48 @@ def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _check(ok: bool, key: str, value: Any, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"config key '{key}': got {value!r}, expected {expected}")
+def sections(cfg: Any, prefix: str = "") -> Iterator[tuple[str, Section]]:
+    """``(dotted prefix, section)`` for ``cfg`` and every section below it, top first."""
+    if isinstance(cfg, Section):
+        yield prefix, cfg
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from sections(value, f"{prefix}{f.name}.")
+
+
+def _lookup(cfg: Any, dotted: str) -> Any:
+    for name in dotted.split("."):
+        cfg = getattr(cfg, name)
+    return cfg
+
+
+def check_section(section: Section, prefix: str, error: type[UserError] = ConfigError) -> None:
+    """Raise ``error`` (one line) for the first failed range check of ``section``, named ``<prefix><field>``."""
+    for name, ok, expected, *value in section.checks():
+        if not ok:
+            got = value[0] if value else _lookup(section, name)
+            raise error(f"config key '{prefix}{name}': got {got!r}, expected {expected}")
 
 
 def validate(cfg: Any) -> None:
-    """Range checks that types alone cannot express (applies to any schema with these sections)."""
-    data = getattr(cfg, "data", None)
-    if data is not None:
-        _check(8 <= data.resolution <= 256, "data.resolution", data.resolution, "8..256")
-        _check(data.channels in (1, 3), "data.channels", data.channels, "1 or 3")
-        _check(data.num_workers >= 0, "data.num_workers", data.num_workers, ">= 0")
-        _check(data.shapes_size > 0, "data.shapes_size", data.shapes_size, "> 0")
-    train = getattr(cfg, "train", None)
-    if train is not None:
-        for key in ("steps", "batch_size", "d_steps", "grad_accum"):
-            _check(getattr(train, key) >= 1, f"train.{key}", getattr(train, key), ">= 1")
-        _check(0.0 <= train.ema_decay < 1.0, "train.ema_decay", train.ema_decay, "in [0, 1)")
-    ckpt = getattr(cfg, "checkpoint", None)
-    if ckpt is not None:
-        _check(ckpt.keep >= 2, "checkpoint.keep", ckpt.keep, ">= 2")
-        _check(ckpt.every >= 1, "checkpoint.every", ckpt.every, ">= 1")
-    log = getattr(cfg, "log", None)
-    if log is not None:
-        _check(log.every >= 1, "log.every", log.every, ">= 1")
-        _check(log.sample_every >= 1, "log.sample_every", log.sample_every, ">= 1")
-        _check(log.num_samples >= 1, "log.num_samples", log.num_samples, ">= 1")
-    model = getattr(cfg, "model", None)
-    if model is not None and hasattr(model, "nz"):
-        for key in ("nz", "ngf", "ndf", "max_channels"):
-            _check(getattr(model, key) >= 1, f"model.{key}", getattr(model, key), ">= 1")
+    """Run every section's range checks; the first failure is a one-line ConfigError."""
+    for prefix, section in sections(cfg):
+        check_section(section, prefix)
+
+
+def is_resumable(schema: type, dotted: str) -> bool:
+    """True when ``dotted`` (or a section holding it) is marked :func:`resumable`, or is not in ``schema`` any more.
+
+    A key the schema no longer has (e.g. from a checkpoint of an older version) means nothing now.
+    """
+    cls: Any = schema
+    for name in dotted.split("."):
+        fields = _fields(cls) if dataclasses.is_dataclass(cls) else {}
+        if name not in fields:
+            return True
+        f, tp = fields[name]
+        if f.metadata.get(RESUMABLE):
+            return True
+        cls = tp
+    return False

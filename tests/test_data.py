@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from gan.config import DataConfig
-from gan.data import CLASS_NAMES, DataError, ImageFolder, ShapesDataset, build_image_dataset, render_shapes
+from gan.data import CLASS_NAMES, NO_LABEL, DataError, ImageFolder, ShapesDataset, build_image_dataset, render_shapes
 
 SHAPE_MIN_CHANNEL = 170  # every palette colour has a channel >= 200; backgrounds stay below ~140
 
@@ -58,10 +58,10 @@ def test_image_folder_is_recursive_and_converts_modes_and_sizes(tmp_path, channe
     ds = ImageFolder(tmp_path, resolution=16, channels=channels)
     assert len(ds) == 4
     for i in range(len(ds)):
-        x = ds[i]
-        assert x.shape == (channels, 16, 16)
+        x, label = ds[i]
+        assert x.shape == (channels, 16, 16) and label == NO_LABEL
         assert -1 <= x.min() and x.max() <= 1
-    red = ds[[p.name for p in ds.files].index("red.jpg")]
+    red, _ = ds[[p.name for p in ds.files].index("red.jpg")]
     if channels == 3:
         assert red[0].mean() > 0.9 and red[1].mean() < -0.9  # red stays red in [-1, 1]
 
@@ -79,8 +79,8 @@ def test_bad_image_is_skipped_or_named(tmp_path):
     (tmp_path / "b_empty.png").write_bytes(b"")
     skip = ImageFolder(tmp_path, 8, 3, on_bad_image="skip")
     with pytest.warns(UserWarning, match="b_empty.png"):
-        x = skip[1]  # the empty file is replaced by the next readable image
-    assert torch.equal(x, skip[0])
+        x, _ = skip[1]  # the empty file is replaced by the next readable image
+    assert torch.equal(x, skip[0][0])
     strict = ImageFolder(tmp_path, 8, 3, on_bad_image="error")
     with pytest.raises(DataError, match="cannot read image .*b_empty.png"):
         strict[1]

@@ -126,7 +126,7 @@ def test_weights_explicit_path_hub_cache_and_missing(weights, tmp_path, monkeypa
 def test_self_fid_is_zero_at_full_inception_resolution(weights, tmp_path):
     cfg = EvalConfig(num_samples=4, batch_size=4, inception_weights=weights, num_real=4)
     ev = Evaluator(cfg, shapes_data(size=10), tmp_path)  # a seeded subset of 4 of the 10 images
-    real = torch.stack([ev.real_dataset()[i] for i in range(4)])
+    real = torch.stack([ev.real_dataset()[i][0] for i in range(4)])
     result = ev.evaluate_images(real, progress=False)
     assert abs(result.values["fid"]) < 1e-4
     assert result.protocol["real"]["num_images"] == 4 and result.protocol["real"]["split_size"] == 10

@@ -8,12 +8,13 @@ import pytest
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from gan.config import GANConfig, load_config, to_dict
+from gan.config import load_config, to_dict
+from gan.generation.config import GANConfig
 from gan.engine.checkpoint import save_safetensors_atomic, write_json_atomic
 from gan.evaluation import EvalResult, MissingWeightsError
 from gan.evaluation.hook import PeriodicEvaluation, read_best
 from gan.evaluation.weights import INCEPTION_FILE
-from gan.gan_task import generator_kwargs
+from gan.generation.task import generator_kwargs
 from gan.models import Generator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def tiny_config(out_dir: Path, *extra: str) -> GANConfig:
 
 def test_periodic_eval_log_plot_and_best_export_match_evaluate_cli(weights, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75)  # speed: see test_eval.py
-    from gan.train import run_training
+    from gan.generation.train import run_training
 
     run = tmp_path / "runs" / "tiny"
     cfg = tiny_config(run, "train.steps=4", "eval.every=2", "checkpoint.every=4", f"eval.inception_weights={weights}")
@@ -90,7 +91,7 @@ def test_best_export_survives_collapse_and_resume(tmp_path):
 
 
 def test_missing_weights_stop_training_before_the_first_step(tmp_path):
-    from gan.train import run_training
+    from gan.generation.train import run_training
 
     cfg = tiny_config(tmp_path / "run", "train.steps=2", "eval.every=1", f"eval.inception_weights={tmp_path / 'absent.pth'}")
     with pytest.raises(MissingWeightsError, match="absent.pth"):

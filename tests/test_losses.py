@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from gan.losses import LOSSES, gradient_penalty, r1_penalty
+from gan.generation.losses import LOSSES, gradient_penalty, r1_penalty
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 from conftest import TINY
-from gan.config import GANConfig, load_config
-from gan.train import run_training
+from gan.config import load_config
+from gan.generation.config import GANConfig
+from gan.generation.train import run_training
 
 
 def tiny(tmp_path, precision: str) -> GANConfig:
@@ -15,7 +16,7 @@ def tiny(tmp_path, precision: str) -> GANConfig:
 def test_bf16_autocasts_the_models_and_keeps_float32_losses(tmp_path, monkeypatch, fresh_accelerate_state):
     import torch
 
-    from gan.gan_task import GANTask
+    from gan.generation.task import GANTask
 
     seen: list[torch.dtype] = []
     original_init = GANTask.__init__

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from gan.config import GANConfig, load_config
+from gan.config import load_config
+from gan.generation.config import GANConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ def tiny_cfg(out: Path, *overrides: str) -> GANConfig:
 
 def train(out: Path, *overrides: str) -> int:
     """Train the tiny GAN in this process; returns the exit code."""
-    from gan.train import run_training
+    from gan.generation.train import run_training
 
     return run_training(tiny_cfg(out, *overrides))
 

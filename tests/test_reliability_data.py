@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan.train import run_training
+from gan.generation.train import run_training
 from test_rel_utils import metrics, tiny_cfg
 from train_gan import main as train_gan_main
 

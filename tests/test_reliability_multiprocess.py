@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset
-from gan.config import GANConfig, load_config
+from gan.config import load_config
+from gan.generation.config import GANConfig
 from gan.engine.data_stream import BatchStream
 from gan.engine.setup import make_accelerator
 from gan.engine.trainer import NonFiniteError, Trainer
-from gan.gan_task import GANTask
+from gan.generation.task import GANTask
 
 class Indices(Dataset):
     def __len__(self):
@@ -45,12 +46,12 @@ rank = acc.process_index
 tensors = {f"G.{k}": v for k, v in task.g_raw.state_dict().items()}
 tensors.update({f"D.{k}": v for k, v in task.d_raw.state_dict().items()})
 tensors.update({f"EMA.{k}": v for k, v in task.ema.state_dict().items()})
-tensors["next_latents"] = task._latents(2)
+tensors["next_latents"] = task.gan_step.latents(2)[0]
 save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(dump / f"rank{rank}.safetensors"))
 shard = BatchStream(acc.prepare(DataLoader(Indices(), batch_size=2, shuffle=True, drop_last=True)))
 seen = [int(i) for _ in range(len(shard.dataloader)) for i in next(shard)]
 if rank == 1:  # a NaN on one process only must stop every process
-    task.loss = dataclasses.replace(task.loss, d=lambda real, fake: real.mean() * float("nan"))
+    task.gan_step.loss = dataclasses.replace(task.gan_step.loss, d=lambda real, fake: real.mean() * float("nan"))
 try:
     task.train_step(trainer.batches, trainer.step)
     nonfinite = ""

@@ -14,7 +14,7 @@ from gan.engine.checkpoint import CheckpointError
 from gan.engine.data_stream import BatchStream
 from gan.engine.setup import make_accelerator
 from gan.engine.trainer import Trainer
-from gan.gan_task import GANTask
+from gan.generation.task import GANTask
 from test_rel_utils import differing_state_files, metrics, run_python, tiny_cfg, train
 
 STEPS = 6  # 3 batches per epoch: stopping at 3 is an epoch boundary, at 4 mid-epoch

@@ -11,7 +11,7 @@ STEPS, STOP = 6, 3
 TINY_SEG = [
     "data.name=shapes", "data.resolution=16", "data.shapes_size=24", "data.shapes_val_size=8", "model.ngf=8",
     "model.ndf=8", "model.max_channels=32", "train.batch_size=8", f"train.steps={STEPS}", "eval.every=3",
-    "eval.overlay_images=1", "log.tracker=none", "log.every=1", "log.sample_every=1000", "checkpoint.every=1",
+    "eval.overlay_images=1", "log.tracker=none", "log.every=1", "checkpoint.every=1",
     "checkpoint.keep=10", "data.augment=[hflip, rot90]",
 ]
 RUN = """

@@ -17,7 +17,7 @@ from accelerate import Accelerator
 from gan.engine.setup import make_accelerator, start_trackers
 from gan.engine.tracking import SafeLogger
 from gan.engine.trainer import Hook, NonFiniteError, Trainer
-from gan.gan_task import GANTask
+from gan.generation.task import GANTask
 from test_rel_utils import REPO, env, metrics, tiny_cfg, train
 from train_gan import main as train_gan_main
 
@@ -88,7 +88,7 @@ def test_sigint_stops_at_the_next_step_boundary_with_a_checkpoint(tmp_path):
 
 def test_nan_discriminator_loss_stops_before_the_step_and_names_step_and_loss(tmp_path):
     trainer, task = build(tmp_path / "run")
-    task.loss = dataclasses.replace(task.loss, d=lambda real, fake: real.mean() * NAN)
+    task.gan_step.loss = dataclasses.replace(task.gan_step.loss, d=lambda real, fake: real.mean() * NAN)
     before = snapshot(task)
     with pytest.raises(NonFiniteError, match=r"non-finite discriminator loss or gradient at step 5 \(discriminator loss here: nan\)"):
         task.train_step(trainer.batches, 4)
@@ -97,7 +97,7 @@ def test_nan_discriminator_loss_stops_before_the_step_and_names_step_and_loss(tm
 
 def test_inf_generator_loss_leaves_the_generator_unchanged(tmp_path):
     trainer, task = build(tmp_path / "run")
-    task.loss = dataclasses.replace(task.loss, g=lambda fake: fake.mean() * float("inf"))
+    task.gan_step.loss = dataclasses.replace(task.gan_step.loss, g=lambda fake: fake.mean() * float("inf"))
     before = snapshot(task)
     with pytest.raises(NonFiniteError, match=r"non-finite generator loss or gradient at step 1 \(generator loss here: (-)?inf\)"):
         task.train_step(trainer.batches, 0)
@@ -127,9 +127,9 @@ def test_the_cli_reports_a_diverged_run_on_one_line(tmp_path, capsys):
 
 def test_skip_mode_and_grad_scaler_skips_advance_neither_the_step_nor_the_ema(tmp_path, monkeypatch):
     trainer, task = build(tmp_path / "run", "train.steps=3", "train.on_nonfinite=skip")
-    calls, d_loss = [], task.loss.d
+    calls, d_loss = [], task.gan_step.loss.d
     nan_on_second_call = lambda r, f: r.mean() * NAN if len(calls.append(1) or calls) == 2 else d_loss(r, f)  # noqa: E731
-    task.loss = dataclasses.replace(task.loss, d=nan_on_second_call)
+    task.gan_step.loss = dataclasses.replace(task.gan_step.loss, d=nan_on_second_call)
     overflow = [False, False, False, True]  # an fp16 grad-scaler overflow on the 4th optimizer step
     monkeypatch.setattr(Accelerator, "optimizer_step_was_skipped", property(lambda self: overflow.pop(0) if overflow else False))
     assert trainer.fit() == 0

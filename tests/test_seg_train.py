@@ -13,7 +13,7 @@ from gan.data.shapes import render_shapes
 TINY_SEG = [
     "data.name=shapes", "data.resolution=16", "data.shapes_size=256", "data.shapes_val_size=32", "model.ngf=8",
     "model.ndf=8", "model.max_channels=32", "train.batch_size=16", "train.steps=30", "optim.lr=0.005",
-    "eval.every=10", "eval.overlay_images=2", "log.tracker=none", "log.every=10", "log.sample_every=30",
+    "eval.every=10", "eval.overlay_images=2", "log.tracker=none", "log.every=10",
     "checkpoint.every=30", "data.augment=hflip",
 ]
 

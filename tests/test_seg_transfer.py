@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.config import GANConfig, load_config
+from gan.config import load_config
+from gan.generation.config import GANConfig
 from gan.engine.checkpoint import CheckpointError, load_safetensors
 from gan.seg.model import SegmentationModel
 from gan.seg.transfer import transfer_from_gan
@@ -17,7 +18,7 @@ GAN_RES, SEG_RES = 16, 32  # GAN decoder: 1 stage (4->8); segmentation decoder: 
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (tiny) GAN run: a few training steps, then its export folder."""
-    from gan.train import run_training
+    from gan.generation.train import run_training
 
     out = tmp_path_factory.mktemp("gan")
     cfg = load_config(GANConfig, None, [

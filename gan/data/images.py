@@ -1,7 +1,9 @@
 """Image datasets for GAN training: shapes, torchvision datasets and generic image folders.
 
-Every dataset yields float tensors ``(channels, resolution, resolution)`` scaled to [-1, 1].
-Problems that would only surface mid-training (missing folder, no images, dataset not downloaded)
+Every dataset yields ``(image, label)``: a float tensor ``(channels, resolution, resolution)``
+scaled to [-1, 1] and an int class index, or :data:`NO_LABEL` when the data has no classes. A
+dataset's ``label_names`` lists its classes (empty when unlabelled), so a conditional model can
+take its class count from the data. Problems that would only surface mid-training (missing folder, no images, dataset not downloaded)
 raise :class:`DataError` with one line before training starts.
 """
 from __future__ import annotations
@@ -9,20 +11,30 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..config import DataConfig
+from ..errors import UserError
 from .shapes import ShapesDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
-class DataError(ValueError):
+NO_LABEL = -1  # the label of an image whose dataset has no classes
+Item = tuple[torch.Tensor, int]
+
+
+class DataError(UserError):
     """A dataset problem, reported to the user as one line."""
+
+
+def image_of(item: Any) -> torch.Tensor:
+    """The image of a dataset item or batch that may also carry a label or a mask."""
+    return item[0] if isinstance(item, (tuple, list)) else item
 
 
 class ConvertMode:
@@ -97,20 +109,25 @@ class BadImageRegistry:
 
 
 class ImageFolder(Dataset):
-    """Every image below ``root``, recursively, whatever its size or mode.
+    """Every image below ``root``, recursively, whatever its size or mode, as ``(image, label)``.
+
+    With ``labels='folders'`` the class of an image is its top-level subfolder below ``root``
+    (classes sorted by name, as torchvision's ImageFolder); with ``labels='none'`` every label is
+    :data:`NO_LABEL`.
 
     Unreadable files (truncated, empty, not an image) are skipped when ``on_bad_image='skip'``
     (the next readable image is returned instead), each path reported once on stderr across all
     dataloader workers; with ``on_bad_image='error'`` they raise :class:`DataError` naming the file.
     """
 
-    def __init__(self, root: str | Path, resolution: int, channels: int, on_bad_image: str = "skip") -> None:
+    def __init__(self, root: str | Path, resolution: int, channels: int, on_bad_image: str = "skip", labels: str = "none") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"data.root '{self.root}' is not a folder (data.name=image_folder needs a folder of images)")
         self.files = list_images(self.root)
         if not self.files:
             raise DataError(f"data.root '{self.root}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        self.label_names, self.labels = folder_labels(self.root, self.files) if labels == "folders" else ([], [NO_LABEL] * len(self.files))
         self.transform = image_transform(resolution, channels)
         self.on_bad_image = on_bad_image
         self.bad = BadImageRegistry(len(self.files))
@@ -123,13 +140,13 @@ class ImageFolder(Dataset):
             im.load()  # decode fully now so truncated files fail here
             return self.transform(im)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> Item:
         for offset in range(len(self.files)):
             i = (index + offset) % len(self.files)
             if self.bad.is_bad(i):
                 continue
             try:
-                return self._load(self.files[i])
+                return self._load(self.files[i]), self.labels[i]
             except (OSError, UnidentifiedImageError, ValueError) as err:
                 self._on_bad(i, err)
         raise DataError(f"no image under '{self.root}' could be read")
@@ -142,45 +159,98 @@ class ImageFolder(Dataset):
             report_skipped(f"skipping unreadable image '{path}': {err}")
 
 
-class ImagesOnly(Dataset):
-    """Drop the labels of a torchvision ``(image, target)`` dataset."""
+def folder_labels(root: Path, files: list[Path]) -> tuple[list[str], list[int]]:
+    """Class names (sorted top-level subfolders) and each file's class index, for ``data.labels=folders``."""
+    loose = [f for f in files if f.parent == root]
+    if loose:
+        raise DataError(f"data.labels=folders needs every image in a class subfolder of data.root '{root}', but '{loose[0]}' is not")
+    classes = [f.relative_to(root).parts[0] for f in files]
+    names = sorted(set(classes))
+    index = {name: i for i, name in enumerate(names)}
+    return names, [index[c] for c in classes]
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
+
+class Labelled(Dataset):
+    """``(image, label)`` items of a dataset, with ``label_names``.
+
+    ``classes`` names the classes when the wrapped dataset's targets are class indices (torchvision's
+    MNIST, CIFAR-10, LSUN); otherwise (None: shapes, CelebA's attribute vectors) labels are NO_LABEL.
+    """
+
+    def __init__(self, dataset: Dataset, classes: list[str] | None) -> None:
+        self.dataset, self.label_names = dataset, list(classes or [])
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.dataset[index][0]
+    def __getitem__(self, index: int) -> Item:
+        item = self.dataset[index]
+        if not self.label_names:
+            return image_of(item), NO_LABEL
+        return item[0], int(item[1])
+
+
+def _tv(name: str) -> Callable[..., Dataset]:
+    """A torchvision dataset class, imported when used (torchvision.datasets is slow to import)."""
+    def build(cfg: DataConfig, **kwargs: Any) -> Dataset:
+        from torchvision import datasets
+
+        return getattr(datasets, name)(cfg.root, **kwargs)
+
+    return build
+
+
+# torchvision datasets by toolkit name: (class, how the config selects the split).
+TORCHVISION_DATASETS: dict[str, Callable[[DataConfig, Any], Dataset]] = {
+    "mnist": lambda cfg, tf: _tv("MNIST")(cfg, train=cfg.split == "train", transform=tf, download=cfg.download),
+    "fashion_mnist": lambda cfg, tf: _tv("FashionMNIST")(cfg, train=cfg.split == "train", transform=tf, download=cfg.download),
+    "cifar10": lambda cfg, tf: _tv("CIFAR10")(cfg, train=cfg.split == "train", transform=tf, download=cfg.download),
+    "celeba": lambda cfg, tf: _tv("CelebA")(cfg, split=cfg.split, transform=tf, download=cfg.download),
+    "lsun": lambda cfg, tf: _tv("LSUN")(cfg, classes=cfg.lsun_classes.split(","), transform=tf),
+}
 
 
 def _torchvision_dataset(cfg: DataConfig) -> Dataset:
-    from torchvision import datasets
-
-    tf = image_transform(cfg.resolution, cfg.channels)
-    root, dl, train = cfg.root, cfg.download, cfg.split == "train"
-    builders: dict[str, Callable[[], Dataset]] = {
-        "mnist": lambda: datasets.MNIST(root, train=train, transform=tf, download=dl),
-        "fashion_mnist": lambda: datasets.FashionMNIST(root, train=train, transform=tf, download=dl),
-        "cifar10": lambda: datasets.CIFAR10(root, train=train, transform=tf, download=dl),
-        "celeba": lambda: datasets.CelebA(root, split=cfg.split, transform=tf, download=dl),
-        "lsun": lambda: datasets.LSUN(root, classes=cfg.lsun_classes.split(","), transform=tf),
-    }
+    root = cfg.root
     try:
-        return ImagesOnly(builders[cfg.name]())
+        dataset = TORCHVISION_DATASETS[cfg.name](cfg, image_transform(cfg.resolution, cfg.channels))
     except ImportError as err:  # torchvision's LSUN reader needs lmdb, which is not a dependency
         raise DataError(f"dataset '{cfg.name}' needs the Python package '{err.name}': pip install {err.name}") from None
     except (RuntimeError, FileNotFoundError, OSError) as err:
         hint = "" if cfg.name == "lsun" else " (set data.download=true to download it)"
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(f"dataset '{cfg.name}' not found under data.root '{root}'{hint}: {first}") from None
+    classes = None if cfg.name == "celeba" else list(getattr(dataset, "classes", []))
+    return Labelled(dataset, classes)
+
+
+def _check_no_labels(cfg: DataConfig) -> None:
+    if cfg.labels != "none":
+        raise DataError(f"data.labels={cfg.labels} is for data.name=image_folder; '{cfg.name}' brings its own labels")
+
+
+def _shapes(cfg: DataConfig) -> Dataset:
+    _check_no_labels(cfg)
+    return Labelled(ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed), None)
+
+
+def _image_folder(cfg: DataConfig) -> Dataset:
+    return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels)
+
+
+def _torchvision(cfg: DataConfig) -> Dataset:
+    _check_no_labels(cfg)
+    return _torchvision_dataset(cfg)
+
+
+# One builder per name of gan.names.IMAGE_DATASETS.
+DATASET_BUILDERS: dict[str, Callable[[DataConfig], Dataset]] = {
+    "shapes": _shapes,
+    "image_folder": _image_folder,
+    **{name: _torchvision for name in TORCHVISION_DATASETS},
+}
 
 
 def build_image_dataset(cfg: DataConfig) -> Dataset:
-    """The image dataset named by ``cfg.name``, yielding [-1, 1] tensors."""
-    if cfg.name == "shapes":
-        return ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed)
-    if cfg.name == "image_folder":
-        return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image)
-    return _torchvision_dataset(cfg)
+    """The image dataset named by ``cfg.name``, yielding ``(image in [-1, 1], label)`` with ``label_names``."""
+    return DATASET_BUILDERS[cfg.name](cfg)

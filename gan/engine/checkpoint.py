@@ -18,18 +18,15 @@ from typing import Any, Callable
 import torch
 from accelerate import Accelerator
 from accelerate.utils import load as safe_torch_load  # torch.load(weights_only=True) + numpy RNG types
-from safetensors.torch import load_file, save_file
 
-PREFIX = "checkpoint-"
-TMP_PREFIX = ".tmp-checkpoint-"
-OLD_PREFIX = ".old-checkpoint-"  # a same-step checkpoint being replaced
+from .formats import (
+    CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, CheckpointError, load_safetensors, rng_file,
+    save_safetensors_atomic, write_json_atomic,
+)
+
 PICKLED_SUFFIXES = (".bin", ".pkl", ".pt", ".pth")  # read with weights_only=True, never plain unpickling
-STATE_FILE = "trainer_state.json"  # written last: its presence marks a complete checkpoint
+PREFIX = CHECKPOINT_PREFIX
 _STEP_RE = re.compile(rf"^{PREFIX}(\d+)$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used, reported as one line."""
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -56,21 +53,6 @@ def resolve_resume(resume: str, root: Path) -> Path | None:
     if not (path / STATE_FILE).is_file():
         raise CheckpointError(f"resume='{resume}' is not a complete checkpoint folder (no {STATE_FILE} inside)")
     return path
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
 
 
 def fsync_tree(folder: Path) -> None:
@@ -111,19 +93,6 @@ def check_safe_to_load(folder: Path) -> None:
         except Exception as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise CheckpointError(f"refusing to load '{path}': not a plain tensor file ({first})") from None
-
-
-def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise CheckpointError(f"missing file '{path}'")
-    try:
-        return load_file(str(path))
-    except Exception as err:  # safetensors raises its own error type for a corrupt or foreign file
-        raise CheckpointError(f"'{path}' is not a readable safetensors file: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-
-
-def rng_file(folder: Path, rank: int) -> Path:
-    return folder / f"toolkit_rng_{rank}.safetensors"
 
 
 class CheckpointManager:

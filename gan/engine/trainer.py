@@ -16,22 +16,16 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ..config import to_dict
-from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, save_safetensors_atomic, load_safetensors
+from ..config import is_resumable, to_dict
+from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
+from .formats import EXTRA_STATE_FILE, load_safetensors, save_safetensors_atomic
+from .guards import NonFiniteError
 from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl
 from .tracking import SafeLogger
 
 MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
-EXTRA_STATE_FILE = "extra_state.safetensors"
-# Keys that may change when resuming; anything else (architecture, data, loss) must match.
-# data.root is not listed: another folder is another dataset.
-RESUME_MUTABLE = ("out_dir", "resume", "optim.", "log.", "eval.", "checkpoint.", "train.steps", "train.on_nonfinite", "data.num_workers", "data.download")
-
-
-class NonFiniteError(RuntimeError):
-    """A NaN/inf loss or gradient met before an optimizer step."""
 
 
 class Task(Protocol):
@@ -39,6 +33,7 @@ class Task(Protocol):
 
     dataloader: Any  # prepared by the task's single ``accelerator.prepare`` call
     loss_keys: list[str]  # keys of train_step's result, plotted to loss_curves.png
+    plot_every: int  # steps between redraws of loss_curves.png (and at the end)
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         """One optimizer step of the main model; None when it was skipped (not counted)."""
@@ -56,8 +51,8 @@ class Task(Protocol):
     def write_export(self, folder: Path, step: int) -> None:
         """Write the inference snapshot (main process only)."""
 
-    # Optional: ``extra_modules() -> list[nn.Module]``, modules not passed to ``accelerator.prepare``
-    # (e.g. an EMA copy) whose buffers must be made equal across processes with the prepared ones.
+    def buffer_modules(self) -> list[torch.nn.Module]:
+        """Unwrapped modules (the prepared ones and e.g. an EMA copy) whose buffers rank 0 gives every process."""
 
 
 @dataclass
@@ -155,8 +150,9 @@ class Trainer:
             print(f"resumed from {folder} at step {self.step}")
 
     def check_config(self, old: dict) -> None:
+        """Refuse a resume whose config differs in a setting not declared :func:`gan.config.resumable`."""
         diffs = config_differences(old, to_dict(self.cfg))
-        fixed = [k for k in diffs if not k.startswith(RESUME_MUTABLE) and k not in RESUME_MUTABLE]
+        fixed = [k for k in diffs if not is_resumable(type(self.cfg), k)]
         if fixed:
             raise CheckpointError(f"cannot resume: the config differs from the checkpoint's in {', '.join(fixed)}")
         if diffs and self.accelerator.is_main_process:
@@ -166,9 +162,7 @@ class Trainer:
 
     def sync_buffers(self) -> None:
         """Give every process rank 0's buffers (BatchNorm statistics of the models and of extra modules)."""
-        acc = self.accelerator
-        modules = [acc.unwrap_model(m) for m in acc._models] + list(getattr(self.task, "extra_modules", list)())
-        broadcast_buffers(acc, modules)
+        broadcast_buffers(self.accelerator, self.task.buffer_modules())
 
     def save_checkpoint(self) -> Path:
         self.sync_buffers()  # what rank 0 saves is then what every rank holds
@@ -248,7 +242,7 @@ class Trainer:
                 values = hook.fn(step) if run_here else None
                 if values and self.accelerator.is_main_process:
                     self.logger.log(values, step=step)
-        if self.accelerator.is_main_process and (step % self.cfg.log.sample_every == 0 or final):
+        if self.accelerator.is_main_process and (step % self.task.plot_every == 0 or final):
             self.plot_losses()
 
     def plot_losses(self) -> None:

@@ -23,9 +23,10 @@ from torch_fidelity.utils import create_feature_extractor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..config import DataConfig, EvalConfig
+from ..config import MIN_EVAL_IMAGES as MIN_IMAGES
+from ..config import DataConfig, EvalConfig, check_section
 from ..data import build_image_dataset
-from ..engine.checkpoint import write_json_atomic
+from ..engine.formats import write_json_atomic
 from . import real_cache
 from .extractors import ExtractorSpec, resolve_extractor
 from .frechet import frechet_distance, symmetric_sqrt
@@ -35,7 +36,6 @@ from .weights import EvalError
 
 KID_SUBSETS = 100  # torch-fidelity's default number of KID subsets
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
-MIN_IMAGES = 2  # a covariance needs two samples
 SETTINGS_BY_FLAG = {"kid": ("kid_subsets", "kid_subset_size"), "isc": ("isc_splits",), "prc": ("prc_neighborhood",)}
 
 
@@ -54,18 +54,8 @@ def default_cache_dir(out_dir: str | Path) -> Path:
 
 
 def check_eval_config(cfg: EvalConfig) -> None:
-    """Range checks, one line each (types were checked when the config was loaded)."""
-    checks = [
-        ("every", cfg.every >= 0, ">= 0"),
-        ("num_samples", cfg.num_samples >= MIN_IMAGES, f">= {MIN_IMAGES}"),
-        ("batch_size", cfg.batch_size >= 1, ">= 1"),
-        ("num_real", cfg.num_real == 0 or cfg.num_real >= MIN_IMAGES, f"0 (all) or >= {MIN_IMAGES}"),
-        ("kid_subset_size", cfg.kid_subset_size >= MIN_IMAGES, f">= {MIN_IMAGES}"),
-        ("isc_splits", cfg.isc_splits >= 1, ">= 1"),
-    ]
-    for key, ok, expected in checks:
-        if not ok:
-            raise EvalError(f"config key 'eval.{key}': got {getattr(cfg, key)!r}, expected {expected}")
+    """The config's own range checks, for an EvalConfig built in code rather than loaded."""
+    check_section(cfg, "eval.", EvalError)
 
 
 class Evaluator:

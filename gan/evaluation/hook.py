@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..engine.checkpoint import write_json_atomic
+from ..engine.formats import write_json_atomic
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.trainer import Hook
 from .evaluator import Evaluator, default_cache_dir, write_result

@@ -14,6 +14,8 @@ from torch.utils.data import Dataset, Subset
 from torch_fidelity import GenerativeModelBase
 from tqdm.auto import tqdm
 
+from ..data.images import image_of
+
 RGB = 3
 
 
@@ -25,11 +27,6 @@ def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
     if out.shape[1] != RGB:
         raise ValueError(f"images with {out.shape[1]} channels; expected 1 or 3")
     return out
-
-
-def first_tensor(item: Any) -> torch.Tensor:
-    """The image of a dataset item that may also carry a label or mask."""
-    return item[0] if isinstance(item, (tuple, list)) else item
 
 
 class GeneratorSource(GenerativeModelBase):
@@ -71,7 +68,7 @@ class UInt8Images(Dataset):
         return len(self.images)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        image = first_tensor(self.images[index])
+        image = image_of(self.images[index])
         self.reads += 1
         if self.progress is not None and self.reads <= len(self):  # torch-fidelity peeks at item 0 once more
             self.progress.update(1)
@@ -89,4 +86,4 @@ def subset(dataset: Dataset, count: int, seed: int) -> Dataset:
 
 def image_shape(item: Any) -> tuple[int, ...]:
     """``(C, H, W)`` of a dataset item."""
-    return tuple(first_tensor(item).shape)
+    return tuple(image_of(item).shape)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..names import EVAL_METRIC_ALIASES as ALIASES
 from .weights import EvalError
 
 
@@ -16,6 +17,7 @@ class Metric:
     needs_real: bool = True
 
 
+# One entry per name of gan.names.EVAL_METRICS.
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -25,7 +27,6 @@ METRICS: dict[str, Metric] = {
         Metric("prc", "prc", {"precision": "precision", "recall": "recall", "f_score": "f_score"}),
     )
 }
-ALIASES = {"isc": "is", "inception_score": "is", "pr": "prc", "precision_recall": "prc"}
 # Lower is better for these; the first one present picks the `best` export during training.
 BEST_KEYS = ("fid", "kid_mean")
 

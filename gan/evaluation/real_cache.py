@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig
-from ..engine.checkpoint import write_json_atomic
+from ..engine.formats import write_json_atomic
 from .extractors import ExtractorSpec
 
 # Bump when the real-image pipeline (dataset transforms or uint8 conversion) changes meaning.

@@ -1,5 +1,5 @@
 """Model definitions: the shared deconvolution decoder and the networks built on it."""
-from .blocks import UPSAMPLE_MODES, DownBlock, UpBlock, dcgan_init
+from .blocks import UPSAMPLE_BUILDERS, DownBlock, UpBlock, dcgan_init
 from .decoder import DeconvDecoder
 from .discriminator import Discriminator
 from .fusion import FUSION_MODES, SkipFusion
@@ -7,5 +7,5 @@ from .generator import Generator
 
 __all__ = [
     "DeconvDecoder", "Discriminator", "DownBlock", "FUSION_MODES", "Generator", "SkipFusion",
-    "UPSAMPLE_MODES", "UpBlock", "dcgan_init",
+    "UPSAMPLE_BUILDERS", "UpBlock", "dcgan_init",
 ]

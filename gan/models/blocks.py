@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-UPSAMPLE_MODES = ("transposed", "resize_conv", "pixel_shuffle")
 BASE_RESOLUTION = 4  # every stack starts (decoder) or ends (discriminator) at 4x4
 
 
@@ -18,42 +18,67 @@ def num_doublings(resolution: int) -> int:
     return math.ceil(math.log2(resolution / BASE_RESOLUTION))
 
 
+def _transposed(in_ch: int, out_ch: int) -> nn.Module:
+    return nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False)  # the DCGAN layer
+
+
+def _resize_conv(in_ch: int, out_ch: int) -> nn.Module:  # nearest upsample + conv: no checkerboard artifacts
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False))
+
+
+def _pixel_shuffle(in_ch: int, out_ch: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch * 4, 3, 1, 1, bias=False), nn.PixelShuffle(2))
+
+
+# One builder per name of gan.names.UPSAMPLE_MODES.
+UPSAMPLE_BUILDERS: dict[str, Callable[[int, int], nn.Module]] = {
+    "transposed": _transposed,
+    "resize_conv": _resize_conv,
+    "pixel_shuffle": _pixel_shuffle,
+}
+
+
 def upsample_conv(in_ch: int, out_ch: int, mode: str) -> nn.Module:
-    """A layer that doubles the spatial size. ``transposed`` is the DCGAN ConvTranspose2d(4, 2, 1)."""
-    if mode == "transposed":
-        return nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False)
-    if mode == "resize_conv":  # nearest upsample + conv: no checkerboard artifacts
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False))
-    if mode == "pixel_shuffle":
-        return nn.Sequential(nn.Conv2d(in_ch, out_ch * 4, 3, 1, 1, bias=False), nn.PixelShuffle(2))
-    raise ValueError(f"upsample mode {mode!r} is not one of {', '.join(UPSAMPLE_MODES)}")
+    """A layer that doubles the spatial size (``mode`` from :data:`UPSAMPLE_BUILDERS`)."""
+    if mode not in UPSAMPLE_BUILDERS:
+        raise ValueError(f"upsample mode {mode!r} is not one of {', '.join(UPSAMPLE_BUILDERS)}")
+    return UPSAMPLE_BUILDERS[mode](in_ch, out_ch)
 
 
 class UpBlock(nn.Module):
-    """x2 upsampling conv -> norm -> ReLU (the unit of the deconvolution decoder)."""
+    """x2 upsampling conv -> norm -> ReLU -> ``extra`` (the unit of the deconvolution decoder).
 
-    def __init__(self, in_ch: int, out_ch: int, mode: str = "transposed", norm: str = "batch") -> None:
+    ``extra`` is a slot for a per-stage module such as self-attention or noise injection; unset it
+    is an Identity, which has no parameters, so state-dict keys stay those of a plain block.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, mode: str = "transposed", norm: str = "batch", extra: nn.Module | None = None) -> None:
         super().__init__()
         self.conv = upsample_conv(in_ch, out_ch, mode)
         self.norm = nn.BatchNorm2d(out_ch) if norm == "batch" else nn.Identity()
         self.act = nn.ReLU(inplace=True)
+        self.extra = extra if extra is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+        return self.extra(self.act(self.norm(self.conv(x))))
 
 
 class DownBlock(nn.Module):
-    """Strided conv (k4 s2 p1) -> norm -> LeakyReLU(0.2): the unit of the discriminator and encoder."""
+    """Strided conv (k4 s2 p1) -> norm -> LeakyReLU(0.2) -> ``extra``: the unit of the discriminator and encoder.
 
-    def __init__(self, in_ch: int, out_ch: int, norm: str = "batch") -> None:
+    ``extra`` is the same parameter-free-when-unset slot as :class:`UpBlock`'s.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str = "batch", extra: nn.Module | None = None) -> None:
         super().__init__()
         conv = nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=norm != "batch")
         self.conv = spectral_norm(conv) if norm == "spectral" else conv
         self.norm = nn.BatchNorm2d(out_ch) if norm == "batch" else nn.Identity()
         self.act = nn.LeakyReLU(0.2, inplace=True)
+        self.extra = extra if extra is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+        return self.extra(self.act(self.norm(self.conv(x))))
 
 
 def down_blocks(channels: int, widths: list[int], norm: str, first_norm: str = "none") -> nn.ModuleList:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-FUSION_MODES = ("none", "add", "average", "weighted", "concat")
+from ..names import FUSION_MODES
 
 
 class SkipFusion(nn.Module):

@@ -191,10 +191,13 @@ def label_subset(dataset: Dataset, fraction: float, seed: int) -> Dataset:
     return Subset(dataset, keep)
 
 
+# One builder per name of gan.names.SEG_DATASETS: config -> (train, val, class names).
+SEG_DATASET_BUILDERS = {"shapes": _shapes, "pairs": _pairs, "camvid": _camvid, "voc": _voc}
+
+
 def build_seg_data(cfg: SegDataConfig, seed: int = 0) -> SegData:
     """Training and validation datasets named by ``cfg.name``."""
-    builders = {"shapes": _shapes, "pairs": _pairs, "camvid": _camvid, "voc": _voc}
-    train, val, names = builders[cfg.name](cfg)
+    train, val, names = SEG_DATASET_BUILDERS[cfg.name](cfg)
     if len(val) == 0:  # type: ignore[arg-type]
         raise DataError(f"data '{cfg.name}' under '{cfg.root}' has no validation images")
     return SegData(label_subset(train, cfg.label_fraction, seed), val, names, cfg.ignore_index)

@@ -11,15 +11,14 @@ from PIL import Image
 
 from ..data import DataError
 from ..data.images import list_images
-from ..engine.export import load_exported_model
+from ..engine.formats import SEGMENTER, load_export
 from .model import SegmentationModel
 from .overlay import class_palette, colorize
-from .task import EXPORT_META, EXPORT_WEIGHTS
 
 
 def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> tuple[SegmentationModel, dict]:
     """Rebuild the model of a run (its ``best/`` or ``export/``), an export or a checkpoint folder, in eval mode."""
-    model, meta = load_exported_model(path, SegmentationModel, EXPORT_WEIGHTS, EXPORT_META, subdirs=("best", "export"), device=device)
+    model, meta = load_export(path, SEGMENTER, SegmentationModel, device=device)
     return model, meta  # type: ignore[return-value]
 
 

@@ -1,7 +1,6 @@
 """The segmentation job as a :class:`gan.engine.trainer.Task`: model, data, loss, one step, export."""
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,9 @@ from torch.utils.data import DataLoader, Subset
 
 from ..config import to_dict
 from ..data import DataError
-from ..engine.checkpoint import save_safetensors_atomic, write_json_atomic
 from ..engine.data_stream import BatchStream
-from ..engine.trainer import NonFiniteError
+from ..engine.formats import SEGMENTER, write_export
+from ..engine.guards import StepGuard, is_last_micro, sync_context
 from .config import SegConfig
 from .data import SegData, build_seg_data
 from .losses import SegLoss, class_pixel_counts, median_frequency_weights
@@ -22,8 +21,6 @@ from .model import SegmentationModel
 from .transfer import transfer_from_gan
 from .transforms import JointAugment
 
-EXPORT_WEIGHTS = "segmenter.safetensors"
-EXPORT_META = "segmenter.json"
 AUGMENT_SEED_STRIDE = 7_919  # separates the augmentation streams of different processes
 
 
@@ -49,6 +46,7 @@ class SegTask:
 
     def __init__(self, cfg: SegConfig, accelerator: Accelerator, data: SegData | None = None) -> None:
         self.cfg, self.acc = cfg, accelerator
+        self.plot_every = cfg.eval.every
         self.data = data or build_seg_data(cfg.data, cfg.train.seed)
         self.class_names, self.ignore_index = self.data.class_names, self.data.ignore_index
         model = SegmentationModel(**model_kwargs(cfg, len(self.class_names)), encoder_weights=cfg.model.encoder_weights)
@@ -58,6 +56,7 @@ class SegTask:
         opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
         self.model, self.opt, self.dataloader = accelerator.prepare(model, opt, self._train_loader())
         self.raw = accelerator.unwrap_model(self.model)
+        self.guard = StepGuard(accelerator, [self.raw], cfg.train.on_nonfinite, hint="lower optim.lr")
         self.val_loader = self._val_loader()
         self.augment = JointAugment(cfg.data.augment, cfg.data.resolution, self.ignore_index)
         self.aug_rng = torch.Generator().manual_seed(cfg.train.seed + AUGMENT_SEED_STRIDE * (accelerator.process_index + 1))
@@ -108,44 +107,27 @@ class SegTask:
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         cfg, accum = self.cfg.train, self.cfg.train.grad_accum
         self.model.train()
+        self.guard.begin()
         self.opt.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = {}
         for micro in range(accum):
             images, masks = self.augment.batch(*next(batches), self.aug_rng)
-            # Skip the DDP all-reduce on all but the last micro-batch.
-            sync = contextlib.nullcontext() if micro == accum - 1 else self.acc.no_sync(self.model)
-            with sync, self.acc.autocast():
+            with sync_context(self.acc, self.model, is_last_micro(micro, accum)), self.acc.autocast():
                 loss, parts = self.loss(self.model(images), masks)
-                self.acc.backward(loss / accum)
+            self.acc.backward(loss / accum)
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0) + value / accum
-        if not self._finite(sums["loss"], step):
+        if not self.guard.check(self.opt, self.model.parameters(), sums["loss"], "segmentation loss", step):
             return None
         if step < self.cfg.transfer.freeze_decoder_steps:
             for p in self.frozen:  # no gradient -> AdamW leaves the weight (and its decay) alone
                 p.grad = None
         for group in self.opt.param_groups:
             group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
-        self.opt.step()
-        if self.acc.optimizer_step_was_skipped:  # fp16 overflow
+        if not self.guard.apply(self.opt):  # fp16 overflow
             return None
         stats = {k: float(v) for k, v in sums.items()}
         return dict(stats, images=float(cfg.batch_size * accum * self.acc.num_processes))
-
-    def _finite(self, loss: torch.Tensor, step: int) -> bool:
-        """False (step skipped) when the loss or a gradient is NaN/inf on any process."""
-        grads = [p.grad.detach().abs().amax() for p in self.model.parameters() if p.grad is not None]
-        bad = (~torch.isfinite(loss.detach())).float().sum()
-        if self.acc.scaler is None and grads:  # with fp16 the grad scaler owns overflowing grads
-            bad = bad + (~torch.isfinite(torch.stack(grads))).float().sum()
-        if self.acc.num_processes > 1:
-            bad = self.acc.reduce(bad, reduction="sum")
-        if float(bad) == 0:
-            return True
-        self.opt.zero_grad(set_to_none=True)
-        if self.cfg.train.on_nonfinite == "error":
-            raise NonFiniteError(f"non-finite segmentation loss ({float(loss):.4g}) or gradient at step {step + 1}; lower optim.lr or set train.on_nonfinite=skip")
-        return False
 
     # ---- state and export ---------------------------------------------------------------------
 
@@ -161,12 +143,13 @@ class SegTask:
     def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.aug_rng.set_state(tensors["augment"])
 
+    def buffer_modules(self) -> list[torch.nn.Module]:
+        return [self.raw]
+
     def write_export(self, folder: Path, step: int, metrics: dict[str, Any] | None = None) -> None:
-        """Model weights (safetensors) + what predict needs to rebuild and use it (JSON)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        save_safetensors_atomic(self.raw.state_dict(), folder / EXPORT_WEIGHTS)
+        """Model weights + what predict needs to rebuild and use it."""
         meta = {
             "model": model_kwargs(self.cfg, len(self.class_names)), "class_names": self.class_names,
             "ignore_index": self.ignore_index, "step": step, "metrics": metrics, "config": to_dict(self.cfg),
         }
-        write_json_atomic(folder / EXPORT_META, meta)
+        write_export(folder, SEGMENTER, self.raw.state_dict(), meta)

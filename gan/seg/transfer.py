@@ -16,11 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..engine.checkpoint import CheckpointError, load_safetensors
-from ..sampling import EXPORT_WEIGHTS, find_export
+from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, CheckpointError, find_export, load_safetensors
 from .encoders import ConvEncoder
 
-DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"
 _STAGE_RE = re.compile(r"^decoder\.stages\.(\d+)\.(.+)$")
 _BLOCK_RE = re.compile(r"^blocks\.(\d+)\.(.+)$")
 
@@ -104,9 +102,9 @@ def _apply(model: nn.Module, candidates: dict[str, tuple[str, torch.Tensor]], re
 
 def transfer_from_gan(model: nn.Module, path: str | Path, encoder: bool = False) -> TransferReport:
     """Load the generator's decoder (and with ``encoder`` the discriminator's blocks) into ``model``."""
-    folder = find_export(path)
+    folder = find_export(path, GENERATOR)
     report = TransferReport(folder)
-    mapped, skipped = decoder_candidates(load_safetensors(folder / EXPORT_WEIGHTS), len(model.decoder.stages))
+    mapped, skipped = decoder_candidates(load_safetensors(folder / GENERATOR.weights), len(model.decoder.stages))
     report.skipped += [("generator:" + k, why) for k, why in skipped]
     _apply(model, mapped, report, "generator:")
     if not report.loaded:

@@ -36,10 +36,10 @@ class RandomRot90:
         return torch.rot90(image, k, dims=(-2, -1)), torch.rot90(mask, k, dims=(-2, -1))
 
 
-def build_ops(names: Sequence[str], resolution: int, ignore_index: int) -> list[Callable[..., Pair]]:
-    """The augmentation ops named in ``data.augment``, in a fixed order (geometry first, colour last)."""
+def augment_ops(resolution: int, ignore_index: int) -> dict[str, Callable[..., Pair]]:
+    """Every op of gan.names.SEG_AUGMENTATIONS by name, in application order (geometry first, colour last)."""
     fill = {tv_tensors.Image: 0.0, tv_tensors.Mask: ignore_index}  # padding is 'unknown', not background
-    table: dict[str, Callable[..., Pair]] = {
+    return {
         "crop": v2.RandomResizedCrop(resolution, scale=CROP_SCALE, antialias=True),
         "hflip": v2.RandomHorizontalFlip(),
         "vflip": v2.RandomVerticalFlip(),
@@ -47,7 +47,11 @@ def build_ops(names: Sequence[str], resolution: int, ignore_index: int) -> list[
         "rotate": v2.RandomRotation(ROTATE_DEGREES, fill=fill),
         "color": v2.ColorJitter(brightness=JITTER, contrast=JITTER),
     }
-    return [table[name] for name in table if name in names]
+
+
+def build_ops(names: Sequence[str], resolution: int, ignore_index: int) -> list[Callable[..., Pair]]:
+    """The augmentation ops named in ``data.augment``, in the fixed order of :func:`augment_ops`."""
+    return [op for name, op in augment_ops(resolution, ignore_index).items() if name in names]
 
 
 class JointAugment:

@@ -1,10 +1,10 @@
-"""Entry point of GAN training: config -> Accelerator -> GANTask -> Trainer."""
+"""Entry point of GAN training: config -> Accelerator -> GANTask -> the shared Trainer."""
 from __future__ import annotations
 
+from ..engine.setup import make_accelerator, write_run_config
+from ..engine.trainer import Hook, Trainer
 from .config import GANConfig
-from .engine.setup import make_accelerator, write_run_config
-from .engine.trainer import Hook, Trainer
-from .gan_task import GANTask
+from .task import GANTask
 
 
 def run_training(cfg: GANConfig, extra_hooks: list[Hook] | None = None) -> int:
@@ -14,13 +14,12 @@ def run_training(cfg: GANConfig, extra_hooks: list[Hook] | None = None) -> int:
     task = GANTask(cfg, acc)
 
     def sample_hook(step: int) -> dict[str, float]:
-        task.sample_grid(step)
-        logger.log_images("samples", str(task.last_grid), step)
+        logger.log_images("samples", str(task.sample_grid(step)), step)
         return {}
 
     hooks = [Hook(cfg.log.sample_every, sample_hook)] + list(extra_hooks or [])
     if cfg.eval.every > 0:  # torch-fidelity is imported only when evaluation is on
-        from .evaluation.hook import make_eval_hook
+        from ..evaluation.hook import make_eval_hook
 
         hooks.append(make_eval_hook(cfg, task, acc.device))
     return Trainer(cfg, task, acc, logger, hooks).fit()

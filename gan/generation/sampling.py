@@ -8,11 +8,8 @@ from typing import Iterable, Sequence
 import torch
 from torchvision.utils import save_image
 
-from .engine.export import find_export_folder, load_exported_model
-from .models import Generator
-
-EXPORT_WEIGHTS = "generator.safetensors"
-EXPORT_META = "generator.json"
+from ..engine.formats import GENERATOR, find_export as find_export_of, load_export
+from ..models import Generator
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -51,13 +48,13 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def find_export(path: str | Path) -> Path:
-    """The folder holding ``generator.safetensors``: an export, a checkpoint, or a run directory."""
-    return find_export_folder(path, EXPORT_WEIGHTS, EXPORT_META)
+    """The folder holding a generator export: an export, a checkpoint, or a run directory."""
+    return find_export_of(path, GENERATOR)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, dict]:
     """Build the EMA generator of an export/checkpoint/run folder; returns ``(model in eval mode, meta)``."""
-    model, meta = load_exported_model(path, Generator, EXPORT_WEIGHTS, EXPORT_META, device=device)
+    model, meta = load_export(path, GENERATOR, Generator, device=device)
     return model, meta  # type: ignore[return-value]
 
 

@@ -1,0 +1,147 @@
+"""The on-disk formats: every file name of an inference export and of a checkpoint, and their readers/writers.
+
+An **export** is what inference needs, without training state: model weights as safetensors plus a
+JSON file holding the constructor arguments (``"model"``), the step and the training config. Its
+file names come from an :class:`ExportKind` (:data:`GENERATOR`, :data:`SEGMENTER`); other formats
+of the same model (ONNX, TorchScript) get their file names here too.
+
+A **checkpoint** is a ``checkpoint-<step>`` folder (see :mod:`gan.engine.checkpoint`): Accelerate's
+files for the prepared objects, plus the files named below.
+
+Everything is written atomically (temp file + rename) and read without executing code.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..config import MAX_CHANNELS, MAX_LATENT
+from ..errors import UserError
+
+# ---- checkpoint files ------------------------------------------------------------------------
+CHECKPOINT_PREFIX = "checkpoint-"
+TMP_PREFIX = ".tmp-checkpoint-"
+OLD_PREFIX = ".old-checkpoint-"  # a same-step checkpoint being replaced
+STATE_FILE = "trainer_state.json"  # written last: its presence marks a complete checkpoint
+EXTRA_STATE_FILE = "extra_state.safetensors"  # the task's own tensors (EMA weights, best score, ...)
+
+
+def rng_file(folder: Path, rank: int) -> Path:
+    """The task's random-generator states of process ``rank`` (latent noise, augmentation)."""
+    return folder / f"toolkit_rng_{rank}.safetensors"
+
+
+# ---- exports ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExportKind:
+    """The files of one kind of export and where a run folder keeps it.
+
+    Attributes:
+        weights: the safetensors file of the model.
+        meta: the JSON file with ``{"model": constructor kwargs, "step", "config", ...}``.
+        subdirs: folders of a run directory that hold this export, in order of preference.
+    """
+
+    weights: str
+    meta: str
+    subdirs: tuple[str, ...]
+
+
+GENERATOR = ExportKind("generator.safetensors", "generator.json", ("export",))
+DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"  # beside a generator export: the segmentation encoder's source
+SEGMENTER = ExportKind("segmenter.safetensors", "segmenter.json", ("best", "export"))
+
+# Upper bounds of size-like constructor arguments, checked before a model is allocated.
+MODEL_ARG_LIMITS = {"nz": MAX_LATENT, "ngf": MAX_CHANNELS, "ndf": MAX_CHANNELS, "max_channels": MAX_CHANNELS,
+                    "channels": 4, "resolution": 4096, "num_classes": 100_000}
+
+
+class CheckpointError(UserError):
+    """A checkpoint or export that cannot be used, reported as one line."""
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"missing file '{path}'")
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error type for a corrupt or foreign file
+        raise CheckpointError(f"'{path}' is not a readable safetensors file: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+
+def write_export(folder: Path, kind: ExportKind, state: dict[str, torch.Tensor], meta: dict[str, Any],
+                 extra: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+    """Write an export of ``kind`` into ``folder``: weights, ``extra`` weight files by name, then the JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_safetensors_atomic(state, folder / kind.weights)
+    for name, tensors in (extra or {}).items():
+        save_safetensors_atomic(tensors, folder / name)
+    write_json_atomic(folder / kind.meta, meta)  # last: a folder with the JSON is complete
+
+
+def find_export(path: str | Path, kind: ExportKind) -> Path:
+    """The folder holding an export of ``kind``: ``path`` itself, one of ``kind.subdirs``, or the latest checkpoint."""
+    from .checkpoint import list_checkpoints
+
+    path = Path(path)
+    for candidate in [path] + [path / sub for sub in kind.subdirs]:
+        if (candidate / kind.weights).is_file() and (candidate / kind.meta).is_file():
+            return candidate
+    done = list_checkpoints(path / "checkpoints")
+    if done and (done[-1] / kind.weights).is_file():
+        return done[-1]
+    places = ", ".join(f"{sub}/" for sub in kind.subdirs)
+    raise CheckpointError(f"'{path}' holds no {kind.weights} + {kind.meta} (pass a run folder, {places} or a checkpoint folder)")
+
+
+def read_export_meta(folder: Path, kind: ExportKind) -> dict[str, Any]:
+    """The export's JSON, with its constructor arguments checked against :data:`MODEL_ARG_LIMITS`."""
+    path = folder / kind.meta
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"'{path}' is not a readable export description: {err}") from None
+    model = meta.get("model") if isinstance(meta, dict) else None
+    if not isinstance(model, dict):
+        raise CheckpointError(f"'{path}' has no \"model\" mapping of constructor arguments")
+    for key, limit in MODEL_ARG_LIMITS.items():
+        value = model.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and 0 < value <= limit):
+            raise CheckpointError(f"'{path}': model.{key}={value!r} is not an integer in 1..{limit}; refusing to build it")
+    return meta
+
+
+def load_export(path: str | Path, kind: ExportKind, build: Callable[..., nn.Module], device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """``build(**meta["model"])`` with the export's weights, in eval mode; returns ``(model, meta)``."""
+    folder = find_export(path, kind)
+    meta = read_export_meta(folder, kind)
+    try:
+        model = build(**meta["model"])
+        model.load_state_dict(load_safetensors(folder / kind.weights))
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"'{folder}' does not match its {kind.meta}: {str(err).splitlines()[0]}") from None
+    return model.to(device).eval().requires_grad_(False), meta

@@ -1,0 +1,95 @@
+"""Config schema of GAN training (the shared sections come from :mod:`gan.config`)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from ..config import (
+    MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, LogConfig, RunConfig, Section, TrainConfig,
+    finite_positive, positive, resumable,
+)
+from ..names import D_NORMS, G_NORMS, GAN_LOSSES, UPSAMPLE_MODES
+
+
+@dataclasses.dataclass
+class ModelConfig(Section):
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    max_channels: int = 512
+    upsample: Literal[UPSAMPLE_MODES] = "transposed"  # type: ignore[valid-type]
+    g_norm: Literal[G_NORMS] = "batch"  # type: ignore[valid-type]
+    d_norm: Literal[D_NORMS] = "batch"  # type: ignore[valid-type]
+
+    def checks(self) -> list[Check]:
+        widths = [(k, 1 <= getattr(self, k) <= MAX_CHANNELS, f"1..{MAX_CHANNELS}") for k in ("ngf", "ndf", "max_channels")]
+        return [("nz", 1 <= self.nz <= MAX_LATENT, f"1..{MAX_LATENT}")] + widths
+
+
+@dataclasses.dataclass
+class LossConfig(Section):
+    type: Literal[GAN_LOSSES] = "nonsaturating"  # type: ignore[valid-type]
+    gp_weight: float = 10.0  # used by wgan_gp
+    r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables it
+
+    def checks(self) -> list[Check]:
+        return [("gp_weight", self.gp_weight >= 0, ">= 0"), ("r1_gamma", self.r1_gamma >= 0, ">= 0")]
+
+
+@dataclasses.dataclass
+class OptimConfig(Section):
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+
+    def checks(self) -> list[Check]:
+        return [
+            ("g_lr", finite_positive(self.g_lr), "> 0"),
+            ("d_lr", finite_positive(self.d_lr), "> 0"),
+            ("beta1", 0.0 <= self.beta1 < 1.0, "in [0, 1)"),
+            ("beta2", 0.0 <= self.beta2 < 1.0, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+        ]
+
+
+@dataclasses.dataclass
+class GANTrainConfig(TrainConfig):
+    d_steps: int = 1  # discriminator updates per generator update
+    ema_decay: float = 0.999
+    ema_start: int = 0  # EMA copies the weights until this step, then averages
+
+    def checks(self) -> list[Check]:
+        return super().checks() + positive(self, "d_steps") + [
+            ("ema_decay", 0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
+            ("ema_start", self.ema_start >= 0, ">= 0"),
+        ]
+
+
+@dataclasses.dataclass
+class GANLogConfig(LogConfig):
+    sample_every: int = 500  # steps between fixed-noise sample grids (and loss plots)
+    num_samples: int = 64  # images in the fixed-noise sample grid
+
+    def checks(self) -> list[Check]:
+        return super().checks() + positive(self, "sample_every", "num_samples")
+
+
+@dataclasses.dataclass
+class GANConfig(RunConfig):
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    optim: OptimConfig = resumable(default_factory=OptimConfig)
+    train: GANTrainConfig = dataclasses.field(default_factory=GANTrainConfig)
+    log: GANLogConfig = resumable(default_factory=GANLogConfig)
+    checkpoint: CheckpointConfig = resumable(default_factory=CheckpointConfig)
+    eval: EvalConfig = resumable(default_factory=EvalConfig)
+
+
+def load_gan_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> GANConfig:
+    """Load a :class:`GANConfig` from YAML + dotted overrides, with all range checks."""
+    from ..config import load_config
+
+    return load_config(GANConfig, path, overrides)

@@ -1,0 +1,151 @@
+"""The adversarial training step: ``d_steps`` discriminator updates, then one generator update.
+
+G and D are called in exactly two places, :meth:`GANStep.run_G` and :meth:`GANStep.run_D` (as in
+stylegan2-ada's ``loss.py``), through the prepared modules. Whatever must act on every G or D call
+(augmentation of D's inputs, class conditioning, compiled modules) enters there and nowhere else.
+``c`` is the batch of class labels, or None for an unconditional model.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from typing import Any, Iterator
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from ..engine.data_stream import BatchStream
+from ..engine.guards import StepGuard, is_last_micro, sync_context
+from .config import GANConfig
+from .losses import LOSSES, gradient_penalty, r1_penalty
+
+Tensor = torch.Tensor
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No gradients for ``module``'s weights inside the block (D during the G update)."""
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        module.requires_grad_(True)
+
+
+class GANStep:
+    """One GAN training step over prepared ``G``/``D`` and their optimizers.
+
+    Args:
+        cfg: the run's config (loss, ``d_steps``, ``grad_accum``, latent size).
+        accelerator: the run's accelerator.
+        G, D, opt_g, opt_d: the prepared models and optimizers.
+        guard: rejects non-finite updates (its modules are the unwrapped G and D).
+        noise: this process's latent generator (checkpointed by the task).
+        c_dim: number of classes; 0 = unconditional (labels are ignored and ``c`` is None).
+    """
+
+    def __init__(self, cfg: GANConfig, accelerator: Accelerator, G: nn.Module, D: nn.Module, opt_g: Any, opt_d: Any,
+                 guard: StepGuard, noise: torch.Generator, c_dim: int = 0) -> None:
+        self.cfg, self.acc = cfg, accelerator
+        self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
+        self.guard, self.noise, self.c_dim = guard, noise, c_dim
+        self.loss = LOSSES[cfg.loss.type]
+        # With one micro-batch, the last D step's fakes (graph kept) also serve the G step, as in DCGAN;
+        # with several, the G step regenerates them from the same latents (one graph alive at a time).
+        self.reuse_fakes = cfg.train.grad_accum == 1
+
+    # ---- the only calls of G and D ---------------------------------------------------------
+
+    def run_G(self, z: Tensor, c: Tensor | None, sync: bool = True) -> Tensor:
+        """Images from latents ``z`` (and labels ``c``); ``sync=False`` skips the DDP all-reduce of G's gradients."""
+        with sync_context(self.acc, self.G, sync):
+            return self.G(z) if c is None else self.G(z, c)
+
+    def run_D(self, x: Tensor, c: Tensor | None, sync: bool = True) -> Tensor:
+        """Logits for images ``x`` (and labels ``c``); ``sync=False`` skips the DDP all-reduce of D's gradients."""
+        with sync_context(self.acc, self.D, sync):
+            return self.D(x) if c is None else self.D(x, c)
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def latents(self, n: int) -> tuple[Tensor, Tensor | None]:
+        """Latents (and labels) for ``n`` fakes.
+
+        One draw per sample: k micro-batches of b then get the same latents as one batch of k*b.
+        """
+        nz = self.cfg.model.nz
+        z = torch.stack([torch.randn(nz, generator=self.noise) for _ in range(n)]).to(self.acc.device)
+        c = None if not self.c_dim else torch.randint(self.c_dim, (n,), generator=self.noise).to(self.acc.device)
+        return z, c
+
+    def real_batch(self, batches: BatchStream) -> tuple[Tensor, Tensor | None]:
+        images, labels = next(batches)
+        return images, (labels if self.c_dim else None)
+
+    # ---- the step ----------------------------------------------------------------------------
+
+    def __call__(self, batches: BatchStream, step: int) -> dict[str, float] | None:
+        """One step; its mean losses, or None when an update was rejected (weights untouched)."""
+        with self.acc.autocast():
+            d_stats, for_g = self.d_phase(batches, step)
+            if d_stats is None:
+                return None
+            g_stats = self.g_phase(for_g, step)
+        return None if g_stats is None else {**d_stats, **g_stats}
+
+    def d_loss(self, real: Tensor, c_real: Tensor | None, fake: Tensor, c_fake: Tensor | None, sync: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        real_logits, fake_logits = self.run_D(real, c_real, sync), self.run_D(fake, c_fake, sync)
+        loss = self.loss.d(real_logits, fake_logits)
+        parts = {"d_loss": loss.detach(), "d_real": real_logits.detach().float().mean(), "d_fake": fake_logits.detach().float().mean()}
+        disc = lambda x: self.run_D(x, c_real, sync)  # noqa: E731  (penalties see D exactly as the loss does)
+        if self.loss.needs_gradient_penalty:
+            gp = gradient_penalty(disc, real, fake)
+            loss = loss + self.cfg.loss.gp_weight * gp
+            parts["gp"] = gp.detach()
+        if self.cfg.loss.r1_gamma > 0:
+            r1 = r1_penalty(disc, real)
+            loss = loss + 0.5 * self.cfg.loss.r1_gamma * r1
+            parts["r1"] = r1.detach()
+        return loss, parts
+
+    def d_phase(self, batches: BatchStream, step: int) -> tuple[dict[str, float] | None, list[tuple[Tensor, Tensor | None]]]:
+        """D updates; returns their stats and, for the G step, the last iteration's fakes (or latents) with labels."""
+        d_steps, accum = self.cfg.train.d_steps, self.cfg.train.grad_accum
+        sums: dict[str, Tensor] = defaultdict(lambda: torch.zeros((), device=self.acc.device))
+        for_g: list[tuple[Tensor, Tensor | None]] = []
+        for d_iter in range(d_steps):
+            keep = self.reuse_fakes and d_iter == d_steps - 1
+            self.guard.begin()
+            self.opt_d.zero_grad(set_to_none=True)
+            iter_loss, for_g = torch.zeros((), device=self.acc.device), []
+            for micro in range(accum):
+                real, c_real = self.real_batch(batches)
+                z, c_fake = self.latents(real.shape[0])
+                with torch.set_grad_enabled(keep):
+                    fake = self.run_G(z, c_fake)
+                loss, parts = self.d_loss(real, c_real, fake.detach(), c_fake, sync=is_last_micro(micro, accum))
+                self.acc.backward(loss / accum)
+                for_g.append((fake if keep else z, c_fake))
+                iter_loss += loss.detach() / accum
+                for key, value in parts.items():
+                    sums[key] += value / (accum * d_steps)
+            if not (self.guard.check(self.opt_d, self.D.parameters(), iter_loss, "discriminator loss", step) and self.guard.apply(self.opt_d)):
+                return None, []
+        return {k: float(v) for k, v in sums.items()}, for_g
+
+    def g_phase(self, for_g: list[tuple[Tensor, Tensor | None]], step: int) -> dict[str, float] | None:
+        """One G update over the micro-batches of the last D iteration (reused fakes, or regenerated from their latents)."""
+        accum = self.cfg.train.grad_accum
+        self.guard.begin()
+        self.opt_g.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.acc.device)
+        with frozen(self.D):  # D's weights get no gradient here, and its all-reduce is skipped (sync=False)
+            for micro, (fake_or_z, c) in enumerate(for_g):
+                fake = fake_or_z if self.reuse_fakes else self.run_G(fake_or_z, c, sync=is_last_micro(micro, accum))
+                loss = self.loss.g(self.run_D(fake, c, sync=False))
+                self.acc.backward(loss / accum)
+                total += loss.detach() / accum
+        if not (self.guard.check(self.opt_g, self.G.parameters(), total, "generator loss", step) and self.guard.apply(self.opt_g)):
+            return None
+        return {"g_loss": float(total)}

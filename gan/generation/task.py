@@ -1,0 +1,122 @@
+"""The GAN job as a :class:`gan.engine.trainer.Task`: builds the models, keeps the EMA, writes grids and exports.
+
+The adversarial step itself is :class:`gan.generation.step.GANStep`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..config import to_dict
+from ..data import build_image_dataset
+from ..engine.checkpoint import CheckpointError
+from ..engine.data_stream import BatchStream
+from ..engine.ema import EMA
+from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, write_export
+from ..engine.guards import StepGuard
+from ..models import Discriminator, Generator
+from .config import GANConfig
+from .sampling import generate, latents_for_seeds, save_grid
+from .step import GANStep
+
+NOISE_SEED_STRIDE = 1_000_003  # separates the latent-noise streams of different processes
+
+
+def generator_kwargs(cfg: GANConfig) -> dict[str, Any]:
+    m, d = cfg.model, cfg.data
+    return dict(nz=m.nz, channels=d.channels, resolution=d.resolution, ngf=m.ngf, max_channels=m.max_channels, upsample=m.upsample, norm=m.g_norm)
+
+
+def discriminator_kwargs(cfg: GANConfig) -> dict[str, Any]:
+    m, d = cfg.model, cfg.data
+    return dict(channels=d.channels, resolution=d.resolution, ndf=m.ndf, max_channels=m.max_channels, norm=m.d_norm)
+
+
+def make_optimizer(params: Any, lr: float, cfg: GANConfig) -> torch.optim.Optimizer:
+    o = cfg.optim
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+
+
+class GANTask:
+    """Non-saturating / hinge / WGAN-GP / LSGAN training of a DCGAN pair, plus EMA of G."""
+
+    loss_keys = ["d_loss", "g_loss", "d_real", "d_fake", "gp", "r1"]
+
+    def __init__(self, cfg: GANConfig, accelerator: Accelerator) -> None:
+        self.cfg, self.acc = cfg, accelerator
+        self.plot_every = cfg.log.sample_every
+        dataset = build_image_dataset(cfg.data)
+        self.label_names: list[str] = dataset.label_names  # type: ignore[attr-defined]
+        g, d = Generator(**generator_kwargs(cfg)), Discriminator(**discriminator_kwargs(cfg))
+        opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg)
+        loader = DataLoader(
+            dataset, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
+            num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0,
+        )
+        self.G, self.D, self.opt_g, self.opt_d, self.dataloader = accelerator.prepare(g, d, opt_g, opt_d, loader)
+        self.g_raw, self.d_raw = accelerator.unwrap_model(self.G), accelerator.unwrap_model(self.D)  # for checkpoints and exports
+        self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
+        self.noise = torch.Generator().manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
+        guard = StepGuard(accelerator, [self.g_raw, self.d_raw], cfg.train.on_nonfinite)
+        # Unconditional models (c_dim 0): the dataset's labels travel with the batches but are not used.
+        self.gan_step = GANStep(cfg, accelerator, self.G, self.D, self.opt_g, self.opt_d, guard, self.noise, c_dim=0)
+        self.images_per_step = cfg.train.batch_size * cfg.train.d_steps * cfg.train.grad_accum * accelerator.num_processes
+
+    def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
+        stats = self.gan_step(batches, step)
+        if stats is None:
+            return None
+        self.ema.update(self.g_raw, step)
+        return {**stats, "images": float(self.images_per_step)}
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def buffer_modules(self) -> list[nn.Module]:
+        """Modules whose buffers (BatchNorm statistics) are made equal across processes before a save."""
+        return [self.g_raw, self.d_raw, self.ema.shadow]
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore the EMA; called after the optimizers were restored, so the configured rates win."""
+        self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+        self.apply_learning_rates()
+
+    def apply_learning_rates(self) -> None:
+        """Set the optimizers' rates from the config (a resume may change ``optim.*_lr``)."""
+        for opt, lr in ((self.opt_g, self.cfg.optim.g_lr), (self.opt_d, self.cfg.optim.d_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def rng_tensors(self) -> dict[str, torch.Tensor]:
+        return {"noise": self.noise.get_state()}
+
+    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "noise" not in tensors:
+            raise CheckpointError("the checkpoint has no latent-noise RNG state ('noise'); cannot resume exactly")
+        self.noise.set_state(tensors["noise"])
+
+    # ---- outputs ----------------------------------------------------------------------------
+
+    def write_export(self, folder: Path, step: int) -> None:
+        """EMA generator weights + the discriminator (a segmentation encoder's source) + how to rebuild them."""
+        meta = {
+            "model": generator_kwargs(self.cfg), "discriminator": discriminator_kwargs(self.cfg), "step": step,
+            "label_names": self.label_names, "config": to_dict(self.cfg),
+        }
+        write_export(folder, GENERATOR, self.ema.state_dict(), meta, extra={DISCRIMINATOR_WEIGHTS: self.d_raw.state_dict()})
+
+    def sample_grid(self, step: int) -> Path:
+        """Fixed-noise grid from the EMA generator: ``samples/step-<step>.png`` and ``latest.png``."""
+        latents = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz)
+        images = generate(self.ema.shadow, latents, self.cfg.train.batch_size)
+        run_dir = Path(self.cfg.out_dir)
+        path = save_grid(images, run_dir / "samples" / f"step-{step:07d}.png")
+        save_grid(images, run_dir / "samples" / "latest.png")
+        return path

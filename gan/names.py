@@ -1,0 +1,39 @@
+"""Every list of choices the toolkit accepts, in one torch-free module.
+
+The config schemas (``Literal`` types and validators) and the implementations (registries of
+builders) both read these tuples; ``tests/test_names.py`` checks that every name has an
+implementation and every implementation a name.
+"""
+from __future__ import annotations
+
+# Image datasets of GAN training (gan.data.images.DATASET_BUILDERS).
+IMAGE_DATASETS = ("shapes", "mnist", "fashion_mnist", "cifar10", "celeba", "lsun", "image_folder")
+# Where labels of an image folder come from: none, or one subfolder per class.
+FOLDER_LABELS = ("none", "folders")
+BAD_IMAGE_POLICIES = ("skip", "error")
+
+# Models (gan.models.blocks.UPSAMPLE_BUILDERS, NORMS).
+UPSAMPLE_MODES = ("transposed", "resize_conv", "pixel_shuffle")
+G_NORMS = ("batch", "none")
+D_NORMS = ("batch", "spectral", "none")
+
+# Adversarial losses (gan.generation.losses.LOSSES).
+GAN_LOSSES = ("nonsaturating", "hinge", "wgan_gp", "lsgan")
+
+# Training.
+MIXED_PRECISION = ("no", "fp16", "bf16")
+ON_NONFINITE = ("error", "skip")
+TRACKERS = ("wandb", "tensorboard", "none")
+
+# Evaluation metrics (gan.evaluation.metrics.METRICS) and the other names they may be given by.
+EVAL_METRICS = ("fid", "kid", "is", "prc")
+EVAL_METRIC_ALIASES = {"isc": "is", "inception_score": "is", "pr": "prc", "precision_recall": "prc"}
+
+# Segmentation (gan.seg.data.SEG_DATASET_BUILDERS, gan.models.fusion, gan.seg.encoders.ENCODERS,
+# gan.seg.transforms.AUGMENT_OPS).
+SEG_DATASETS = ("shapes", "pairs", "voc", "camvid")
+FUSION_MODES = ("none", "add", "average", "weighted", "concat")
+SEG_ENCODERS = ("conv", "resnet18", "resnet34", "resnet50")
+SEG_AUGMENTATIONS = ("hflip", "vflip", "rot90", "rotate", "crop", "color")
+SEG_CLASS_WEIGHTS = ("none", "median_frequency")
+LR_SCHEDULES = ("constant", "cosine")
