@@ -20,6 +20,7 @@ from ..config import to_dict
 from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, save_safetensors_atomic, load_safetensors
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
+from .stop import clear_stop, request_stop
 from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl
 from .tracking import SafeLogger
 
@@ -94,6 +95,7 @@ class PreemptionGuard:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "PreemptionGuard":
+        clear_stop()
         for sig in self.EXIT_CODES:
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -104,9 +106,11 @@ class PreemptionGuard:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        clear_stop()  # the request belonged to this loop; later work in the process must not see it
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.signum = signum
+        request_stop()  # long hooks (evaluation) poll this between batches and stop early
 
     def requested(self, accelerator: Accelerator) -> bool:
         """True on every process as soon as any process got a signal."""
