@@ -50,7 +50,8 @@ def test_periodic_eval_log_plot_and_best_export_match_evaluate_cli(weights, tmp_
     import evaluate
 
     out = tmp_path / "best_eval.json"
-    assert evaluate.main([str(run / "best"), "--out", str(out), "--device", "cpu"]) == 0
+    # the training run's cache is used only when named on the command line (evaluate.py never takes it from the run)
+    assert evaluate.main([str(run / "best"), "--out", str(out), "--device", "cpu", "--cache-dir", str(run.parent / ".fidelity_cache")]) == 0
     result = json.loads(out.read_text())
     assert result["metrics"]["fid"] == pytest.approx(best["value"], rel=1e-6)
     assert result["protocol"]["real_cache"]["hit"]  # same key as in training: nothing recomputed
