@@ -5,8 +5,11 @@
     python evaluate.py runs/x/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
 
 The real data and evaluation settings default to the run's own config (stored in the export);
-``data.*`` and ``eval.*`` overrides change them. Prints one table and writes a JSON file with
-the values and the protocol (image counts, real split, resolution, extractor and its weights).
+``data.*`` and ``eval.*`` overrides change them. The real-statistics cache is the one place not
+taken from the run: ``--cache-dir`` or ``eval.cache_dir`` on this command line, else
+``$XDG_CACHE_HOME/gan-toolkit/fidelity_cache`` (a downloaded run could ship a crafted cache).
+Prints one table and writes a JSON file with the values and the protocol (image counts, real
+split, resolution, extractor and its weights).
 """
 from __future__ import annotations
 
@@ -29,18 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated: fid, kid, is, prc (default: eval.metrics of the run)")
     p.add_argument("--num-samples", type=int, help="generated images (default: eval.num_samples of the run)")
     p.add_argument("--out", help="result JSON (default: <export folder>/evaluation.json)")
-    p.add_argument("--cache-dir", help="real-statistics cache (default: eval.cache_dir, else .fidelity_cache next to the run)")
+    p.add_argument("--cache-dir", help="real-statistics cache (default: eval.cache_dir given here, else ~/.cache/gan-toolkit/fidelity_cache)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("overrides", nargs="*", help="data.* / eval.* overrides, e.g. data.split=test eval.num_real=5000")
     return p
 
 
-def run_dir_of(folder: Path) -> Path:
-    """The run directory holding ``folder`` (the first parent with a config.yaml), else ``folder``."""
-    for candidate in (folder, *folder.parents):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    return folder
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Options may come before, between or after the source and the overrides."""
+    return build_parser().parse_intermixed_args(argv)
+
+
+def check_out_path(path: Path) -> None:
+    """Refuse an unwritable result path before the (long) evaluation, not after it."""
+    from gan.config import ConfigError
+
+    if path.is_dir():
+        raise ConfigError(f"--out '{path}' is a directory; expected the path of the JSON file to write")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--out '{path}': '{parent}' is a file, not a folder")
 
 
 def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
@@ -49,6 +60,8 @@ def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
     from gan.generation.config import GANConfig
 
     values = dict(meta.get("config", {}))
+    # the run's own eval.cache_dir is not used: only this command line picks where to read cached stats
+    values["eval"] = {k: v for k, v in values.get("eval", {}).items() if k != "cache_dir"}
     for text in args.overrides:
         key, value = parse_override(text)
         if not key.startswith(OVERRIDABLE):
@@ -63,22 +76,24 @@ def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
 
     def job() -> int:
         import torch
 
-        from gan.evaluation import Evaluator, default_cache_dir, format_table, write_result
+        from gan.evaluation import Evaluator, format_table, user_cache_dir, write_result
         from gan.generation.sampling import find_export, load_generator
 
         folder = find_export(args.source)
+        out_path = Path(args.out) if args.out else folder / "evaluation.json"
+        check_out_path(out_path)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, meta = load_generator(folder, device)
         cfg = eval_config(meta, args)
-        cache = args.cache_dir or cfg.eval.cache_dir or default_cache_dir(run_dir_of(folder.resolve()))
+        cache = args.cache_dir or cfg.eval.cache_dir or user_cache_dir()
         evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
         result = evaluator.evaluate_generator(model, meta["model"]["nz"], source=str(folder))
-        out = write_result(args.out or folder / "evaluation.json", result, step=meta.get("step"))
+        out = write_result(out_path, result, step=meta.get("step"))
         print(format_table(result.values))
         print(protocol_line(result.protocol))
         print(f"wrote {out}")

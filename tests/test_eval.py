@@ -223,3 +223,19 @@ def test_features_only_extractor_refuses_inception_score(tmp_path):
     with pytest.raises(EvalError, match="not a TorchScript file"):
         (tmp_path / "junk.pt").write_bytes(b"junk")
         Evaluator(EvalConfig(feature_extractor="torchscript", feature_extractor_path=str(tmp_path / "junk.pt")), shapes_data(), tmp_path)
+
+
+def test_a_requested_stop_ends_the_evaluation_before_its_next_batch(weights, tmp_path, fast_inception):
+    from gan.engine.stop import StopRequested, clear_stop, request_stop
+
+    ev, gen = make_evaluator(weights, tmp_path), Generator(nz=8, channels=3, resolution=RES, ngf=8).eval()
+    request_stop()  # what the trainer's SIGTERM/SIGINT handler does
+    try:
+        with pytest.raises(StopRequested):
+            ev.evaluate_generator(gen, 8, progress=False)
+        with pytest.raises(StopRequested):
+            ev.evaluate_images(real_images(), progress=False)
+    finally:
+        clear_stop()
+    assert not list(tmp_path.glob("*.safetensors"))  # nothing half-computed was cached
+    assert ev.evaluate_images(real_images(), progress=False).values["fid"] < 1e-3  # cleared: evaluates again

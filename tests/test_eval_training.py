@@ -10,7 +10,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 
 from gan.config import load_config, to_dict
 from gan.generation.config import GANConfig
-from gan.engine.checkpoint import save_safetensors_atomic, write_json_atomic
+from gan.engine.formats import save_safetensors_atomic, write_json_atomic
 from gan.evaluation import EvalResult, MissingWeightsError
 from gan.evaluation.hook import PeriodicEvaluation, read_best
 from gan.evaluation.weights import INCEPTION_FILE
@@ -51,7 +51,8 @@ def test_periodic_eval_log_plot_and_best_export_match_evaluate_cli(weights, tmp_
     import evaluate
 
     out = tmp_path / "best_eval.json"
-    assert evaluate.main([str(run / "best"), "--out", str(out), "--device", "cpu"]) == 0
+    # the training run's cache is used only when named on the command line (evaluate.py never takes it from the run)
+    assert evaluate.main([str(run / "best"), "--out", str(out), "--device", "cpu", "--cache-dir", str(run.parent / ".fidelity_cache")]) == 0
     result = json.loads(out.read_text())
     assert result["metrics"]["fid"] == pytest.approx(best["value"], rel=1e-6)
     assert result["protocol"]["real_cache"]["hit"]  # same key as in training: nothing recomputed

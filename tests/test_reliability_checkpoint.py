@@ -176,6 +176,8 @@ UNSAFE = [
     (re.compile(r"\bpickle\.loads?\(|\bdill\.|\bcloudpickle\."), "pickle loading"),
     (re.compile(r"yaml\.(unsafe_)?load\(|yaml\.Loader\b|FullLoader"), "an unsafe YAML loader"),
     (re.compile(r"\bimportlib\b|__import__\(|(?<![.\w])eval\(|(?<![.\w])exec\("), "importing or evaluating names"),
+    # torch-fidelity's *_cached helpers and its cache option read .pt files with torch.load(weights_only=False)
+    (re.compile(r"_cached\(|[\"']cache[\"']\s*:\s*True|\bcache_root\b|\bcache\s*=\s*True"), "torch-fidelity's unpickling cache"),
 ]
 
 

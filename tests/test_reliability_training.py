@@ -29,6 +29,22 @@ from test_rel_utils import train
 sys.exit(train(pathlib.Path(sys.argv[1]), "train.steps=100000", "checkpoint.every=100000"))
 """
 
+# Periodic evaluation of 100000 images (many minutes on a CPU) from step 2; "in_eval" appears when it generates.
+EVAL_PREEMPT_SCRIPT = """
+import pathlib, sys
+sys.path.insert(0, "tests")
+from gan.evaluation import inputs
+from test_rel_utils import train
+out = pathlib.Path(sys.argv[1])
+forward = inputs.GeneratorSource.forward
+def marked(self, z):
+    (out / "in_eval").touch()
+    return forward(self, z)
+inputs.GeneratorSource.forward = marked
+sys.exit(train(out, "train.steps=100000", "checkpoint.every=100000", "eval.every=2", "eval.num_samples=100000",
+               "eval.batch_size=2", "eval.inception_weights=" + sys.argv[2]))
+"""
+
 
 def build(out, *overrides):
     cfg = tiny_cfg(out, *overrides)
@@ -72,6 +88,28 @@ def test_sigterm_saves_a_checkpoint_at_the_step_boundary_and_exits_nonzero(tmp_p
     assert [m["step"] for m in metrics(out)] == list(range(1, step + 3))
     state = json.loads((out / "checkpoints" / f"checkpoint-{step + 2}" / "trainer_state.json").read_text())
     assert state["step"] == step + 2
+
+
+def test_sigterm_during_periodic_evaluation_stops_it_within_a_batch_and_saves(tmp_path, weights):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", EVAL_PREEMPT_SCRIPT, str(out), weights], cwd=REPO, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (out / "in_eval").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-3000:]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)  # the whole evaluation would take far longer
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr[-3000:]
+    assert time.monotonic() - sent < 30
+    assert "eval at step 2: stopped early" in stdout
+    assert "preempted: saved checkpoint at step 2; relaunch with resume=latest" in stdout
+    assert (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+    assert not (out / "eval" / "step-0000002.json").exists()  # an interrupted evaluation is not recorded
 
 
 def test_sigint_stops_at_the_next_step_boundary_with_a_checkpoint(tmp_path):

@@ -8,7 +8,7 @@ import torch
 
 from gan.config import load_config
 from gan.generation.config import GANConfig
-from gan.engine.checkpoint import CheckpointError, load_safetensors
+from gan.engine.formats import CheckpointError, load_safetensors
 from gan.seg.model import SegmentationModel
 from gan.seg.transfer import transfer_from_gan
 

@@ -22,6 +22,7 @@ from .data_stream import BatchStream
 from .distributed import broadcast_buffers
 from .formats import EXTRA_STATE_FILE, load_safetensors, save_safetensors_atomic
 from .guards import NonFiniteError
+from .stop import clear_stop, request_stop
 from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl
 from .tracking import SafeLogger
 
@@ -89,6 +90,7 @@ class PreemptionGuard:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "PreemptionGuard":
+        clear_stop()
         for sig in self.EXIT_CODES:
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -99,9 +101,11 @@ class PreemptionGuard:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        clear_stop()  # the request belonged to this loop; later work in the process must not see it
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.signum = signum
+        request_stop()  # long hooks (evaluation) poll this between batches and stop early
 
     def requested(self, accelerator: Accelerator) -> bool:
         """True on every process as soon as any process got a signal."""

@@ -6,6 +6,7 @@ differ mostly by protocol and a number without it cannot be reproduced.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import torch_fidelity
 import torch_fidelity.utils as fu  # attribute access at call time: tests may wrap these
 from torch import nn
 from torch_fidelity import GenerativeModelBase
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_featuresdict_to_statistics_cached, fid_input_id_to_statistics_cached
+from torch_fidelity.metric_fid import KEY_METRIC_FID
 from torch_fidelity.metric_isc import isc_featuresdict_to_metric
 from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
@@ -51,6 +52,15 @@ class EvalResult:
 def default_cache_dir(out_dir: str | Path) -> Path:
     """``<out_dir>/../.fidelity_cache``: shared by the runs of one folder, so real stats are computed once."""
     return Path(out_dir).resolve().parent / ".fidelity_cache"
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/gan-toolkit/fidelity_cache`` (default ``~/.cache``): evaluate.py's default.
+
+    Not a folder next to the evaluated run, which may have been downloaded along with a crafted cache.
+    """
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "gan-toolkit" / "fidelity_cache"
 
 
 def check_eval_config(cfg: EvalConfig) -> None:
@@ -167,21 +177,18 @@ class Evaluator:
         return EvalResult(rename_results(raw, self.metrics), protocol)
 
     def _real_features(self, fe: Any, layers: dict[str, str], kwargs: dict[str, Any], progress: bool) -> tuple[Any, Any, bool]:
-        """Real features (KID/PRC) and FID statistics from torch-fidelity's cache under our key."""
+        """Real features (KID/PRC) and FID statistics, from the safe cache or computed and cached."""
         name, parts = self.real_key()
         real_cache.describe_key(self.cache_dir, name, parts)
-        total = len(self.real_dataset())  # type: ignore[arg-type]
-        with tqdm(total=total, desc="eval: real (cached after)", unit="img", disable=not progress, leave=False) as bar:
-            real = UInt8Images(self.real_dataset(), bar)
-            kw = dict(kwargs, input2=real, input2_cache_name=name, cache_root=str(self.cache_dir))
-            feats = fu.extract_featuresdict_from_input_id_cached(2, fe, **kw) if {"kid", "prc"} & set(layers) else None
-            stats = None
-            if "fid" in layers:
-                if feats is not None:
-                    stats = fid_featuresdict_to_statistics_cached(feats, name, fe, layers["fid"], **kw)
-                else:
-                    stats = fid_input_id_to_statistics_cached(2, fe, layers["fid"], **kw)
-        return feats, stats, real.reads == 0
+
+        def compute() -> dict[str, torch.Tensor]:  # no torch-fidelity cache involved
+            total = len(self.real_dataset())  # type: ignore[arg-type]
+            with tqdm(total=total, desc="eval: real (cached after)", unit="img", disable=not progress, leave=False) as bar:
+                real = UInt8Images(self.real_dataset(), bar)
+                return fu.get_featuresdict_from_dataset(real, fe, self.cfg.batch_size, kwargs["cuda"], True, False)
+
+        feature_layers = sorted({layers[f] for f in ("kid", "prc") if f in layers})
+        return real_cache.load_or_compute(self.cache_dir, name, layers.get("fid"), feature_layers, compute)
 
     def _fid(self, fake: Any, real_stats: dict[str, Any]) -> float:
         """FID; with more samples than dimensions the real covariance's square root is reused."""
@@ -196,7 +203,8 @@ class Evaluator:
     def _fidelity_kwargs(self, n_fake: int) -> dict[str, Any]:
         n_real = len(self.real_dataset()) if self._needs_real() else n_fake  # type: ignore[arg-type]
         return {
-            "cache": True, "cuda": self.device.type == "cuda", "batch_size": self.cfg.batch_size, "rng_seed": self.cfg.seed,
+            # never torch-fidelity's cache: it unpickles its files (real_cache.py keeps a safe one)
+            "cache": False, "cuda": self.device.type == "cuda", "batch_size": self.cfg.batch_size, "rng_seed": self.cfg.seed,
             "kid_subsets": KID_SUBSETS, "kid_subset_size": min(self.cfg.kid_subset_size, n_fake, n_real),
             "isc_splits": min(self.cfg.isc_splits, n_fake), "prc_neighborhood": PRC_NEIGHBORHOOD,
             # no loader worker processes (safe inside training), and PRC distances in blocks

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..engine.formats import write_json_atomic
+from ..engine.stop import StopRequested
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.trainer import Hook
 from .evaluator import Evaluator, default_cache_dir, write_result
@@ -32,12 +33,16 @@ class PeriodicEvaluation:
         self.eval_dir = run_dir / EVAL_DIR
         self.best = read_best(run_dir) if resume else None  # a fresh run must not compare against an old one
 
-    def __call__(self, step: int) -> dict[str, float]:
+    def __call__(self, step: int) -> dict[str, float] | None:
         model = self.generator()
         device = next(model.parameters()).device
         # Evaluation must not shift the training run's random streams (resumed runs stay identical).
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            result = self.evaluator.evaluate_generator(model, self.nz, source=f"EMA generator, step {step}")
+            try:
+                result = self.evaluator.evaluate_generator(model, self.nz, source=f"EMA generator, step {step}")
+            except StopRequested:  # preempted: the trainer saves a checkpoint at the step boundary right after
+                print(f"eval at step {step}: stopped early, a stop signal arrived (this evaluation is not recorded)")
+                return None
         write_result(self.eval_dir / f"step-{step:07d}.json", result, step=step)
         append_jsonl(self.eval_dir / "metrics.jsonl", {"step": step, **result.values})
         plot_curves(read_jsonl(self.eval_dir / "metrics.jsonl"), list(result.values), self.eval_dir / "metrics.png", "evaluation metrics")

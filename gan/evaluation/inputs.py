@@ -2,7 +2,8 @@
 
 Generated images come from a :class:`GeneratorSource` (a ``GenerativeModelBase`` that turns
 torch-fidelity's latent batches into uint8 images on the fly); already generated image tensors
-and real datasets come as :class:`UInt8Images`.
+and real datasets come as :class:`UInt8Images`. Both check for a requested stop (a preemption
+signal during training) before each batch/item, so a long evaluation ends within one batch.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch_fidelity import GenerativeModelBase
 from tqdm.auto import tqdm
 
 from ..data.images import image_of
+from ..engine.stop import raise_if_stop_requested
 
 RGB = 3
 
@@ -50,6 +52,7 @@ class GeneratorSource(GenerativeModelBase):
 
     @torch.no_grad()
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        raise_if_stop_requested()
         device = next(self.generator.parameters()).device
         images = to_uint8_rgb(self.generator(z.to(device)))
         if self.progress is not None:
@@ -62,12 +65,13 @@ class UInt8Images(Dataset):
 
     def __init__(self, images: Dataset | torch.Tensor, progress: tqdm | None = None) -> None:
         self.images, self.progress = images, progress
-        self.reads = 0  # items served; 0 after an evaluation means the cache answered
+        self.reads = 0  # items served
 
     def __len__(self) -> int:
         return len(self.images)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        raise_if_stop_requested()
         image = image_of(self.images[index])
         self.reads += 1
         if self.progress is not None and self.reads <= len(self):  # torch-fidelity peeks at item 0 once more
