@@ -41,6 +41,7 @@ class DataConfig:
     shapes_seed: int = 0
     num_workers: int = 0
     on_bad_image: Literal["skip", "error"] = "skip"
+    max_image_pixels: int = 89_478_485  # image_folder: larger images (by their header) are bad images; PIL's default limit
 
 
 @dataclasses.dataclass
@@ -311,6 +312,7 @@ def validate(cfg: Any) -> None:
         _check(data.channels in (1, 3), "data.channels", data.channels, "1 or 3")
         _check(data.num_workers >= 0, "data.num_workers", data.num_workers, ">= 0")
         _check(data.shapes_size > 0, "data.shapes_size", data.shapes_size, "> 0")
+        _check(data.max_image_pixels >= 1, "data.max_image_pixels", data.max_image_pixels, ">= 1")
     train = getattr(cfg, "train", None)
     if train is not None:
         for key in ("steps", "batch_size", "d_steps", "grad_accum"):

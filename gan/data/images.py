@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..config import DataConfig
+from .decode import DEFAULT_MAX_PIXELS, open_image
 from .shapes import ShapesDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -102,9 +103,10 @@ class ImageFolder(Dataset):
     Unreadable files (truncated, empty, not an image) are skipped when ``on_bad_image='skip'``
     (the next readable image is returned instead), each path reported once on stderr across all
     dataloader workers; with ``on_bad_image='error'`` they raise :class:`DataError` naming the file.
+    Images over ``max_pixels`` (or too elongated, see :mod:`gan.data.decode`) count as unreadable.
     """
 
-    def __init__(self, root: str | Path, resolution: int, channels: int, on_bad_image: str = "skip") -> None:
+    def __init__(self, root: str | Path, resolution: int, channels: int, on_bad_image: str = "skip", max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"data.root '{self.root}' is not a folder (data.name=image_folder needs a folder of images)")
@@ -113,15 +115,14 @@ class ImageFolder(Dataset):
             raise DataError(f"data.root '{self.root}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         self.transform = image_transform(resolution, channels)
         self.on_bad_image = on_bad_image
+        self.channels, self.max_pixels = channels, max_pixels
         self.bad = BadImageRegistry(len(self.files))
 
     def __len__(self) -> int:
         return len(self.files)
 
     def _load(self, path: Path) -> torch.Tensor:
-        with Image.open(path) as im:
-            im.load()  # decode fully now so truncated files fail here
-            return self.transform(im)
+        return self.transform(open_image(path, self.channels, self.max_pixels))
 
     def __getitem__(self, index: int) -> torch.Tensor:
         for offset in range(len(self.files)):
@@ -182,5 +183,5 @@ def build_image_dataset(cfg: DataConfig) -> Dataset:
     if cfg.name == "shapes":
         return ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed)
     if cfg.name == "image_folder":
-        return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image)
+        return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.max_image_pixels)
     return _torchvision_dataset(cfg)

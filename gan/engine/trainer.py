@@ -27,7 +27,7 @@ MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this m
 EXTRA_STATE_FILE = "extra_state.safetensors"
 # Keys that may change when resuming; anything else (architecture, data, loss) must match.
 # data.root is not listed: another folder is another dataset.
-RESUME_MUTABLE = ("out_dir", "resume", "optim.", "log.", "eval.", "checkpoint.", "train.steps", "train.on_nonfinite", "data.num_workers", "data.download")
+RESUME_MUTABLE = ("out_dir", "resume", "optim.", "log.", "eval.", "checkpoint.", "train.steps", "train.on_nonfinite", "data.num_workers", "data.download", "data.max_image_pixels")
 
 
 class NonFiniteError(RuntimeError):

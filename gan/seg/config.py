@@ -30,6 +30,7 @@ class SegDataConfig:
     shapes_seed: int = 0
     num_workers: int = 0
     augment: list[str] = dataclasses.field(default_factory=lambda: ["hflip"])  # see AUGMENTATIONS
+    max_image_pixels: int = 89_478_485  # images larger than this (by their header) are refused; PIL's default limit
 
 
 @dataclasses.dataclass
