@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gan.cli import run_cli
+from gan.cli import fail, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,13 +41,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1 or (args.num is not None and args.num < 1) or args.steps < 2:
         print("error: --batch-size and --num must be >= 1, --steps >= 2", file=sys.stderr)
         return 2
+    if args.nrow is not None and args.nrow < 1:
+        return fail(f"--nrow {args.nrow}: expected >= 1 images per grid row")
+    from gan.generation import sampling as S
+
+    try:
+        seeds = S.parse_seeds(args.seeds) if args.seeds else list(range(args.num or 64))
+    except ValueError as err:
+        return fail(str(err))
 
     def job() -> int:
-        from gan.generation import sampling as S
+        from gan.outputs import check_output_file, check_output_folder
 
+        # Outputs never go into the folder sampled from (nor its export), checked before loading.
+        protect = [args.source, S.find_export(args.source)]
+        for flag in ("grid", "interpolate"):
+            if getattr(args, flag):
+                check_output_file(getattr(args, flag), protect, f"--{flag}")
+        if args.out:
+            check_output_folder(args.out, protect=protect, what="--out")
         model, meta = S.load_generator(args.source, args.device)
         nz = meta["model"]["nz"]
-        seeds = S.parse_seeds(args.seeds) if args.seeds else list(range(args.num or 64))
         if args.grid or args.out:
             images = S.generate(model, S.latents_for_seeds(seeds, nz), args.batch_size, progress=True)
             if args.grid:

@@ -83,6 +83,8 @@ class DataConfig(Section):
     shapes_seed: int = 0
     num_workers: int = resumable(0)
     on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
+    # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.
+    max_image_pixels: int = resumable(89_478_485)
 
     def checks(self) -> list[Check]:
         return [
@@ -91,6 +93,7 @@ class DataConfig(Section):
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("shapes_size", self.shapes_size > 0, "> 0"),
             ("root", bool(self.root.strip()), "a folder name"),
+            ("max_image_pixels", self.max_image_pixels >= 1, ">= 1"),
         ]
 
 

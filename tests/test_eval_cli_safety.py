@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from gan.config import GANConfig, load_config, to_dict
+from gan.config import load_config, to_dict
+from gan.generation.config import GANConfig
 from gan.engine.formats import save_safetensors_atomic, write_json_atomic
-from gan.gan_task import generator_kwargs
+from gan.generation.task import generator_kwargs
 from gan.models import Generator
 
 REPO = Path(__file__).resolve().parents[1]

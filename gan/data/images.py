@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..errors import UserError
+from .decode import DEFAULT_MAX_PIXELS, open_image
 from .shapes import ShapesDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -118,9 +119,11 @@ class ImageFolder(Dataset):
     Unreadable files (truncated, empty, not an image) are skipped when ``on_bad_image='skip'``
     (the next readable image is returned instead), each path reported once on stderr across all
     dataloader workers; with ``on_bad_image='error'`` they raise :class:`DataError` naming the file.
+    Images over ``max_pixels`` (or too elongated, see :mod:`gan.data.decode`) count as unreadable.
     """
 
-    def __init__(self, root: str | Path, resolution: int, channels: int, on_bad_image: str = "skip", labels: str = "none") -> None:
+    def __init__(self, root: str | Path, resolution: int, channels: int, on_bad_image: str = "skip", labels: str = "none",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"data.root '{self.root}' is not a folder (data.name=image_folder needs a folder of images)")
@@ -130,15 +133,14 @@ class ImageFolder(Dataset):
         self.label_names, self.labels = folder_labels(self.root, self.files) if labels == "folders" else ([], [NO_LABEL] * len(self.files))
         self.transform = image_transform(resolution, channels)
         self.on_bad_image = on_bad_image
+        self.channels, self.max_pixels = channels, max_pixels
         self.bad = BadImageRegistry(len(self.files))
 
     def __len__(self) -> int:
         return len(self.files)
 
     def _load(self, path: Path) -> torch.Tensor:
-        with Image.open(path) as im:
-            im.load()  # decode fully now so truncated files fail here
-            return self.transform(im)
+        return self.transform(open_image(path, self.channels, self.max_pixels))
 
     def __getitem__(self, index: int) -> Item:
         for offset in range(len(self.files)):
@@ -235,7 +237,7 @@ def _shapes(cfg: DataConfig) -> Dataset:
 
 
 def _image_folder(cfg: DataConfig) -> Dataset:
-    return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels)
+    return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels, cfg.max_image_pixels)
 
 
 def _torchvision(cfg: DataConfig) -> Dataset:

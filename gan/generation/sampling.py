@@ -13,20 +13,21 @@ from ..models import Generator
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]`` (seeds are non-negative)."""
+    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``; negative seeds and reversed ranges raise ``ValueError``."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
+        lo, dash, hi = part.partition("-")
         try:
-            if "-" in part:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
+            first = int(lo)
+            last = int(hi) if dash else first
         except ValueError:
-            raise ValueError(f"--seeds {text!r}: expected integers or ranges like 0-63,100") from None
+            raise ValueError(f"--seeds {text!r}: expected non-negative integers or ranges like 0-63,100") from None
+        if first < 0 or first > last:
+            raise ValueError(f"--seeds {text!r}: '{part}' is not a non-negative seed or an increasing range like 0-63")
+        seeds.extend(range(first, last + 1))
     if not seeds:
         raise ValueError(f"--seeds {text!r}: no seed given")
     return seeds

@@ -31,6 +31,7 @@ class SegDataConfig(Section):
     shapes_seed: int = 0
     num_workers: int = resumable(0)
     augment: list[str] = dataclasses.field(default_factory=lambda: ["hflip"])  # names from gan.names.SEG_AUGMENTATIONS
+    max_image_pixels: int = resumable(89_478_485)  # images larger than this (by their header) are refused; PIL's default limit
 
     def checks(self) -> list[Check]:
         unknown = [a for a in self.augment if a not in SEG_AUGMENTATIONS]
@@ -47,6 +48,7 @@ class SegDataConfig(Section):
             ("shapes_val_size", self.shapes_val_size > 0, "> 0"),
             ("ignore_index", self.ignore_index >= 0, ">= 0"),
             ("augment", not unknown, "names among " + ", ".join(SEG_AUGMENTATIONS), unknown[0] if unknown else None),
+            ("max_image_pixels", self.max_image_pixels >= 1, ">= 1"),
         ]
 
 

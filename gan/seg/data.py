@@ -17,6 +17,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 
 from ..data import DataError, ShapesDataset
+from ..data.decode import DEFAULT_MAX_PIXELS, read_image_tensor
 from ..data.images import IMAGE_EXTENSIONS
 from ..data.shapes import CLASS_NAMES as SHAPE_CLASSES
 from .config import SegDataConfig
@@ -52,8 +53,8 @@ def remap(mask: np.ndarray, label_map: dict[int, int]) -> np.ndarray:
 class SegFiles(Dataset):
     """``(image file, mask file)`` pairs, resized jointly to ``resolution``."""
 
-    def __init__(self, pairs: Sequence[tuple[Path, Path]], resolution: int, channels: int, num_classes: int, ignore_index: int, label_map: dict[int, int] | None = None) -> None:
-        self.pairs, self.resolution, self.channels = list(pairs), resolution, channels
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], resolution: int, channels: int, num_classes: int, ignore_index: int, label_map: dict[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.pairs, self.resolution, self.channels, self.max_pixels = list(pairs), resolution, channels, max_pixels
         self.num_classes, self.ignore_index, self.label_map = num_classes, ignore_index, label_map or {}
 
     def __len__(self) -> int:
@@ -69,10 +70,8 @@ class SegFiles(Dataset):
         return torch.from_numpy(mask)
 
     def read_image(self, path: Path) -> torch.Tensor:
-        with Image.open(path) as im:
-            arr = np.array(im.convert("L" if self.channels == 1 else "RGB"), dtype=np.float32)
-        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        return torch.from_numpy(arr) / 127.5 - 1.0
+        # 16-bit images scaled by their bit depth (masks are labels: read_mask keeps their raw values)
+        return read_image_tensor(path, self.channels, self.max_pixels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_path, mask_path = self.pairs[index]
@@ -140,7 +139,7 @@ def _pairs(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
     pairs = [(img, msk) for _, img, msk in items]
 
     def subset(idx: list[int]) -> Dataset:
-        return SegFiles([pairs[i] for i in idx], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map)
+        return SegFiles([pairs[i] for i in idx], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
 
     return subset(train_idx), subset(val_idx), names
 
@@ -152,7 +151,7 @@ def _camvid(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
     def split(name: str) -> Dataset:
         images, annots = CAMVID_SPLITS[name]
         items = match_pairs(Path(cfg.root) / images, Path(cfg.root) / annots)
-        return SegFiles([(i, m) for _, i, m in items], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map)
+        return SegFiles([(i, m) for _, i, m in items], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
 
     return split("train"), split("val"), names
 
@@ -168,7 +167,7 @@ def _voc(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
             voc = VOCSegmentation(cfg.root, year=cfg.voc_year, image_set=image_set, download=cfg.download)
         except (RuntimeError, OSError) as err:
             raise DataError(f"Pascal VOC {cfg.voc_year} not found under data.root '{cfg.root}' (set data.download=true): {str(err).splitlines()[0]}") from None
-        return SegFiles(list(zip(map(Path, voc.images), map(Path, voc.masks))), cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map)
+        return SegFiles(list(zip(map(Path, voc.images), map(Path, voc.masks))), cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
 
     return split("train"), split("val"), names
 

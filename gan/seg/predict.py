@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..data import DataError
+from ..data.decode import DEFAULT_MAX_PIXELS, read_image_tensor
 from ..data.images import list_images
 from ..engine.formats import SEGMENTER, load_export
+from ..outputs import check_output_folder
 from .model import SegmentationModel
 from .overlay import class_palette, colorize
 
@@ -22,15 +24,9 @@ def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> tupl
     return model, meta  # type: ignore[return-value]
 
 
-def read_image(path: Path, channels: int) -> torch.Tensor:
-    """An image file -> ``(1, channels, H, W)`` in [-1, 1]."""
-    try:
-        with Image.open(path) as im:
-            arr = np.array(im.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
-    except OSError as err:
-        raise DataError(f"cannot read image '{path}': {err}") from None
-    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return torch.from_numpy(arr)[None] / 127.5 - 1.0
+def read_image(path: Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """An image file -> ``(1, channels, H, W)`` in [-1, 1] (16-bit images scaled by their bit depth)."""
+    return read_image_tensor(path, channels, max_pixels)[None]
 
 
 @torch.no_grad()
@@ -58,20 +54,32 @@ def mask_values(meta: dict) -> list[int]:
     return [int(v) for v in values] or list(range(len(meta["class_names"])))
 
 
+def color_path(mask: Path) -> Path:
+    """Where ``--color`` writes the coloured version of ``mask``."""
+    return mask.with_name(mask.stem + "_color.png")
+
+
 def predict_folder(model: SegmentationModel, meta: dict, in_dir: Path, out_dir: Path, native: bool = False, color: bool = False) -> Iterator[Path]:
-    """Write ``<out_dir>/<stem>.png`` for every image below ``in_dir``; yields each written path."""
+    """Write ``<out_dir>/<stem>.png`` for every image below ``in_dir``; yields each written path.
+
+    Before writing anything, refuses an ``out_dir`` that is or lies inside ``in_dir``, an output
+    that would overwrite an input, and two inputs (``a.png``, ``a.jpg``) writing the same mask.
+    """
     files = list_images(in_dir) if in_dir.is_dir() else []
     if not files:
         raise DataError(f"input '{in_dir}' is not a folder holding images")
+    targets = [out_dir / f"{path.relative_to(in_dir).with_suffix('')}.png" for path in files]
+    planned = list(zip(files, targets)) + ([(p, color_path(t)) for p, t in zip(files, targets)] if color else [])
+    check_output_folder(out_dir, planned, inputs=files, protect=[in_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
     lut = np.array(mask_values(meta), dtype=np.uint8)
     palette = class_palette(len(meta["class_names"]))
     resolution, channels = meta["model"]["resolution"], meta["model"]["channels"]
-    for path in files:
-        labels = predict_image(model, read_image(path, channels), resolution, native)
-        out = out_dir / f"{path.relative_to(in_dir).with_suffix('')}.png"
+    max_pixels = meta.get("config", {}).get("data", {}).get("max_image_pixels", DEFAULT_MAX_PIXELS)
+    for path, out in zip(files, targets):
+        labels = predict_image(model, read_image(path, channels, max_pixels), resolution, native)
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(lut[labels.numpy()]).save(out)
         if color:
-            Image.fromarray(colorize(labels, palette, meta["ignore_index"])).save(out.with_name(out.stem + "_color.png"))
+            Image.fromarray(colorize(labels, palette, meta["ignore_index"])).save(color_path(out))
         yield out
