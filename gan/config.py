@@ -151,9 +151,10 @@ class EvalConfig(Section):
 
     def checks(self) -> list[Check]:
         n = MIN_EVAL_IMAGES
-        names = [EVAL_METRIC_ALIASES.get(m.strip().lower(), m.strip().lower()) for m in self.metrics]
+        unknown = [m for m in self.metrics if EVAL_METRIC_ALIASES.get(m.strip().lower(), m.strip().lower()) not in EVAL_METRICS]
         return [
-            ("metrics", bool(names) and all(m in EVAL_METRICS for m in names), "some of " + ", ".join(EVAL_METRICS + tuple(EVAL_METRIC_ALIASES))),
+            ("metrics", bool(self.metrics) and not unknown, "some of " + ", ".join(EVAL_METRICS + tuple(EVAL_METRIC_ALIASES)),
+             unknown[0] if unknown else self.metrics),
             ("every", self.every >= 0, ">= 0"),
             ("num_samples", self.num_samples >= n, f">= {n}"),
             ("batch_size", self.batch_size >= 1, ">= 1"),

@@ -78,7 +78,7 @@ class StepGuard:
         if self.policy == "error":
             # "here": DDP averages gradients, so a NaN on one process reaches them all; the loss stays local
             raise NonFiniteError(
-                f"non-finite {what} or gradient at step {step + 1} ({what} here: {float(loss):.4g}); "
+                f"non-finite {what} or gradient at step {step + 1} ({what} here: {float(loss.detach()):.4g}); "
                 f"weights left unchanged (set train.on_nonfinite=skip to skip such steps, or {self.hint})"
             )
         return False
