@@ -41,6 +41,8 @@ class DataConfig:
     shapes_seed: int = 0
     num_workers: int = 0
     on_bad_image: Literal["skip", "error"] = "skip"
+    cache: Literal["auto", "memory", "disk", "none"] = "auto"  # decoded-image cache (gan/data/cache.py)
+    cache_dir: str = ""  # disk cache folder; "" = <root>/.gan_cache if writable, else ~/.cache/gan-toolkit
 
 
 @dataclasses.dataclass
@@ -81,6 +83,7 @@ class TrainConfig:
     ema_start: int = 0  # EMA copies the weights until this step, then averages
     seed: int = 0
     on_nonfinite: Literal["error", "skip"] = "error"
+    cpu_threads: str = "auto"  # CPU runs: "auto" = physical cores / local processes, or a thread count
 
 
 @dataclasses.dataclass
@@ -298,6 +301,12 @@ def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def valid_cpu_threads(value: Any) -> bool:
+    """``train.cpu_threads`` is ``auto`` or a positive integer."""
+    text = str(value).strip()
+    return text == "auto" or (text.isdigit() and int(text) >= 1)
+
+
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
     if not ok:
         raise ConfigError(f"config key '{key}': got {value!r}, expected {expected}")
@@ -316,6 +325,7 @@ def validate(cfg: Any) -> None:
         for key in ("steps", "batch_size", "d_steps", "grad_accum"):
             _check(getattr(train, key) >= 1, f"train.{key}", getattr(train, key), ">= 1")
         _check(0.0 <= train.ema_decay < 1.0, "train.ema_decay", train.ema_decay, "in [0, 1)")
+        _check(valid_cpu_threads(train.cpu_threads), "train.cpu_threads", train.cpu_threads, "'auto' or a positive integer")
     ckpt = getattr(cfg, "checkpoint", None)
     if ckpt is not None:
         _check(ckpt.keep >= 2, "checkpoint.keep", ckpt.keep, ">= 2")
