@@ -181,6 +181,9 @@ def build_image_dataset(cfg: DataConfig) -> Dataset:
     """The image dataset named by ``cfg.name``, yielding [-1, 1] tensors."""
     if cfg.name == "shapes":
         return ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed)
+    from .cache import cached_dataset, torchvision_key  # decoded once, when data.cache is not none
+
     if cfg.name == "image_folder":
-        return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image)
-    return _torchvision_dataset(cfg)
+        folder = ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image)
+        return cached_dataset(cfg, folder, folder.files)
+    return cached_dataset(cfg, _torchvision_dataset(cfg), torchvision_key(cfg))

@@ -6,6 +6,7 @@ differ mostly by protocol and a number without it cannot be reproduced.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ class Evaluator:
     def real_dataset(self) -> Dataset:
         """The real images compared against (built once; a seeded subset when ``eval.num_real`` > 0)."""
         if self._real is None:
-            full = build_image_dataset(self.data)
+            full = build_image_dataset(dataclasses.replace(self.data, cache="none"))  # read once: no decoded cache
             self._full_size = len(full)  # type: ignore[arg-type]
             self._real = subset(full, self.cfg.num_real, self.cfg.seed)
         return self._real
