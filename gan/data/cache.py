@@ -111,6 +111,22 @@ class DecodedDataset(Dataset):
             self.images = open_disk_cache(self.meta)[0]
 
 
+class AsUint8(Dataset):
+    """``base``'s items back in uint8 (+ label), so that the loader workers do this work in parallel."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        item = self.base[index]
+        if isinstance(item, (tuple, list)):
+            return (to_uint8(item[0]), *item[1:])
+        return to_uint8(item)
+
+
 def decoded_batches(base: Dataset, num_workers: int, progress: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """Every readable item of ``base``, in order, as uint8 ``(n, C, R, R)`` batches (+ int64 labels)."""
     from tqdm.auto import tqdm
@@ -118,7 +134,7 @@ def decoded_batches(base: Dataset, num_workers: int, progress: bool) -> Iterator
     from ..engine.data_stream import WORKER_ERRORS, one_line_worker_error
 
     bad = getattr(base, "bad", None)  # ImageFolder's registry: which indices were unreadable
-    it = iter(DataLoader(base, batch_size=64, shuffle=False, num_workers=num_workers))
+    it = iter(DataLoader(AsUint8(base), batch_size=64, shuffle=False, num_workers=num_workers))
     start = 0
     with tqdm(total=len(base), desc="data cache: decoding", unit="img", disable=not progress) as bar:  # type: ignore[arg-type]
         while True:
@@ -134,7 +150,7 @@ def decoded_batches(base: Dataset, num_workers: int, progress: bool) -> Iterator
             if bad is not None:  # a bad file's slot holds the next readable image: leave it out
                 keep = torch.tensor([not bad.is_bad(start + i) for i in range(len(image))])
             label = torch.as_tensor(batch[1])[keep].to(torch.int64) if pair and len(batch) > 1 else None
-            yield to_uint8(image[keep]), label
+            yield image[keep], label
             start += len(image)
             bar.update(len(image))
 
