@@ -181,3 +181,10 @@ def test_training_from_a_disk_cache_resumes_bit_exactly(tmp_path):
     final = "checkpoints/checkpoint-6"
     assert differing_state_files(straight / final, resumed / final) == []
     assert metrics(resumed) == metrics(straight)
+
+
+def test_a_cache_dir_that_cannot_be_a_folder_is_a_one_line_data_error(folder, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(DataError, match=rf"^data.cache_dir '{re.escape(str(blocker / 'c'))}' is not a writable folder: set data.cache_dir elsewhere or data.cache=memory$"):
+        build_image_dataset(data_cfg(folder, tmp_path, cache="disk", cache_dir=str(blocker / "c")))

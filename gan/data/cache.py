@@ -171,7 +171,6 @@ def build_disk_cache(meta: Path, base: Dataset, num_workers: int, progress: bool
 
     Every file goes through a temporary name and a rename, so a crash leaves no half cache behind.
     """
-    meta.parent.mkdir(parents=True, exist_ok=True)
     for old in meta.parent.glob(meta.name.split("-")[0] + "-*"):  # the same dataset with other contents
         old.unlink(missing_ok=True)
     data, tmp = meta.with_suffix(".u8"), meta.with_suffix(f".u8.tmp{os.getpid()}")
@@ -222,5 +221,12 @@ def cached_dataset(cfg: DataConfig, base: Dataset, files_or_key: Sequence[Path] 
     # One builder per machine (the cache folder may be local to it); the others then map its file.
     with state.local_main_process_first():
         if not meta.exists():
+            try:
+                meta.parent.mkdir(parents=True, exist_ok=True)
+                writable = os.access(meta.parent, os.W_OK)
+            except OSError:
+                writable = False
+            if not writable:
+                raise DataError(f"data.cache_dir '{meta.parent}' is not a writable folder: set data.cache_dir elsewhere or data.cache=memory")
             build_disk_cache(meta, base, cfg.num_workers, progress=state.is_local_main_process)
     return DecodedDataset(*open_disk_cache(meta), meta=meta)
