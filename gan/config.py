@@ -24,7 +24,7 @@ from typing import Any, Iterator, Literal, TypeVar
 import yaml
 
 from .errors import UserError
-from .names import BAD_IMAGE_POLICIES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE, TRACKERS
+from .names import BAD_IMAGE_POLICIES, DATA_CACHE_MODES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE, TRACKERS
 
 T = TypeVar("T")
 RESUMABLE = "resumable"  # field metadata flag: the value may differ from the checkpoint's on resume
@@ -63,6 +63,12 @@ def finite_positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
 
 
+def valid_cpu_threads(value: Any) -> bool:
+    """``train.cpu_threads`` is ``auto`` or a positive integer."""
+    text = str(value).strip()
+    return text == "auto" or (text.isdigit() and int(text) >= 1)
+
+
 # ----------------------------------------------------------------------------------------------
 # Sections shared by the jobs.
 
@@ -85,6 +91,8 @@ class DataConfig(Section):
     on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
     # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.
     max_image_pixels: int = resumable(89_478_485)
+    cache: Literal[DATA_CACHE_MODES] = resumable("auto")  # type: ignore[valid-type]  # decoded-image cache (gan/data/cache.py)
+    cache_dir: str = resumable("")  # disk cache folder; "" = $XDG_CACHE_HOME/gan-toolkit/data (~/.cache/...)
 
     def checks(self) -> list[Check]:
         return [
@@ -107,9 +115,12 @@ class TrainConfig(Section):
     mixed_precision: Literal[MIXED_PRECISION] = "no"  # type: ignore[valid-type]
     seed: int = 0
     on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]
+    cpu_threads: str = resumable("auto")  # CPU runs: "auto" = physical cores / local processes, or a thread count
 
     def checks(self) -> list[Check]:
-        return positive(self, "steps", "batch_size", "grad_accum")
+        return positive(self, "steps", "batch_size", "grad_accum") + [
+            ("cpu_threads", valid_cpu_threads(self.cpu_threads), "'auto' or a positive integer"),
+        ]
 
 
 @dataclasses.dataclass

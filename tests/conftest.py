@@ -17,6 +17,12 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Decoded-data and metrics caches go to a temp folder, never the user's ~/.cache (subprocesses inherit it)."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+
+
 def offline_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})

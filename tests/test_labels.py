@@ -41,12 +41,15 @@ def test_image_folder_without_labels_yields_no_label(class_folders: Path):
 
 
 def test_image_folder_labels_come_from_top_level_subfolders(class_folders: Path):
-    ds = build_image_dataset(DataConfig(name="image_folder", root=str(class_folders), resolution=8, labels="folders"))
+    ds = build_image_dataset(DataConfig(name="image_folder", root=str(class_folders), resolution=8, labels="folders", cache="none"))
     assert ds.label_names == ["ant", "cat", "dog"]
     by_file = {ds.files[i].relative_to(class_folders).as_posix(): ds[i][1] for i in range(len(ds))}
     assert by_file == {"ant/d.png": 0, "cat/a.png": 1, "dog/b.png": 2, "dog/deeper/c.png": 2}
     white = ds[ds.files.index(class_folders / "ant" / "d.png")][0]
     assert torch.allclose(white, torch.ones_like(white))  # the image still comes with its label
+    for mode in ("memory", "disk"):  # the decoded-data cache keeps labels and class names
+        cached = build_image_dataset(DataConfig(name="image_folder", root=str(class_folders), resolution=8, labels="folders", cache=mode))
+        assert cached.label_names == ds.label_names and [cached[i][1] for i in range(4)] == [ds[i][1] for i in range(4)]
 
 
 def test_folder_labels_need_every_image_in_a_class_folder(class_folders: Path):

@@ -37,9 +37,10 @@ def image_folder_overrides(root, *extra):
     return ["data.name=image_folder", f"data.root={root}", "train.batch_size=3", "data.num_workers=2", *extra]
 
 
-def test_training_skips_bad_images_and_reports_each_once_across_workers(folder, tmp_path, capfd):
+@pytest.mark.parametrize("cache", ["none", "memory"])  # read by the workers each epoch, or decoded once up front
+def test_training_skips_bad_images_and_reports_each_once_across_workers(folder, tmp_path, capfd, cache):
     out = tmp_path / "run"
-    cfg = tiny_cfg(out, *image_folder_overrides(folder, "train.steps=7"))  # 7 steps > 2 epochs: every file seen 2+ times
+    cfg = tiny_cfg(out, *image_folder_overrides(folder, "train.steps=7", f"data.cache={cache}"))  # 7 steps > 2 epochs: every file seen 2+ times
     assert run_training(cfg) == 0
     assert [m["step"] for m in metrics(out)] == list(range(1, 8))
     err = capfd.readouterr().err

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from gan.engine.distributed import LaunchError, check_process_group, needs_cpu_group
+from gan.engine.threads import physical_cores
 from test_rel_utils import REPO, env, metrics
 
 WORKER = """
@@ -57,7 +58,8 @@ try:
     nonfinite = ""
 except NonFiniteError as err:
     nonfinite = str(err)
-(dump / f"rank{rank}.json").write_text(json.dumps({"world": acc.num_processes, "seen": seen, "nonfinite": nonfinite}))
+(dump / f"rank{rank}.json").write_text(json.dumps({"world": acc.num_processes, "seen": seen, "nonfinite": nonfinite,
+                                                   "threads": torch.get_num_threads()}))
 """
 
 
@@ -74,6 +76,8 @@ def test_two_cpu_processes_train_one_consistent_model(tmp_path):
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     ranks = [json.loads((dump / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
+    split = max(1, physical_cores() // 2)  # train.cpu_threads=auto: the two processes share the cores
+    assert [r["threads"] for r in ranks] == [split, split] and res.stdout.count(f"device cpu, {split} threads, 2 processes") == 1
 
     a, b = load_file(dump / "rank0.safetensors"), load_file(dump / "rank1.safetensors")
     assert any("running_mean" in k for k in a) and any(k.startswith("EMA.") and "running_var" in k for k in a)

@@ -237,12 +237,17 @@ def _shapes(cfg: DataConfig) -> Dataset:
 
 
 def _image_folder(cfg: DataConfig) -> Dataset:
-    return ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels, cfg.max_image_pixels)
+    from .cache import cached_dataset  # decoded once, unless data.cache=none
+
+    folder = ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels, cfg.max_image_pixels)
+    return cached_dataset(cfg, folder, folder.files)
 
 
 def _torchvision(cfg: DataConfig) -> Dataset:
+    from .cache import cached_dataset, torchvision_key
+
     _check_no_labels(cfg)
-    return _torchvision_dataset(cfg)
+    return cached_dataset(cfg, _torchvision_dataset(cfg), torchvision_key(cfg))
 
 
 # One builder per name of gan.names.IMAGE_DATASETS.

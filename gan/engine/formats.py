@@ -38,6 +38,12 @@ def rng_file(folder: Path, rank: int) -> Path:
     return folder / f"toolkit_rng_{rank}.safetensors"
 
 
+def user_cache_dir(name: str) -> Path:
+    """``$XDG_CACHE_HOME/gan-toolkit/<name>`` (``~/.cache/...`` by default): caches that outlive a run."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gan-toolkit" / name
+
+
 # ---- exports ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExportKind:

@@ -10,6 +10,7 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 
 from ..config import flatten, to_dict, to_yaml
 from .distributed import check_process_group, needs_cpu_group
+from .threads import apply_cpu_threads
 from .tracking import SafeLogger, tracker_settings
 
 
@@ -28,6 +29,7 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
         cpu=needs_cpu_group(),  # without it, N CPU processes run N unrelated single-process trainings
     )
     check_process_group(acc)
+    apply_cpu_threads(acc, cfg.train.cpu_threads)  # accelerate launch exports OMP_NUM_THREADS=1
     if cfg.train.mixed_precision == "fp16" and not acc.native_amp and acc.is_main_process:
         print(f"note: train.mixed_precision=fp16 needs a GPU; on {acc.device.type} it runs in float32 (bf16 autocasts on CPU)")
     # Every process starts from the same seed; data shards and per-rank noise streams differ.

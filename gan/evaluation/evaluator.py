@@ -6,7 +6,7 @@ differ mostly by protocol and a number without it cannot be reproduced.
 """
 from __future__ import annotations
 
-import os
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ..config import MIN_EVAL_IMAGES as MIN_IMAGES
 from ..config import DataConfig, EvalConfig, check_section
 from ..data import build_image_dataset
+from ..engine import formats
 from ..engine.formats import write_json_atomic
 from . import real_cache
 from .extractors import ExtractorSpec, resolve_extractor
@@ -59,8 +60,7 @@ def user_cache_dir() -> Path:
 
     Not a folder next to the evaluated run, which may have been downloaded along with a crafted cache.
     """
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "gan-toolkit" / "fidelity_cache"
+    return formats.user_cache_dir("fidelity_cache")
 
 
 def check_eval_config(cfg: EvalConfig) -> None:
@@ -91,7 +91,7 @@ class Evaluator:
     def real_dataset(self) -> Dataset:
         """The real images compared against (built once; a seeded subset when ``eval.num_real`` > 0)."""
         if self._real is None:
-            full = build_image_dataset(self.data)
+            full = build_image_dataset(dataclasses.replace(self.data, cache="none"))  # read once: no decoded cache
             self._full_size = len(full)  # type: ignore[arg-type]
             self._real = subset(full, self.cfg.num_real, self.cfg.seed)
         return self._real

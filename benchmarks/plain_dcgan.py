@@ -1,0 +1,114 @@
+"""A plain DCGAN training script in the style of pytorch/examples dcgan/main.py (the benchmark's reference).
+
+    python benchmarks/plain_dcgan.py --dataroot /tmp/mnist2560 --iters 40 --outf /tmp/plain
+
+The same work as that example: torchvision ImageFolder (PNG decode, resize, centre crop, [-1, 1]),
+2 loader workers, batch 64, 64x64 RGB, the DCGAN G/D with N(0, 0.02) init, BCE on sigmoid outputs,
+Adam(2e-4, beta1 0.5), one D and one G update per batch with the fakes reused, a loss line per
+iteration, image grids at the first iteration and the weights at the end. It stops after ``--iters``
+iterations instead of whole epochs. Only torch and torchvision: no toolkit code.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def weights_init(m: nn.Module) -> None:
+    """N(0, 0.02) conv weights; N(1, 0.02) BatchNorm scales with zero shifts."""
+    name = type(m).__name__
+    if "Conv" in name:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif "BatchNorm" in name:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def dcgan_networks(nz: int = 100, ngf: int = 64, ndf: int = 64, nc: int = 3) -> tuple[nn.Module, nn.Module]:
+    """The DCGAN generator (latent (N, nz, 1, 1) -> 64x64) and discriminator (-> probability), initialised."""
+    g = nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh(),
+    )
+    d = nn.Sequential(
+        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
+    )
+    g.apply(weights_init)
+    d.apply(weights_init)
+    return g, d
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataroot", required=True, help="an ImageFolder root (one sub-folder per class)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batchSize", type=int, default=64)
+    p.add_argument("--imageSize", type=int, default=64)
+    p.add_argument("--nz", type=int, default=100)
+    p.add_argument("--iters", type=int, default=40, help="training iterations (batches)")
+    p.add_argument("--outf", default="plain_out")
+    p.add_argument("--manualSeed", type=int, default=999)
+    args = p.parse_args()
+
+    import torchvision.datasets as dset
+    import torchvision.transforms as transforms
+    import torchvision.utils as vutils
+
+    Path(args.outf).mkdir(parents=True, exist_ok=True)
+    random.seed(args.manualSeed)
+    torch.manual_seed(args.manualSeed)
+    dataset = dset.ImageFolder(root=args.dataroot, transform=transforms.Compose([
+        transforms.Resize(args.imageSize),
+        transforms.CenterCrop(args.imageSize),
+        transforms.ToTensor(),
+        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    ]))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batchSize, shuffle=True, num_workers=args.workers)
+    net_g, net_d = dcgan_networks(args.nz)
+    criterion = nn.BCELoss()
+    fixed_noise = torch.randn(args.batchSize, args.nz, 1, 1)
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    it = 0
+    while it < args.iters:
+        for real, _ in loader:
+            if it == args.iters:
+                break
+            n = real.size(0)
+            # D: maximise log D(x) + log(1 - D(G(z)))
+            net_d.zero_grad()
+            err_d_real = criterion(net_d(real).view(-1), torch.ones(n))
+            err_d_real.backward()
+            fake = net_g(torch.randn(n, args.nz, 1, 1))
+            err_d_fake = criterion(net_d(fake.detach()).view(-1), torch.zeros(n))
+            err_d_fake.backward()
+            opt_d.step()
+            # G: maximise log D(G(z)), on the same fakes
+            net_g.zero_grad()
+            err_g = criterion(net_d(fake).view(-1), torch.ones(n))
+            err_g.backward()
+            opt_g.step()
+            print(f"[{it}/{args.iters}] Loss_D: {(err_d_real + err_d_fake).item():.4f} Loss_G: {err_g.item():.4f}", flush=True)
+            if it % 100 == 0:
+                vutils.save_image(real, f"{args.outf}/real_samples.png", normalize=True)
+                with torch.no_grad():
+                    vutils.save_image(net_g(fixed_noise), f"{args.outf}/fake_samples_{it:04d}.png", normalize=True)
+            it += 1
+    torch.save(net_g.state_dict(), f"{args.outf}/netG.pth")
+    torch.save(net_d.state_dict(), f"{args.outf}/netD.pth")
+
+
+if __name__ == "__main__":
+    main()
