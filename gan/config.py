@@ -81,6 +81,9 @@ class TrainConfig:
     ema_start: int = 0  # EMA copies the weights until this step, then averages
     seed: int = 0
     on_nonfinite: Literal["error", "skip"] = "error"
+    # Multi-process runs: a collective (all-reduce, barrier) that waits longer fails instead of hanging
+    # on a stalled rank. Longer than any main-process-only work (FID evaluation, export) the others wait for.
+    collective_timeout_s: int = 1800
 
 
 @dataclasses.dataclass
@@ -119,6 +122,7 @@ class EvalConfig:
 class GANConfig:
     out_dir: str = "runs/default"
     resume: str = ""  # "", "latest" or a checkpoint folder
+    overwrite: bool = False  # a fresh run into an out_dir holding another run's outputs deletes them first
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
@@ -313,7 +317,7 @@ def validate(cfg: Any) -> None:
         _check(data.shapes_size > 0, "data.shapes_size", data.shapes_size, "> 0")
     train = getattr(cfg, "train", None)
     if train is not None:
-        for key in ("steps", "batch_size", "d_steps", "grad_accum"):
+        for key in ("steps", "batch_size", "d_steps", "grad_accum", "collective_timeout_s"):
             _check(getattr(train, key) >= 1, f"train.{key}", getattr(train, key), ">= 1")
         _check(0.0 <= train.ema_decay < 1.0, "train.ema_decay", train.ema_decay, "in [0, 1)")
     ckpt = getattr(cfg, "checkpoint", None)

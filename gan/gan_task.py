@@ -8,13 +8,13 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from torch.utils.data import DataLoader
 
 from .config import GANConfig, to_dict
 from .data import build_image_dataset
 from .engine.checkpoint import CheckpointError, save_safetensors_atomic, write_json_atomic
 from .engine.data_stream import BatchStream
 from .engine.ema import EMA
+from .engine.loader import train_loader
 from .engine.trainer import NonFiniteError
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .models import Discriminator, Generator
@@ -52,10 +52,7 @@ class GANTask:
         self.cfg, self.acc = cfg, accelerator
         g, d = Generator(**generator_kwargs(cfg)), Discriminator(**discriminator_kwargs(cfg))
         opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg)
-        loader = DataLoader(
-            build_image_dataset(cfg.data), batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
-            num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0,
-        )
+        loader = train_loader(build_image_dataset(cfg.data), cfg.train.batch_size, cfg.data.num_workers)
         self.G, self.D, self.opt_g, self.opt_d, self.dataloader = accelerator.prepare(g, d, opt_g, opt_d, loader)
         self.g_raw, self.d_raw = accelerator.unwrap_model(self.G), accelerator.unwrap_model(self.D)
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)

@@ -77,6 +77,7 @@ class TransferConfig:
 class SegConfig:
     out_dir: str = "runs/seg"
     resume: str = ""  # "", "latest" or a checkpoint folder
+    overwrite: bool = False  # a fresh run into an out_dir holding another run's outputs deletes them first
     init_from: str = ""  # GAN export / checkpoint / run folder whose decoder initialises ours
     data: SegDataConfig = dataclasses.field(default_factory=SegDataConfig)
     model: SegModelConfig = dataclasses.field(default_factory=SegModelConfig)
