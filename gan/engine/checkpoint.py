@@ -51,17 +51,22 @@ def resolve_resume(resume: str, root: Path) -> Path | None:
     """``""`` -> None; ``latest`` -> newest readable complete checkpoint (or None); else that folder.
 
     ``latest`` skips, with a one-line warning each, complete checkpoints that fail :func:`verify_checkpoint`
-    (an older complete one beats a traceback); an explicitly named folder must pass it.
+    (an older complete one beats a traceback); when none passes, the newest one's error is raised
+    (never a silent fresh start). An explicitly named folder must pass.
     """
     if not resume:
         return None
     if resume == "latest":
+        first_error: CheckpointError | None = None
         for folder in reversed(list_checkpoints(root)):
             try:
                 verify_checkpoint(folder)
                 return folder
             except CheckpointError as err:
+                first_error = first_error or err
                 print(f"warning: resume=latest skips {folder.name}: {err}")
+        if first_error is not None:
+            raise first_error
         return None
     path = Path(resume)
     if not (path / STATE_FILE).is_file():
