@@ -1,4 +1,4 @@
-"""Stop signals: SIGTERM to the whole process group with dataloader workers, a second signal exits at
+"""Stop signals: SIGTERM/SIGINT to the whole process group with dataloader workers, a second signal exits at
 once, and collectives time out on a stalled rank."""
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from gan.engine.signals import REPEAT_AFTER_S
 from test_rel_utils import REPO, env, metrics, train
@@ -49,13 +51,14 @@ def wait_for(proc: subprocess.Popen, ready, seconds: float = 180) -> None:
         time.sleep(0.05)
 
 
-def test_sigterm_to_the_process_group_with_dataloader_workers_saves_and_resumes(tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_process_group_with_dataloader_workers_saves_and_resumes(tmp_path, sig, code):
     out = tmp_path / "run"
     proc = start(GROUP_SCRIPT, out)
     wait_for(proc, lambda: (out / "metrics.jsonl").exists() and len(metrics(out)) >= 2)
-    os.killpg(proc.pid, signal.SIGTERM)  # main process and both workers, like `kill -TERM -- -PGID`
+    os.killpg(proc.pid, sig)  # main process and both workers, like `kill -TERM -- -PGID` or Ctrl-C
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr[-3000:]
+    assert proc.returncode == code, stderr[-3000:]
     assert "DataLoader worker" not in stderr
     step = metrics(out)[-1]["step"]
     assert f"preempted: saved checkpoint at step {step}" in stdout
@@ -78,7 +81,7 @@ def test_a_second_sigterm_exits_at_once_without_saving(tmp_path):
     assert time.monotonic() - sent < 3, "the second SIGTERM waited for the slow step"
     assert proc.returncode == 143, stderr[-3000:]
     assert "second SIGTERM: exiting at once without saving" in stderr
-    assert not list((out / "checkpoints").glob("checkpoint-*")) if (out / "checkpoints").exists() else True
+    assert not list(out.glob("checkpoints/checkpoint-*"))
     assert "preempted" not in stdout
 
 
