@@ -129,3 +129,20 @@ def test_a_collective_waiting_for_a_stalled_rank_times_out(tmp_path):
     report = json.loads((out / "rank0.json").read_text())
     assert report["error"], (res.stdout + res.stderr)[-3000:]
     assert 2.5 < report["seconds"] < 7, report  # the 3 s timeout, not the stalled rank's 9 s
+
+
+EXIT_SCRIPT = """
+import sys, torch
+from gan.engine.loader import train_loader
+loader = train_loader(torch.utils.data.TensorDataset(torch.arange(64.0)), 4, 2)
+it = iter(loader)
+next(it)
+sys.modules["__main__"].kept = [it, loader]  # workers alive until interpreter exit (no loader clean-up)
+print("exiting", flush=True)
+"""
+
+
+def test_workers_ignoring_stop_signals_still_end_with_the_main_process():
+    """multiprocessing ends leftover workers with SIGTERM at exit: that one must still work."""
+    res = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], cwd=REPO, env=env(), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout == "exiting\n", res.stderr[-2000:]
