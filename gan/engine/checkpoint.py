@@ -87,8 +87,13 @@ def verify_checkpoint(folder: Path) -> None:
             with safe_open(str(path), framework="pt"):
                 pass
         except Exception as err:  # safetensors raises its own error type for a truncated or foreign file
-            raise CheckpointError(f"'{path}' is not a readable safetensors file: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+            raise CheckpointError(f"'{path}' is not a readable safetensors file: {first_line(err)}") from None
     check_safe_to_load(folder)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line errors."""
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def saved_process_count(folder: Path) -> int:
@@ -147,8 +152,7 @@ def check_safe_to_load(folder: Path) -> None:
         try:
             safe_torch_load(path, map_location="cpu")
         except Exception as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise CheckpointError(f"refusing to load '{path}': not a plain tensor file ({first})") from None
+            raise CheckpointError(f"refusing to load '{path}': not a plain tensor file ({first_line(err)})") from None
 
 
 def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -157,7 +161,7 @@ def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as err:  # safetensors raises its own error type for a corrupt or foreign file
-        raise CheckpointError(f"'{path}' is not a readable safetensors file: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        raise CheckpointError(f"'{path}' is not a readable safetensors file: {first_line(err)}") from None
 
 
 def rng_file(folder: Path, rank: int) -> Path:
@@ -211,9 +215,8 @@ class CheckpointManager:
             yield
         except (OSError, RuntimeError) as err:  # torch reports a failed write as RuntimeError
             free = shutil.disk_usage(self.root).free / 2**20
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise CheckpointError(
-                f"cannot write checkpoint '{tmp}': {first} ({free:.0f} MiB free on that disk); "
+                f"cannot write checkpoint '{tmp}': {first_line(err)} ({free:.0f} MiB free on that disk); "
                 f"the previous complete checkpoints in '{self.root}' are kept"
             ) from None
 
@@ -272,6 +275,5 @@ def load_checkpoint(accelerator: Accelerator, folder: Path) -> dict[str, torch.T
     try:
         accelerator.load_state(str(folder))  # weights_only loads; see module docstring
     except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"cannot load checkpoint '{folder}': {first}") from None
+        raise CheckpointError(f"cannot load checkpoint '{folder}': {first_line(err)}") from None
     return load_safetensors(rng_file(folder, rank))
