@@ -116,9 +116,12 @@ class TrainConfig(Section):
     seed: int = 0
     on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]
     cpu_threads: str = resumable("auto")  # CPU runs: "auto" = physical cores / local processes, or a thread count
+    # Multi-process runs: a collective (all-reduce, barrier) that waits longer fails instead of hanging
+    # on a stalled rank. Longer than any main-process-only work (FID evaluation, export) the others wait for.
+    collective_timeout_s: int = resumable(1800)
 
     def checks(self) -> list[Check]:
-        return positive(self, "steps", "batch_size", "grad_accum") + [
+        return positive(self, "steps", "batch_size", "grad_accum", "collective_timeout_s") + [
             ("cpu_threads", valid_cpu_threads(self.cpu_threads), "'auto' or a positive integer"),
         ]
 
@@ -181,9 +184,14 @@ class RunConfig(Section):
 
     out_dir: str = resumable("runs/default")
     resume: str = resumable("")  # "", "latest" or a checkpoint folder
+    overwrite: bool = resumable(False)  # a fresh run into an out_dir holding another run's outputs deletes them first
 
     def checks(self) -> list[Check]:
-        return [("out_dir", bool(self.out_dir.strip()), "a folder name (it must not be empty)")]
+        return [
+            ("out_dir", bool(self.out_dir.strip()), "a folder name (it must not be empty)"),
+            ("overwrite", not (self.overwrite and self.resume),
+             f"false with resume='{self.resume}' (overwrite=true deletes the run in out_dir, resume continues it: set only one)"),
+        ]
 
 
 # ----------------------------------------------------------------------------------------------

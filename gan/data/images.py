@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..config import DataConfig
-from ..errors import UserError
+from ..errors import UserError, first_line
 from .decode import DEFAULT_MAX_PIXELS, open_image
 from .shapes import ShapesDataset
 
@@ -220,7 +220,7 @@ def _torchvision_dataset(cfg: DataConfig) -> Dataset:
         raise DataError(f"dataset '{cfg.name}' needs the Python package '{err.name}': pip install {err.name}") from None
     except (RuntimeError, FileNotFoundError, OSError) as err:
         hint = "" if cfg.name == "lsun" else " (set data.download=true to download it)"
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = first_line(err)
         raise DataError(f"dataset '{cfg.name}' not found under data.root '{root}'{hint}: {first}") from None
     classes = None if cfg.name == "celeba" else list(getattr(dataset, "classes", []))
     return Labelled(dataset, classes)

@@ -8,17 +8,20 @@ safetensors, optimizer/scaler/RNG states through ``torch.load(weights_only=True)
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import load as safe_torch_load  # torch.load(weights_only=True) + numpy RNG types
+from safetensors import safe_open
 
+from ..errors import first_line
 from .formats import (
     CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, CheckpointError, load_safetensors, rng_file,
     save_safetensors_atomic, write_json_atomic,
@@ -43,16 +46,52 @@ def list_checkpoints(root: Path) -> list[Path]:
 
 
 def resolve_resume(resume: str, root: Path) -> Path | None:
-    """``""`` -> None; ``latest`` -> newest complete checkpoint (or None); else that folder."""
+    """``""`` -> None; ``latest`` -> newest readable complete checkpoint (or None); else that folder.
+
+    ``latest`` skips, with a one-line warning each, complete checkpoints that fail :func:`verify_checkpoint`
+    (an older complete one beats a traceback); when none passes, the newest one's error is raised
+    (never a silent fresh start). An explicitly named folder must pass.
+    """
     if not resume:
         return None
     if resume == "latest":
-        found = list_checkpoints(root)
-        return found[-1] if found else None
+        first_error: CheckpointError | None = None
+        for folder in reversed(list_checkpoints(root)):
+            try:
+                verify_checkpoint(folder)
+                return folder
+            except CheckpointError as err:
+                first_error = first_error or err
+                print(f"warning: resume=latest skips {folder.name}: {err}")
+        if first_error is not None:
+            raise first_error
+        return None
     path = Path(resume)
     if not (path / STATE_FILE).is_file():
         raise CheckpointError(f"resume='{resume}' is not a complete checkpoint folder (no {STATE_FILE} inside)")
+    verify_checkpoint(path)
     return path
+
+
+def verify_checkpoint(folder: Path) -> None:
+    """Cheap readability checks before anything is restored: the trainer state parses, every file it
+    lists exists, safetensors headers match their sizes, pickled files are plain tensor files."""
+    state = read_trainer_state(folder)
+    missing = [name for name in state.get("files", []) if not (folder / name).is_file()]
+    if missing:
+        raise CheckpointError(f"checkpoint '{folder}' is missing {', '.join(repr(m) for m in missing)} (listed in {STATE_FILE}); cannot resume")
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception as err:  # safetensors raises its own error type for a truncated or foreign file
+            raise CheckpointError(f"'{path}' is not a readable safetensors file: {first_line(err)}") from None
+    check_safe_to_load(folder)
+
+
+def saved_process_count(folder: Path) -> int:
+    """How many processes wrote a checkpoint (each writes its own RNG file)."""
+    return len(list(folder.glob("toolkit_rng_*.safetensors")))
 
 
 def fsync_tree(folder: Path) -> None:
@@ -91,8 +130,7 @@ def check_safe_to_load(folder: Path) -> None:
         try:
             safe_torch_load(path, map_location="cpu")
         except Exception as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise CheckpointError(f"refusing to load '{path}': not a plain tensor file ({first})") from None
+            raise CheckpointError(f"refusing to load '{path}': not a plain tensor file ({first_line(err)})") from None
 
 
 class CheckpointManager:
@@ -118,17 +156,34 @@ class CheckpointManager:
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
-        save_safetensors_atomic(rng_tensors, rng_file(tmp, acc.process_index))
-        if acc.is_main_process:
-            write_extra(tmp)
-            write_json_atomic(tmp / STATE_FILE, trainer_state)
+        with self._writing(tmp):
+            acc.save_state(str(tmp))
+            save_safetensors_atomic(rng_tensors, rng_file(tmp, acc.process_index))
+            if acc.is_main_process:
+                write_extra(tmp)
+        acc.wait_for_everyone()  # every rank's files are there before the list is taken
+        if acc.is_main_process:  # the file list lets a resume name a missing file before loading
+            with self._writing(tmp):
+                files = sorted(p.name for p in tmp.iterdir() if p.is_file())
+                write_json_atomic(tmp / STATE_FILE, {**trainer_state, "files": files})
         acc.wait_for_everyone()
         if acc.is_main_process:
             publish(tmp, final)
             self.prune()
         acc.wait_for_everyone()
         return final
+
+    @contextlib.contextmanager
+    def _writing(self, tmp: Path) -> Iterator[None]:
+        """A failed write (e.g. a full disk) becomes one line naming the folder and the free space."""
+        try:
+            yield
+        except (OSError, RuntimeError) as err:  # torch reports a failed write as RuntimeError
+            free = shutil.disk_usage(self.root).free / 2**20
+            raise CheckpointError(
+                f"cannot write checkpoint '{tmp}': {first_line(err)} ({free:.0f} MiB free on that disk); "
+                f"the previous complete checkpoints in '{self.root}' are kept"
+            ) from None
 
     def prune(self) -> None:
         """Delete complete checkpoints beyond the newest ``keep`` and leftovers of interrupted saves.
@@ -138,6 +193,18 @@ class CheckpointManager:
         complete = list_checkpoints(self.root)
         for old in complete[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
+        self.clear_leftovers()
+
+    def clear_leftovers(self) -> None:
+        """Remove folders of interrupted saves (main process; before a resume and after each save).
+
+        An ``.old-checkpoint-<step>`` whose ``checkpoint-<step>`` is missing is a complete checkpoint
+        from a crash between the two renames of :func:`publish`: it is renamed back, not deleted.
+        """
+        for old in self.root.glob(f"{OLD_PREFIX}*"):
+            final = self.root / (PREFIX + old.name[len(OLD_PREFIX):])
+            if not final.exists() and (old / STATE_FILE).is_file():
+                os.replace(old, final)
         for pattern in (f"{TMP_PREFIX}*", f"{OLD_PREFIX}*"):
             for leftover in self.root.glob(pattern):
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -148,7 +215,14 @@ def read_trainer_state(folder: Path) -> dict[str, Any]:
     path = folder / STATE_FILE
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{folder}' is missing '{STATE_FILE}'; cannot resume")
-    return json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+    except (ValueError, OSError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CheckpointError(f"'{path}' is not readable JSON ({err}); cannot resume") from None
+    missing = [key for key in ("step", "data", "config") if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"'{path}' lacks {', '.join(missing)}; not a trainer state, cannot resume")
+    return state
 
 
 def load_checkpoint(accelerator: Accelerator, folder: Path) -> dict[str, torch.Tensor]:
@@ -166,6 +240,5 @@ def load_checkpoint(accelerator: Accelerator, folder: Path) -> dict[str, torch.T
     try:
         accelerator.load_state(str(folder))  # weights_only loads; see module docstring
     except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"cannot load checkpoint '{folder}': {first}") from None
+        raise CheckpointError(f"cannot load checkpoint '{folder}': {first_line(err)}") from None
     return load_safetensors(rng_file(folder, rank))

@@ -12,6 +12,7 @@ from ..config import ConfigError
 
 # Variables by which torchrun / accelerate launch / MPI tell a process how many processes were started.
 WORLD_SIZE_VARS = ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
+RANK_VARS = ("RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK")
 
 
 class LaunchError(ConfigError):
@@ -25,6 +26,15 @@ def launched_world_size() -> int:
         if value.isdigit():
             return int(value)
     return 1
+
+
+def launched_rank() -> int:
+    """This process's global rank as the launcher set it (0 when not launched by one); usable before the Accelerator exists."""
+    for name in RANK_VARS:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
 
 
 def check_process_group(accelerator: Accelerator) -> None:

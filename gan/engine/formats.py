@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..config import MAX_CHANNELS, MAX_LATENT
-from ..errors import UserError
+from ..errors import UserError, first_line
 
 # ---- checkpoint files ------------------------------------------------------------------------
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -94,7 +94,7 @@ def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as err:  # safetensors raises its own error type for a corrupt or foreign file
-        raise CheckpointError(f"'{path}' is not a readable safetensors file: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        raise CheckpointError(f"'{path}' is not a readable safetensors file: {first_line(err)}") from None
 
 
 def write_export(folder: Path, kind: ExportKind, state: dict[str, torch.Tensor], meta: dict[str, Any],

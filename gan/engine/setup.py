@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, set_seed
 
 from ..config import flatten, to_dict, to_yaml
 from .distributed import check_process_group, needs_cpu_group
@@ -18,7 +19,7 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
     """One Accelerator for the run (mixed precision, tracker, seedable data order).
 
     ``cfg`` is any config with ``out_dir``, ``train.mixed_precision``, ``train.seed``,
-    ``log.tracker`` and ``log.project``.
+    ``train.collective_timeout_s``, ``log.tracker`` and ``log.project``.
     """
     log_with, init_kwargs = tracker_settings(cfg.log.tracker, cfg.out_dir)
     acc = Accelerator(
@@ -27,6 +28,8 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
         project_dir=cfg.out_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.train.seed),
         cpu=needs_cpu_group(),  # without it, N CPU processes run N unrelated single-process trainings
+        # A collective waiting for a stalled or dead rank fails after this long instead of hanging forever.
+        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=cfg.train.collective_timeout_s))],
     )
     check_process_group(acc)
     apply_cpu_threads(acc, cfg.train.cpu_threads)  # accelerate launch exports OMP_NUM_THREADS=1

@@ -17,11 +17,13 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from ..config import is_resumable, to_dict
-from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume
+from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
 from .formats import EXTRA_STATE_FILE, load_safetensors, save_safetensors_atomic
 from .guards import NonFiniteError
+from .setup import write_run_config
+from .signals import RepeatSignalExit, announce_first_signal
 from .stop import clear_stop, request_stop
 from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl
 from .tracking import SafeLogger
@@ -88,6 +90,8 @@ class PreemptionGuard:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
+        # A second signal exits at once without saving (also while blocked in a collective).
+        self._repeat = RepeatSignalExit(self.EXIT_CODES, announce_first_signal)
 
     def __enter__(self) -> "PreemptionGuard":
         clear_stop()
@@ -96,9 +100,12 @@ class PreemptionGuard:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: leave signals alone
                 pass
+        if self._previous:
+            self._repeat.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._repeat.stop()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         clear_stop()  # the request belonged to this loop; later work in the process must not see it
@@ -137,6 +144,9 @@ class Trainer:
     # ---- resume -----------------------------------------------------------------------------
 
     def maybe_resume(self) -> None:
+        if self.cfg.resume and self.accelerator.is_main_process:
+            self.ckpt.clear_leftovers()  # an interrupted save's folder is never a resume candidate
+        self.accelerator.wait_for_everyone()  # every rank then sees the same checkpoints
         folder = resolve_resume(self.cfg.resume, self.run_dir / "checkpoints")
         if folder is None:
             if self.cfg.resume == "latest" and self.accelerator.is_main_process:
@@ -152,6 +162,10 @@ class Trainer:
         if self.accelerator.is_main_process:
             drop_records_after(self.log_path, self.step)  # steps after the checkpoint are redone
             print(f"resumed from {folder} at step {self.step}")
+            saved, now = saved_process_count(folder), self.accelerator.num_processes
+            if saved != now:
+                print(f"note: {folder.name} was written by {saved} processes, resuming with {now}: the data shards, "
+                      f"the data position within the epoch and the effective batch ({saved} -> {now} x train.batch_size) change")
 
     def check_config(self, old: dict) -> None:
         """Refuse a resume whose config differs in a setting not declared :func:`gan.config.resumable`."""
@@ -191,6 +205,7 @@ class Trainer:
     def fit(self) -> int:
         """Train to ``cfg.train.steps``; returns the process exit code (non-zero when preempted)."""
         self.maybe_resume()
+        write_run_config(self.cfg, self.accelerator)  # only once a resume target was accepted
         acc = self.accelerator
         bar = tqdm(total=self.cfg.train.steps, initial=self.step, disable=not acc.is_main_process, desc="train", dynamic_ncols=True)
         try:

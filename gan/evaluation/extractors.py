@@ -19,6 +19,7 @@ from torch import nn
 from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
+from ..errors import first_line
 from .weights import EvalError, check_inception_state_dict, file_sha256, resolve_inception_weights
 
 INCEPTION = "inception-v3-compat"
@@ -100,7 +101,7 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
             warnings.simplefilter("ignore", FutureWarning)
             return torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # not a TorchScript archive
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = first_line(err)
         raise EvalError(f"eval.feature_extractor_path '{path}' is not a TorchScript file: {first[:200]}") from None
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import ConfigError
+from ..errors import first_line
 
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[1]
@@ -52,7 +53,7 @@ def _download(url: str, dest: Path) -> None:
     try:
         torch.hub.download_url_to_file(url, str(dest), progress=True)
     except Exception as err:  # URLError, timeouts, HTTP errors: all mean "not available"
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = first_line(err)
         raise MissingWeightsError(f"could not download {url} to '{dest}' ({first}); put the file there by hand") from None
     finally:
         socket.setdefaulttimeout(previous)

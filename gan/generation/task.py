@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..config import to_dict
 from ..data import build_image_dataset
@@ -19,6 +18,7 @@ from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
 from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, write_export
 from ..engine.guards import StepGuard
+from ..engine.loader import train_loader
 from ..models import Discriminator, Generator
 from .config import GANConfig
 from .sampling import generate, latents_for_seeds, save_grid
@@ -54,10 +54,7 @@ class GANTask:
         self.label_names: list[str] = dataset.label_names  # type: ignore[attr-defined]
         g, d = Generator(**generator_kwargs(cfg)), Discriminator(**discriminator_kwargs(cfg))
         opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg)
-        loader = DataLoader(
-            dataset, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
-            num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0,
-        )
+        loader = train_loader(dataset, cfg.train.batch_size, cfg.data.num_workers)
         self.G, self.D, self.opt_g, self.opt_d, self.dataloader = accelerator.prepare(g, d, opt_g, opt_d, loader)
         self.g_raw, self.d_raw = accelerator.unwrap_model(self.G), accelerator.unwrap_model(self.D)  # for checkpoints and exports
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)

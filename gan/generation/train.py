@@ -1,7 +1,8 @@
 """Entry point of GAN training: config -> Accelerator -> GANTask -> the shared Trainer."""
 from __future__ import annotations
 
-from ..engine.setup import make_accelerator, write_run_config
+from ..engine.rundir import claim_run_dir
+from ..engine.setup import make_accelerator
 from ..engine.trainer import Hook, Trainer
 from .config import GANConfig
 from .task import GANTask
@@ -9,17 +10,17 @@ from .task import GANTask
 
 def run_training(cfg: GANConfig, extra_hooks: list[Hook] | None = None) -> int:
     """Train a GAN as configured; returns the exit code (non-zero when preempted)."""
-    acc, logger = make_accelerator(cfg)
-    write_run_config(cfg, acc)
-    task = GANTask(cfg, acc)
+    with claim_run_dir(cfg):  # lock out_dir and refuse a fresh run over an old one, before anything is written
+        acc, logger = make_accelerator(cfg)
+        task = GANTask(cfg, acc)
 
-    def sample_hook(step: int) -> dict[str, float]:
-        logger.log_images("samples", str(task.sample_grid(step)), step)
-        return {}
+        def sample_hook(step: int) -> dict[str, float]:
+            logger.log_images("samples", str(task.sample_grid(step)), step)
+            return {}
 
-    hooks = [Hook(cfg.log.sample_every, sample_hook)] + list(extra_hooks or [])
-    if cfg.eval.every > 0:  # torch-fidelity is imported only when evaluation is on
-        from ..evaluation.hook import make_eval_hook
+        hooks = [Hook(cfg.log.sample_every, sample_hook)] + list(extra_hooks or [])
+        if cfg.eval.every > 0:  # torch-fidelity is imported only when evaluation is on
+            from ..evaluation.hook import make_eval_hook
 
-        hooks.append(make_eval_hook(cfg, task, acc.device))
-    return Trainer(cfg, task, acc, logger, hooks).fit()
+            hooks.append(make_eval_hook(cfg, task, acc.device))
+        return Trainer(cfg, task, acc, logger, hooks).fit()  # writes config.yaml once a resume is accepted

@@ -14,6 +14,7 @@ from ..data import DataError
 from ..engine.data_stream import BatchStream
 from ..engine.formats import SEGMENTER, write_export
 from ..engine.guards import StepGuard, is_last_micro, sync_context
+from ..engine.loader import ignore_stop_signals, train_loader
 from .config import SegConfig
 from .data import SegData, build_seg_data
 from .losses import SegLoss, class_pixel_counts, median_frequency_weights
@@ -89,10 +90,7 @@ class SegTask:
         needed = cfg.train.batch_size * self.acc.num_processes
         if n < needed:
             raise DataError(f"{n} training images are fewer than one batch (train.batch_size={cfg.train.batch_size} x {self.acc.num_processes} processes)")
-        return DataLoader(
-            self.data.train, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
-            num_workers=cfg.data.num_workers, persistent_workers=cfg.data.num_workers > 0,
-        )
+        return train_loader(self.data.train, cfg.train.batch_size, cfg.data.num_workers)
 
     def _val_loader(self) -> DataLoader:
         """This process's shard of the validation set, each image exactly once across processes.
@@ -100,7 +98,7 @@ class SegTask:
         Not passed to ``accelerator.prepare``: its even-batches padding would count images twice.
         """
         shard = Subset(self.data.val, range(self.acc.process_index, len(self.data.val), self.acc.num_processes))  # type: ignore[arg-type]
-        return DataLoader(shard, batch_size=self.cfg.eval.batch_size, shuffle=False, num_workers=self.cfg.data.num_workers)
+        return DataLoader(shard, batch_size=self.cfg.eval.batch_size, shuffle=False, num_workers=self.cfg.data.num_workers, worker_init_fn=ignore_stop_signals)
 
     # ---- the step -----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Entry point of segmentation training: config -> Accelerator -> SegTask -> the shared Trainer."""
 from __future__ import annotations
 
-from ..engine.setup import make_accelerator, write_run_config
+from ..engine.rundir import claim_run_dir
+from ..engine.setup import make_accelerator
 from ..engine.trainer import Hook, Trainer
 from .config import SegConfig
 from .evaluate import Evaluator
@@ -10,9 +11,9 @@ from .task import SegTask
 
 def run_seg_training(cfg: SegConfig, extra_hooks: list[Hook] | None = None) -> int:
     """Train a segmentation model as configured; returns the exit code (non-zero when preempted)."""
-    acc, logger = make_accelerator(cfg)
-    write_run_config(cfg, acc)
-    task = SegTask(cfg, acc)
-    # Every process evaluates its shard; the confusion matrices are summed before any metric.
-    hooks = [Hook(cfg.eval.every, Evaluator(task, logger), all_processes=True)] + list(extra_hooks or [])
-    return Trainer(cfg, task, acc, logger, hooks).fit()
+    with claim_run_dir(cfg):  # lock out_dir and refuse a fresh run over an old one, before anything is written
+        acc, logger = make_accelerator(cfg)
+        task = SegTask(cfg, acc)
+        # Every process evaluates its shard; the confusion matrices are summed before any metric.
+        hooks = [Hook(cfg.eval.every, Evaluator(task, logger), all_processes=True)] + list(extra_hooks or [])
+        return Trainer(cfg, task, acc, logger, hooks).fit()  # writes config.yaml once a resume is accepted

@@ -1,0 +1,46 @@
+"""Training dataloaders whose workers leave stopping to the main process."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+
+from torch.utils.data import DataLoader, Dataset
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """``worker_init_fn``: a dataloader worker ignores SIGINT and any SIGTERM not sent by its main process.
+
+    A signal to the whole process group (``kill -TERM -- -PGID``, ``timeout``, Ctrl-C) or to every
+    process of a job (a batch scheduler) also reaches the workers. PyTorch's worker SIGTERM handler
+    would kill them, and the main process would then die with "DataLoader worker ... is killed by
+    signal" before it can save. The main process owns shutdown: it saves at the next step boundary
+    and the workers end when it closes the loader. Its own SIGTERM (``multiprocessing``'s terminate
+    at interpreter exit) still ends a worker at once: ignoring that one would hang the exit.
+    SIGINT is ignored too: forked workers otherwise run the main process's handler.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Blocked here, SIGTERM waits for the thread below, which sees who sent it (a handler cannot).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    parent = multiprocessing.parent_process()
+    main_pid = parent.pid if parent is not None and parent.pid else os.getppid()
+    threading.Thread(target=_exit_on_sigterm_from, args=(main_pid,), name="worker-sigterm", daemon=True).start()
+    try:  # a forked worker inherits the main process's signal wake-up pipe; it must not write to it
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+
+
+def _exit_on_sigterm_from(main_pid: int) -> None:
+    while True:
+        if signal.sigwaitinfo({signal.SIGTERM}).si_pid == main_pid:
+            os._exit(0)  # what PyTorch's own worker handler does when the main process terminates it
+
+
+def train_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool = True, drop_last: bool = True) -> DataLoader:
+    """A training DataLoader: persistent workers (when any) that ignore stop signals."""
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,
+        persistent_workers=num_workers > 0, worker_init_fn=ignore_stop_signals,
+    )
