@@ -164,11 +164,12 @@ sys.path.insert(0, "tests")
 from pathlib import Path
 from test_rel_utils import train
 out, folder = Path(sys.argv[1]), sys.argv[2]
-assert train(out, "resume=latest", "train.steps=6", "data.name=image_folder", "data.root=" + folder, "data.cache=disk") == 0
+assert train(out, "resume=latest", "train.steps=6", "data.name=image_folder", "data.root=" + folder, "data.cache=disk", "train.compile=true") == 0
 """
 
 
-def test_training_from_a_disk_cache_resumes_bit_exactly(tmp_path):
+def test_training_from_a_disk_cache_with_compile_resumes_bit_exactly(tmp_path):
+    """The reliability promise (exact resume in a new process) with the data cache and torch.compile on."""
     import shutil
 
     from test_rel_utils import differing_state_files, metrics, run_python, train
@@ -178,7 +179,7 @@ def test_training_from_a_disk_cache_resumes_bit_exactly(tmp_path):
     rng = np.random.default_rng(1)
     for i in range(24):  # 3 batches of 8 per epoch
         Image.fromarray(rng.integers(0, 256, (18, 20, 3), dtype=np.uint8)).save(root / f"{i:02d}.png")
-    data = ["data.name=image_folder", f"data.root={root}", "data.cache=disk"]
+    data = ["data.name=image_folder", f"data.root={root}", "data.cache=disk", "train.compile=true"]
     started = time.time() - 1
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert train(straight, "train.steps=6", "checkpoint.every=1", *data) == 0

@@ -7,6 +7,7 @@ import torch
 from accelerate import skip_first_batches
 
 from ..data.images import DataError
+from .loader import worker_iter
 
 WORKER_ERRORS = (ValueError, RuntimeError, OSError)  # types a dataset raises for bad input (DataError is a ValueError)
 WORKER_MARK = "in DataLoader worker process"
@@ -65,7 +66,7 @@ class BatchStream:
     def _start(self) -> None:
         self.dataloader.set_epoch(self.epoch)
         loader = skip_first_batches(self.dataloader, self.index) if self.index else self.dataloader
-        self._it = iter(loader)
+        self._it = worker_iter(loader)
 
     def __iter__(self) -> "BatchStream":
         return self

@@ -1,10 +1,12 @@
 """Training dataloaders whose workers leave stopping to the main process."""
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
+from typing import Any, Iterable, Iterator
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -36,6 +38,35 @@ def _exit_on_sigterm_from(main_pid: int) -> None:
     while True:
         if signal.sigwaitinfo({signal.SIGTERM}).si_pid == main_pid:
             os._exit(0)  # what PyTorch's own worker handler does when the main process terminates it
+
+
+@contextlib.contextmanager
+def _sigterm_blocked() -> Iterator[None]:
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a SIGTERM that came meanwhile is delivered now
+
+
+def worker_iter(loader: Iterable[Any]) -> Iterator[Any]:
+    """Iterate ``loader`` with its dataloader workers forked while SIGTERM is blocked.
+
+    A worker inherits the blocked signal, and so does every thread it starts, even those PyTorch
+    and OpenMP start before :func:`ignore_stop_signals` runs: a group SIGTERM then always reaches
+    the worker's watcher thread instead of killing the worker. Workers fork on the first item
+    (Accelerate's loaders start lazily), so that is the step done with the signal blocked.
+    """
+    it = iter(loader)
+    with _sigterm_blocked():
+        first = next(it, _END)
+    if first is _END:
+        return
+    yield first
+    yield from it
+
+
+_END = object()
 
 
 def train_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool = True, drop_last: bool = True) -> DataLoader:

@@ -59,6 +59,8 @@ class GANTrainConfig(TrainConfig):
     d_steps: int = 1  # discriminator updates per generator update
     ema_decay: float = 0.999
     ema_start: int = 0  # EMA copies the weights until this step, then averages
+    compile: bool = resumable(False)  # torch.compile G and D for the step (EMA, checkpoints, exports stay uncompiled)
+    channels_last: bool = resumable(False)  # NHWC memory format for G and D (measure: slower on some CPUs)
 
     def checks(self) -> list[Check]:
         return super().checks() + positive(self, "d_steps") + [
@@ -78,6 +80,8 @@ class GANLogConfig(LogConfig):
 
 @dataclasses.dataclass
 class GANConfig(RunConfig):
+    """The GAN job's config: run keys and every section."""
+
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
@@ -86,6 +90,13 @@ class GANConfig(RunConfig):
     log: GANLogConfig = resumable(default_factory=GANLogConfig)
     checkpoint: CheckpointConfig = resumable(default_factory=CheckpointConfig)
     eval: EvalConfig = resumable(default_factory=EvalConfig)
+
+    def checks(self) -> list[Check]:
+        double_backward = self.loss.type == "wgan_gp" or self.loss.r1_gamma > 0
+        return super().checks() + [
+            ("train.compile", not (self.train.compile and double_backward),
+             "false with loss.type=wgan_gp or loss.r1_gamma > 0 (their gradient penalties need double backward, which torch.compile does not support)"),
+        ]
 
 
 def load_gan_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> GANConfig:

@@ -53,6 +53,8 @@ class GANTask:
         dataset = build_image_dataset(cfg.data)
         self.label_names: list[str] = dataset.label_names  # type: ignore[attr-defined]
         g, d = Generator(**generator_kwargs(cfg)), Discriminator(**discriminator_kwargs(cfg))
+        if cfg.train.channels_last:
+            g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
         opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg)
         loader = train_loader(dataset, cfg.train.batch_size, cfg.data.num_workers)
         self.G, self.D, self.opt_g, self.opt_d, self.dataloader = accelerator.prepare(g, d, opt_g, opt_d, loader)
@@ -60,8 +62,10 @@ class GANTask:
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
         self.noise = torch.Generator().manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
         guard = StepGuard(accelerator, [self.g_raw, self.d_raw], cfg.train.on_nonfinite)
+        # The step may run compiled modules; the EMA, checkpoints and exports keep the uncompiled ones.
+        run_g, run_d = (torch.compile(self.G), torch.compile(self.D)) if cfg.train.compile else (self.G, self.D)
         # Unconditional models (c_dim 0): the dataset's labels travel with the batches but are not used.
-        self.gan_step = GANStep(cfg, accelerator, self.G, self.D, self.opt_g, self.opt_d, guard, self.noise, c_dim=0)
+        self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise, c_dim=0)
         self.images_per_step = cfg.train.batch_size * cfg.train.d_steps * cfg.train.grad_accum * accelerator.num_processes
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:

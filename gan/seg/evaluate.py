@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..engine.loader import worker_iter
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.tracking import SafeLogger
 from .metrics import SegMetrics, confusion_matrix, metrics_from_confusion
@@ -48,7 +49,7 @@ class Evaluator:
     def __call__(self, step: int) -> dict[str, float] | None:
         task = self.task
         keep = task.cfg.eval.overlay_images if self.acc.is_main_process else 0
-        confusion, samples = confusion_over(task.model, task.val_loader, len(task.class_names), task.ignore_index, keep)
+        confusion, samples = confusion_over(task.model, worker_iter(task.val_loader), len(task.class_names), task.ignore_index, keep)
         if self.acc.num_processes > 1:
             confusion = self.acc.reduce(confusion, reduction="sum")
         if not self.acc.is_main_process:
