@@ -49,6 +49,25 @@ def dcgan_networks(nz: int = 100, ngf: int = 64, ndf: int = 64, nc: int = 3) -> 
     return g, d
 
 
+def train_step(net_g: nn.Module, net_d: nn.Module, opt_g, opt_d, criterion: nn.Module, real: torch.Tensor, nz: int):
+    """One pytorch/examples DCGAN iteration: a D update on real and fake, then a G update on the same fakes."""
+    n = real.size(0)
+    # D: maximise log D(x) + log(1 - D(G(z)))
+    net_d.zero_grad()
+    err_d_real = criterion(net_d(real).view(-1), torch.ones(n))
+    err_d_real.backward()
+    fake = net_g(torch.randn(n, nz, 1, 1))
+    err_d_fake = criterion(net_d(fake.detach()).view(-1), torch.zeros(n))
+    err_d_fake.backward()
+    opt_d.step()
+    # G: maximise log D(G(z)), on the same fakes
+    net_g.zero_grad()
+    err_g = criterion(net_d(fake).view(-1), torch.ones(n))
+    err_g.backward()
+    opt_g.step()
+    return err_d_real + err_d_fake, err_g
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataroot", required=True, help="an ImageFolder root (one sub-folder per class)")
@@ -86,21 +105,8 @@ def main() -> None:
         for real, _ in loader:
             if it == args.iters:
                 break
-            n = real.size(0)
-            # D: maximise log D(x) + log(1 - D(G(z)))
-            net_d.zero_grad()
-            err_d_real = criterion(net_d(real).view(-1), torch.ones(n))
-            err_d_real.backward()
-            fake = net_g(torch.randn(n, args.nz, 1, 1))
-            err_d_fake = criterion(net_d(fake.detach()).view(-1), torch.zeros(n))
-            err_d_fake.backward()
-            opt_d.step()
-            # G: maximise log D(G(z)), on the same fakes
-            net_g.zero_grad()
-            err_g = criterion(net_d(fake).view(-1), torch.ones(n))
-            err_g.backward()
-            opt_g.step()
-            print(f"[{it}/{args.iters}] Loss_D: {(err_d_real + err_d_fake).item():.4f} Loss_G: {err_g.item():.4f}", flush=True)
+            err_d, err_g = train_step(net_g, net_d, opt_g, opt_d, criterion, real, args.nz)
+            print(f"[{it}/{args.iters}] Loss_D: {err_d.item():.4f} Loss_G: {err_g.item():.4f}", flush=True)
             if it % 100 == 0:
                 vutils.save_image(real, f"{args.outf}/real_samples.png", normalize=True)
                 with torch.no_grad():

@@ -38,7 +38,7 @@ from gan.data import ShapesDataset  # noqa: E402
 from gan.engine.setup import make_accelerator  # noqa: E402
 from gan.engine.trainer import Hook, Trainer  # noqa: E402
 from gan.generation.task import GANTask  # noqa: E402
-from plain_dcgan import dcgan_networks  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from plain_dcgan import dcgan_networks, train_step  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_PNGS = Path("/work/shared/data/mnist-test")  # <digit>/<index>.png
@@ -62,17 +62,7 @@ def reference_images_per_s(args: argparse.Namespace) -> float:
                 start = time.perf_counter()
             if done == args.warmup + args.steps:
                 break
-            n = real.shape[0]
-            d.zero_grad()
-            err_real = bce(d(real).view(-1), torch.ones(n))
-            err_real.backward()
-            fake = g(torch.randn(n, args.nz, 1, 1))
-            err_fake = bce(d(fake.detach()).view(-1), torch.zeros(n))
-            err_fake.backward()
-            opt_d.step()
-            g.zero_grad()
-            bce(d(fake).view(-1), torch.ones(n)).backward()
-            opt_g.step()
+            train_step(g, d, opt_g, opt_d, bce, real, args.nz)
             done += 1
     return args.steps * args.batch / (time.perf_counter() - start)
 

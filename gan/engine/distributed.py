@@ -19,22 +19,23 @@ class LaunchError(ConfigError):
     """Several processes were launched but they do not train together."""
 
 
-def launched_world_size() -> int:
-    """How many processes the launcher says it started (1 when not launched by one)."""
-    for name in WORLD_SIZE_VARS:
+def _launcher_int(names: tuple[str, ...], default: int) -> int:
+    """The first of the launcher variables ``names`` that holds an integer, else ``default``."""
+    for name in names:
         value = os.environ.get(name, "")
         if value.isdigit():
             return int(value)
-    return 1
+    return default
+
+
+def launched_world_size() -> int:
+    """How many processes the launcher says it started (1 when not launched by one)."""
+    return _launcher_int(WORLD_SIZE_VARS, 1)
 
 
 def launched_rank() -> int:
     """This process's global rank as the launcher set it (0 when not launched by one); usable before the Accelerator exists."""
-    for name in RANK_VARS:
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return 0
+    return _launcher_int(RANK_VARS, 0)
 
 
 def check_process_group(accelerator: Accelerator) -> None:
