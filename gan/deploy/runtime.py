@@ -159,5 +159,19 @@ def export_runtime(loaded: Loaded, fmt: str, out_dir: Path, size: tuple[int, int
     return path, diff
 
 
-__all__ = ["DEFAULT_ATOL", "LABEL_INPUT", "RUNTIME_FORMATS", "check_outputs", "export_runtime", "read_onnx_meta",
+def export_safetensors(loaded: Loaded, out_dir: Path) -> tuple[Path, float]:
+    """Write ``loaded`` as a plain safetensors export, reload it and check it computes the same (exactly)."""
+    from ..engine.formats import write_export
+    from .source import load_source
+
+    kind = KINDS[loaded.kind]
+    write_export(out_dir, kind, loaded.model.state_dict(), loaded.meta)
+    inputs = example_inputs(loaded, CHECK_BATCH)
+    with torch.no_grad():
+        expected = loaded.model(*inputs.values()).float()
+        got = load_source(out_dir, loaded.kind).model(*inputs.values()).float().numpy()
+    return out_dir / kind.weights, check_outputs("safetensors", out_dir / kind.weights, got, expected, 0.0)
+
+
+__all__ = ["export_safetensors", "DEFAULT_ATOL", "LABEL_INPUT", "RUNTIME_FORMATS", "check_outputs", "export_runtime", "read_onnx_meta",
            "read_torchscript_meta", "run_onnx", "run_torchscript", "save_onnx", "save_torchscript"]

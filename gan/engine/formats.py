@@ -69,6 +69,10 @@ GENERATOR = ExportKind("generator.safetensors", "generator.json", ("export",))
 DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"  # beside a generator export: the segmentation encoder's source
 SEGMENTER = ExportKind("segmenter.safetensors", "segmenter.json", ("best", "export"))
 
+# Evaluation results: a run's eval/step-<step>.json files, best/best.json naming the best of them,
+# and evaluate.py's default result file beside the evaluated export.
+EVAL_DIR, BEST_JSON, EVALUATION_JSON = "eval", "best.json", "evaluation.json"
+
 # Hugging Face Hub layout of an export (either kind): which kind it holds is config.json's HUB_KIND_KEY.
 HUB = ExportKind("model.safetensors", "config.json", ())
 HUB_KIND_KEY = "gan_toolkit_kind"
