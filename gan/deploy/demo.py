@@ -36,10 +36,10 @@ def to_uint8_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
 class DemoModel:
     """A loaded export (generator or segmenter) on the CPU and what the demo does with it."""
 
-    def __init__(self, source: str | Path) -> None:
-        self.loaded: Loaded = load_source(source)
+    def __init__(self, source: str | Path | Loaded) -> None:
+        self.loaded: Loaded = source if isinstance(source, Loaded) else load_source(source)
         self.kind = self.loaded.kind
-        self.source = str(source)
+        self.source = str(self.loaded.folder if isinstance(source, Loaded) else source)
 
     @property
     def conditional(self) -> bool:

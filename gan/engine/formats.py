@@ -156,8 +156,6 @@ def write_export(folder: Path, kind: ExportKind, state: dict[str, torch.Tensor],
 
 def find_export(path: str | Path, kind: ExportKind) -> Path:
     """The folder holding an export of ``kind``: ``path`` itself, one of ``kind.subdirs``, or the latest checkpoint."""
-    from .checkpoint import list_checkpoints
-
     path = Path(path)
     for candidate in [path] + [path / sub for sub in kind.subdirs]:
         if (candidate / kind.weights).is_file() and (candidate / kind.meta).is_file():
@@ -167,7 +165,11 @@ def find_export(path: str | Path, kind: ExportKind) -> Path:
     other = hub_kind(path)
     if other is not None:
         raise CheckpointError(f"'{path}' is a hub folder of a {other}, not of a {kind_name(kind)}")
-    done = list_checkpoints(path / "checkpoints")
+    done: list[Path] = []
+    if (path / "checkpoints").is_dir():
+        from .checkpoint import list_checkpoints  # only here: it imports Accelerate, which inference never needs
+
+        done = list_checkpoints(path / "checkpoints")
     if done and (done[-1] / kind.weights).is_file():
         return done[-1]
     places = ", ".join(f"{sub}/" for sub in kind.subdirs)
