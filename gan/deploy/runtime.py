@@ -138,7 +138,8 @@ def export_runtime(loaded: Loaded, fmt: str, out_dir: Path, size: tuple[int, int
     if fmt not in RUNTIME_FORMATS:
         raise ExportError(f"--format {fmt!r}: expected one of {', '.join(RUNTIME_FORMATS)}")
     if fmt == "onnx":  # before any work: a missing extra is reported first
-        require("onnx", "export"), require("onnxruntime", "export")
+        for module in ("onnx", "onnxruntime"):
+            require(module, "export")
     folded_model, folded = inference_copy(loaded.model)
     traced_inputs = example_inputs(loaded, TRACE_BATCH, size)
     meta = export_meta(loaded, fmt, size, traced_inputs, folded)
