@@ -133,6 +133,32 @@ def test_gradio_client_segments_an_upload(seg_demo: DemoModel, tmp_path: Path) -
     assert np.array_equal(read(out), seg_demo.segment(image))
 
 
+def test_demo_cli_serves_the_app(exports: dict[str, Path]) -> None:
+    import json
+    import time
+    import urllib.request
+
+    from demo_server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "demo.py", str(exports["gan"]), "--port", str(port)], cwd=REPO, env=offline_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, config = time.monotonic() + 240, None
+        while config is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as r:
+                    config = json.loads(r.read())
+            except OSError:
+                time.sleep(1)
+        assert config is not None, f"demo.py did not serve: {proc.poll()} {proc.stdout.read() if proc.poll() is not None else ''}"
+        labels = [c.get("props", {}).get("value") for c in config["components"]]
+        assert "new samples" in labels and "interpolate" in labels
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def test_demo_cli_reports_a_bad_source_in_one_line(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "demo.py", str(tmp_path)], cwd=REPO, env=offline_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.strip() == f"error: '{tmp_path}' holds neither a generator nor a segmenter export (a run, export/, best/, checkpoint or hub folder)"

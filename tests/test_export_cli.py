@@ -101,6 +101,7 @@ def test_cli_refuses_bad_requests_in_one_line(sources: dict[str, Path], tmp_path
         (["--format", "onnx", "--push", "me/x", "--out", str(tmp_path / "a")], "--push uploads a hub folder"),
         (["--format", "onnx", "--kind", "segmenter", "--out", str(tmp_path / "b")], "segmenter.safetensors"),
         (["--format", "onnx", "--atol", "0", "--out", str(tmp_path / "c")], "--atol 0.0: expected a positive tolerance"),
+        (["--format", "onnx", "--size", "16x40", "--out", str(tmp_path / "e")], "only a segmenter takes images"),
     ]
     for extra, text in cases:
         assert main([str(sources["gan"]), *extra]) == 2
@@ -134,3 +135,24 @@ def test_push_without_network_or_credentials_stops_in_one_line(case: str, source
     expected = "not logged in to the Hugging Face Hub" if case == "not logged in" else "could not push to the Hub repo 'someone/tiny-gan'"
     assert lines[0].startswith(f"error: {expected}")
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors", "sample_grid.png", "training_config.yaml"]
+
+
+def test_card_finds_the_evaluation_of_a_run(tmp_path: Path) -> None:
+    from gan.deploy.hub import find_evaluation, run_dir_of
+
+    run = tmp_path / "run"
+    checkpoint = run / "checkpoints" / "checkpoint-40"
+    checkpoint.mkdir(parents=True)
+    (run / "config.yaml").write_text("out_dir: run\n")
+    assert run_dir_of(checkpoint) == run and run_dir_of(run) == run and run_dir_of(tmp_path) is None
+    assert find_evaluation(checkpoint, run) is None
+    (run / "eval").mkdir()
+    for step, fid in ((10, 50.0), (20, 40.0), (30, 45.0)):
+        (run / "eval" / f"step-{step:07d}.json").write_text(json.dumps({"step": step, "metrics": {"fid": fid}, "protocol": {}}))
+    assert find_evaluation(checkpoint, run)["step"] == 30  # the newest evaluation of the run
+    best = run / "best"
+    best.mkdir()
+    (best / "best.json").write_text(json.dumps({"metric": "fid", "value": 40.0, "step": 20, "eval_json": "eval/step-0000020.json"}))
+    assert find_evaluation(best, run)["metrics"] == {"fid": 40.0}  # best/ is described by its own evaluation
+    (best / "evaluation.json").write_text(json.dumps(EVAL))
+    assert find_evaluation(best, run) == EVAL  # evaluate.py's result beside the export comes first

@@ -137,6 +137,8 @@ def export_runtime(loaded: Loaded, fmt: str, out_dir: Path, size: tuple[int, int
     """
     if fmt not in RUNTIME_FORMATS:
         raise ExportError(f"--format {fmt!r}: expected one of {', '.join(RUNTIME_FORMATS)}")
+    if size is not None and loaded.kind != "segmenter":
+        raise ExportError(f"--size {size[0]}x{size[1]}: only a segmenter takes images; a {loaded.kind} has a fixed output size")
     if fmt == "onnx":  # before any work: a missing extra is reported first
         for module in ("onnx", "onnxruntime"):
             require(module, "export")

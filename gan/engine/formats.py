@@ -8,7 +8,7 @@ of the same model (ONNX, TorchScript: :func:`runtime_file`) get their file names
 A **hub folder** (:data:`HUB`) is the Hugging Face Hub layout of either kind: ``config.json`` (the
 export JSON plus :data:`HUB_KIND_KEY` naming the kind) + ``model.safetensors`` + a ``README.md``
 model card; :func:`find_export`, :func:`read_export_meta` and :func:`load_export` read it like any
-export. The card and the upload live in :mod:`gan.export.hub`.
+export. The card and the upload live in :mod:`gan.deploy.hub`.
 
 A **checkpoint** is a ``checkpoint-<step>`` folder (see :mod:`gan.engine.checkpoint`): Accelerate's
 files for the prepared objects, plus the files named below.
@@ -80,7 +80,7 @@ HUB_CARD = "README.md"  # the model card
 HUB_SAMPLE = "sample_grid.png"  # the card's image
 HUB_TRAIN_CONFIG = "training_config.yaml"  # the resolved training config, for the card's reproduce command
 
-# Runtime formats of an export, written by gan.export.runtime: "<kind name><suffix>".
+# Runtime formats of an export, written by gan.deploy.runtime: "<kind name><suffix>".
 RUNTIME_SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 RUNTIME_META_KEY = "gan_toolkit"  # ONNX metadata_props key / TorchScript extra file holding the export JSON
 
