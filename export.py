@@ -19,9 +19,7 @@ import sys
 from pathlib import Path
 
 from gan.cli import fail, run_cli
-
-FORMATS = ("onnx", "torchscript", "safetensors", "hub")
-
+from gan.names import EXPORT_FORMATS
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"64x96"`` (height x width) -> ``(64, 96)``."""
@@ -36,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="run, export/, best/, checkpoint-<step> or hub folder")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("--out", required=True, help="output folder (the file names follow the model kind)")
     p.add_argument("--kind", choices=("generator", "segmenter"), help="which model of the source (default: the one it holds)")
     p.add_argument("--size", type=parse_size, help="segmenter: input HEIGHTxWIDTH of the graph (default: the training resolution)")

@@ -141,3 +141,9 @@ def test_missing_onnx_packages_name_the_extra(module: str, tmp_path: Path, monke
     with pytest.raises(ExportError, match=r'pip install -e "\.\[demo\]"'):
         monkeypatch.setitem(sys.modules, "gradio", None)
         require("gradio", "demo")
+
+
+def test_runtime_formats_are_export_formats() -> None:
+    from gan.names import EXPORT_FORMATS
+
+    assert runtime.RUNTIME_FORMATS == ("onnx", "torchscript") and set(runtime.RUNTIME_FORMATS) < set(EXPORT_FORMATS)

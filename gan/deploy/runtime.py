@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine.formats import RUNTIME_META_KEY, runtime_file
+from ..engine.formats import RUNTIME_META_KEY, RUNTIME_SUFFIXES, runtime_file
 from ..errors import first_line
 from .fold import inference_copy
 from .source import KINDS, LABEL_INPUT, OUTPUT_NAMES, ExportError, Loaded, example_inputs, require
 
-RUNTIME_FORMATS = ("onnx", "torchscript")
+RUNTIME_FORMATS = tuple(RUNTIME_SUFFIXES)  # onnx, torchscript
 DEFAULT_ATOL = 1e-3  # outputs are tanh images / logits of order 1: float32 graph rewrites stay ~1e-6
 TRACE_BATCH, CHECK_BATCH = 2, 3  # traced with one batch size, checked with another: the batch axis is dynamic
 
