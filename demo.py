@@ -22,9 +22,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def job() -> int:
         from gan.deploy.demo import DemoModel, build_app
-        from gan.deploy.source import require
+        from gan.deploy.source import optional_extra
 
-        require("gradio", "demo")  # before loading the model: a missing extra is the first thing reported
+        with optional_extra("gradio", "demo"):  # before loading the model: a missing extra is reported first
+            import gradio  # noqa: F401
         app = build_app(DemoModel(args.source))
         app.launch(server_name=args.host, server_port=args.port, share=False, show_error=True)
         return 0

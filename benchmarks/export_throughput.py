@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from gan.deploy.runtime import export_runtime  # noqa: E402
-from gan.deploy.source import Loaded, require  # noqa: E402
+from gan.deploy.source import Loaded, optional_extra  # noqa: E402
 from gan.generation.sampling import latents_for_seeds  # noqa: E402
 from gan.models import Generator  # noqa: E402
 
@@ -50,7 +50,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10)
     args = p.parse_args()
-    ort = require("onnxruntime", "export")
+    with optional_extra("onnxruntime", "export"):
+        import onnxruntime as ort
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = Generator(nz=args.nz, channels=3, resolution=args.resolution, ngf=args.ngf).eval().requires_grad_(False)

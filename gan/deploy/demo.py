@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from .source import Loaded, load_source, require
+from .source import Loaded, load_source, optional_extra
 
 MAX_IMAGES = 64
 MIN_DISPLAY = 64  # small images (16-32 px) are enlarged (nearest) to at least this size for the page
@@ -107,7 +107,8 @@ class DemoModel:
 def build_app(dm: DemoModel) -> Any:
     """The ``gradio.Blocks`` app for ``dm`` (not launched)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never phone home
-    gr = require("gradio", "demo")
+    with optional_extra("gradio", "demo"):
+        import gradio as gr
     meta = dm.loaded.meta
     title = f"gan-toolkit {dm.kind}: {meta.get('config', {}).get('data', {}).get('name', '?')}, step {meta.get('step')}"
     with gr.Blocks(title=title, analytics_enabled=False) as app:

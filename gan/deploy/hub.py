@@ -17,7 +17,7 @@ from ..engine.formats import (
     save_safetensors_atomic, write_json_atomic,
 )
 from ..errors import first_line
-from .source import ExportError, Loaded, require
+from .source import ExportError, Loaded, optional_extra
 
 TRAIN_SCRIPTS = {"generator": "train_gan.py", "segmenter": "train_seg.py"}
 RUN_CONFIG = "config.yaml"  # the resolved config a training run writes into its folder
@@ -38,19 +38,24 @@ def find_evaluation(folder: Path, run_dir: Path | None) -> dict[str, Any] | None
     In order: evaluate.py's result beside the export, the one ``best/best.json`` names, the run's newest ``eval/`` file.
     """
     candidates = [folder / EVALUATION_JSON]
-    if (folder / BEST_JSON).is_file() and run_dir is not None:
-        candidates.append(run_dir / json.loads((folder / BEST_JSON).read_text()).get("eval_json", ""))
+    best = _read_json(folder / BEST_JSON)
+    if run_dir is not None and isinstance(best, dict) and isinstance(best.get("eval_json"), str):
+        candidates.append(run_dir / best["eval_json"])
     if run_dir is not None:
         candidates += sorted((run_dir / EVAL_DIR).glob("step-*.json"), reverse=True)
     for path in candidates:
-        if path.is_file():
-            try:
-                result = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            if isinstance(result, dict) and isinstance(result.get("metrics"), dict):
-                return result
+        result = _read_json(path)
+        if isinstance(result, dict) and isinstance(result.get("metrics"), dict):
+            return result
     return None
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``, or None when it is missing or unreadable (the card then says less, it does not fail)."""
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def _table(rows: dict[str, Any], head: tuple[str, str]) -> str:
@@ -77,7 +82,7 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
     if names:
         out += [f"Classes: {', '.join(map(str, names))}.", ""]
     out += ["## Training data and steps", "", _table({
-        "dataset": data.get("name"), "data root": data.get("root") or "(procedural)", "resolution": data.get("resolution"),
+        "dataset": data.get("name"), "data root": "(procedural, embedded)" if data.get("name") == "shapes" else data.get("root"), "resolution": data.get("resolution"),
         "channels": data.get("channels"), "steps trained": meta.get("step"), "configured steps": train.get("steps"),
         "batch size": train.get("batch_size"), "loss": (cfg.get("loss") or {}).get("type"), "seed": train.get("seed"),
     }, ("setting", "value")), ""]
@@ -95,8 +100,8 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
         out += [f"![samples]({sample})", "", f"{what.capitalize()}.", ""]
     else:
         out += ["No sample image: the run has no validation overlay.", ""]
-    script = "sample.py DIR --grid grid.png --seeds 0-63" if kind == "generator" else "predict_seg.py DIR images/ masks/ --color"
-    out += ["## Use", "", "```bash", f"python {script}", "python demo.py DIR", "```", "",
+    script = "sample.py THIS_FOLDER --grid grid.png --seeds 0-63" if kind == "generator" else "predict_seg.py THIS_FOLDER images/ masks/ --color"
+    out += ["## Use", "", "From a gan-toolkit checkout, with THIS_FOLDER the path of this folder:", "", "```bash", f"python {script}", "python demo.py THIS_FOLDER", "```", "",
             "## Reproduce", "", f"The run's resolved config is `{HUB_TRAIN_CONFIG}`; from a gan-toolkit checkout:", "", "```bash",
             f"accelerate launch {TRAIN_SCRIPTS[kind]} --config {HUB_TRAIN_CONFIG} out_dir=runs/reproduced", "```", ""]
     return "\n".join(out)
@@ -129,7 +134,8 @@ def write_hub_folder(loaded: Loaded, out_dir: Path) -> Path:
 
 def push_folder(folder: Path, repo_id: str) -> str:
     """Upload ``folder`` to the model repo ``repo_id``; returns its URL. Any failure is one line, the folder untouched."""
-    hub = require("huggingface_hub", "hub")
+    with optional_extra("huggingface_hub", "hub"):
+        import huggingface_hub as hub
     token = hub.get_token()
     if not token:
         raise ExportError(f"not logged in to the Hugging Face Hub (run `hf auth login` or set HF_TOKEN); nothing uploaded, '{folder}' is intact")

@@ -22,7 +22,7 @@ from torch import nn
 from ..engine.formats import RUNTIME_META_KEY, RUNTIME_SUFFIXES, runtime_file
 from ..errors import first_line
 from .fold import inference_copy
-from .source import KINDS, LABEL_INPUT, OUTPUT_NAMES, ExportError, Loaded, example_inputs, require
+from .source import KINDS, LABEL_INPUT, OUTPUT_NAMES, ExportError, Loaded, example_inputs, optional_extra
 
 RUNTIME_FORMATS = tuple(RUNTIME_SUFFIXES)  # onnx, torchscript
 DEFAULT_ATOL = 1e-3  # outputs are tanh images / logits of order 1: float32 graph rewrites stay ~1e-6
@@ -51,13 +51,15 @@ def save_onnx(model: nn.Module, inputs: dict[str, torch.Tensor], output: str, pa
     ``dynamo=False`` uses the TorchScript-based exporter: ~10x faster here and needs only ``onnx``;
     ``dynamo=True`` the torch.export-based one (also needs ``onnxscript``). Both are verified alike.
     """
-    onnx = require("onnx", "export")
+    with optional_extra("onnx", "export"):
+        import onnx
     tmp = path.with_name(".tmp-" + path.name)
     names = list(inputs)
     try:
         with _quiet():
             if dynamo:
-                require("onnxscript", "export")
+                with optional_extra("onnxscript", "export"):
+                    import onnxscript  # noqa: F401  (the dynamo exporter needs it)
                 batch = torch.export.Dim("batch")
                 torch.onnx.export(model, tuple(inputs.values()), str(tmp), input_names=names, output_names=[output], dynamo=True,
                                   dynamic_shapes={n: {0: batch} for n in names}, external_data=False)
@@ -77,14 +79,16 @@ def save_onnx(model: nn.Module, inputs: dict[str, torch.Tensor], output: str, pa
 
 def run_onnx(path: Path, inputs: dict[str, torch.Tensor]) -> np.ndarray:
     """Outputs of the ONNX file at ``path`` under onnxruntime on the CPU."""
-    ort = require("onnxruntime", "export")
+    with optional_extra("onnxruntime", "export"):
+        import onnxruntime as ort
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
 
 
 def read_onnx_meta(path: Path) -> dict[str, Any]:
     """The export JSON stored in an ONNX file."""
-    onnx = require("onnx", "export")
+    with optional_extra("onnx", "export"):
+        import onnx
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     if RUNTIME_META_KEY not in props:
         raise ExportError(f"'{path}' has no {RUNTIME_META_KEY} metadata: not written by export.py")
@@ -140,8 +144,10 @@ def export_runtime(loaded: Loaded, fmt: str, out_dir: Path, size: tuple[int, int
     if size is not None and loaded.kind != "segmenter":
         raise ExportError(f"--size {size[0]}x{size[1]}: only a segmenter takes images; a {loaded.kind} has a fixed output size")
     if fmt == "onnx":  # before any work: a missing extra is reported first
-        for module in ("onnx", "onnxruntime"):
-            require(module, "export")
+        with optional_extra("onnx", "export"):
+            import onnx  # noqa: F401
+        with optional_extra("onnxruntime", "export"):
+            import onnxruntime  # noqa: F401
     folded_model, folded = inference_copy(loaded.model)
     traced_inputs = example_inputs(loaded, TRACE_BATCH, size)
     meta = export_meta(loaded, fmt, size, traced_inputs, folded)

@@ -1,11 +1,10 @@
 """Loading whatever a user points at (run, export, checkpoint or hub folder) and the inputs of its model."""
 from __future__ import annotations
 
-import importlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -24,10 +23,14 @@ class ExportError(UserError):
     """An export that cannot be written, verified or uploaded, reported as one line."""
 
 
-def require(module: str, extra: str) -> ModuleType:
-    """Import an optional package, or stop with one line naming the extra that installs it."""
+@contextmanager
+def optional_extra(module: str, extra: str) -> Iterator[None]:
+    """Wrap the import of an optional package: if it is missing, stop with one line naming the extra.
+
+    Used as ``with optional_extra("onnx", "export"): import onnx`` (plain imports, never by name).
+    """
     try:
-        return importlib.import_module(module)
+        yield
     except ImportError:
         raise ExportError(f"{module} is not installed; install the optional extra: pip install -e \".[{extra}]\"") from None
 
