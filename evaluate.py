@@ -83,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from gan.evaluation import Evaluator, format_table, user_cache_dir, write_result
         from gan.generation.sampling import find_export, load_generator
+        from gan.engine.formats import EVALUATION_JSON
 
         folder = find_export(args.source)
-        out_path = Path(args.out) if args.out else folder / "evaluation.json"
+        out_path = Path(args.out) if args.out else folder / EVALUATION_JSON
         check_out_path(out_path)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, meta = load_generator(folder, device)

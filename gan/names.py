@@ -39,3 +39,6 @@ SEG_ENCODERS = ("conv", "resnet18", "resnet34", "resnet50")
 SEG_AUGMENTATIONS = ("hflip", "vflip", "rot90", "rotate", "crop", "color")
 SEG_CLASS_WEIGHTS = ("none", "median_frequency")
 LR_SCHEDULES = ("constant", "cosine")
+
+# export.py --format (runtime formats: gan.engine.formats.RUNTIME_SUFFIXES; the rest: gan.deploy).
+EXPORT_FORMATS = ("onnx", "torchscript", "safetensors", "hub")

@@ -34,3 +34,57 @@ def write_seg_export(folder: Path) -> Path:
     meta = {"model": model_kwargs(cfg, 4), "class_names": ["bg", "a", "b", "c"], "ignore_index": 255, "step": 0, "metrics": None, "config": to_dict(cfg)}
     write_export(folder, SEGMENTER, model.state_dict(), meta)
     return folder
+
+
+def tiny_generator(upsample: str = "transposed", spectral: bool = False, **kwargs: object) -> "torch.nn.Module":
+    """A 16x16 generator with non-trivial BatchNorm statistics (a few train-mode passes), in eval mode.
+
+    ``spectral``: spectral norm on every conv (a generator-like module that has it, to prove the folding).
+    """
+    from torch.nn.utils import spectral_norm
+
+    from gan.models import Generator
+
+    torch.manual_seed(0)
+    model = Generator(nz=8, channels=3, resolution=16, ngf=8, upsample=upsample, **kwargs)
+    if spectral:
+        for module in list(model.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                    setattr(module, name, spectral_norm(child))
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):  # running statistics away from (0, 1) and several power iterations
+            model(torch.randn(16, 8) * 2)
+    return model.eval().requires_grad_(False)
+
+
+class ConditionalGenerator(torch.nn.Module):
+    """A class-conditional generator-like module ``(z, label) -> image`` (a label embedding added to z).
+
+    The toolkit's Generator is unconditional today; this stands in for a conditional one to prove the
+    export path's two inputs.
+    """
+
+    def __init__(self, nz: int = 8, num_classes: int = 3, **kwargs: object) -> None:
+        from gan.models import Generator
+
+        super().__init__()
+        self.embed = torch.nn.Embedding(num_classes, nz)
+        self.net = Generator(nz=nz, **kwargs)
+
+    def forward(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        return self.net(z + 3 * self.embed(label))
+
+
+def tiny_segmenter(fusion: str = "add", upsample: str = "transposed") -> "torch.nn.Module":
+    """A 16x16 RGB 4-class segmenter with non-trivial BatchNorm statistics, in eval mode."""
+    from gan.seg.model import SegmentationModel
+
+    torch.manual_seed(0)
+    model = SegmentationModel(4, 3, 16, ngf=8, ndf=8, max_channels=16, upsample=upsample, fusion=fusion)
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.rand(4, 3, 16, 16) * 2 - 1)
+    return model.eval().requires_grad_(False)

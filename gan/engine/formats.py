@@ -3,7 +3,12 @@
 An **export** is what inference needs, without training state: model weights as safetensors plus a
 JSON file holding the constructor arguments (``"model"``), the step and the training config. Its
 file names come from an :class:`ExportKind` (:data:`GENERATOR`, :data:`SEGMENTER`); other formats
-of the same model (ONNX, TorchScript) get their file names here too.
+of the same model (ONNX, TorchScript: :func:`runtime_file`) get their file names here too.
+
+A **hub folder** (:data:`HUB`) is the Hugging Face Hub layout of either kind: ``config.json`` (the
+export JSON plus :data:`HUB_KIND_KEY` naming the kind) + ``model.safetensors`` + a ``README.md``
+model card; :func:`find_export`, :func:`read_export_meta` and :func:`load_export` read it like any
+export. The card and the upload live in :mod:`gan.deploy.hub`.
 
 A **checkpoint** is a ``checkpoint-<step>`` folder (see :mod:`gan.engine.checkpoint`): Accelerate's
 files for the prepared objects, plus the files named below.
@@ -64,6 +69,48 @@ GENERATOR = ExportKind("generator.safetensors", "generator.json", ("export",))
 DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"  # beside a generator export: the segmentation encoder's source
 SEGMENTER = ExportKind("segmenter.safetensors", "segmenter.json", ("best", "export"))
 
+# Evaluation results: a run's eval/step-<step>.json files, best/best.json naming the best of them,
+# and evaluate.py's default result file beside the evaluated export.
+EVAL_DIR, BEST_JSON, EVALUATION_JSON = "eval", "best.json", "evaluation.json"
+
+# Hugging Face Hub layout of an export (either kind): which kind it holds is config.json's HUB_KIND_KEY.
+HUB = ExportKind("model.safetensors", "config.json", ())
+HUB_KIND_KEY = "gan_toolkit_kind"
+HUB_CARD = "README.md"  # the model card
+HUB_SAMPLE = "sample_grid.png"  # the card's image
+HUB_TRAIN_CONFIG = "training_config.yaml"  # the resolved training config, for the card's reproduce command
+
+# Runtime formats of an export, written by gan.deploy.runtime: "<kind name><suffix>".
+RUNTIME_SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+RUNTIME_META_KEY = "gan_toolkit"  # ONNX metadata_props key / TorchScript extra file holding the export JSON
+
+
+def kind_name(kind: ExportKind) -> str:
+    """``generator`` or ``segmenter``: the stem of the kind's weights file."""
+    return Path(kind.weights).stem
+
+
+def runtime_file(kind: ExportKind, fmt: str) -> str:
+    """File name of ``kind`` in runtime format ``fmt`` (``onnx`` | ``torchscript``)."""
+    return kind_name(kind) + RUNTIME_SUFFIXES[fmt]
+
+
+def hub_kind(folder: Path) -> str | None:
+    """The kind name a hub folder holds, or None when ``folder`` is not a (readable) hub folder."""
+    if not ((folder / HUB.weights).is_file() and (folder / HUB.meta).is_file()):
+        return None
+    try:
+        value = json.loads((folder / HUB.meta).read_text()).get(HUB_KIND_KEY)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def export_files(folder: Path, kind: ExportKind) -> ExportKind:
+    """The file names of ``kind`` in ``folder``: :data:`HUB`'s in a hub folder of that kind, else ``kind``'s."""
+    return HUB if hub_kind(folder) == kind_name(kind) else kind
+
+
 # Upper bounds of size-like constructor arguments, checked before a model is allocated.
 MODEL_ARG_LIMITS = {"nz": MAX_LATENT, "ngf": MAX_CHANNELS, "ndf": MAX_CHANNELS, "max_channels": MAX_CHANNELS,
                     "channels": 4, "resolution": 4096, "num_classes": 100_000}
@@ -109,13 +156,20 @@ def write_export(folder: Path, kind: ExportKind, state: dict[str, torch.Tensor],
 
 def find_export(path: str | Path, kind: ExportKind) -> Path:
     """The folder holding an export of ``kind``: ``path`` itself, one of ``kind.subdirs``, or the latest checkpoint."""
-    from .checkpoint import list_checkpoints
-
     path = Path(path)
     for candidate in [path] + [path / sub for sub in kind.subdirs]:
         if (candidate / kind.weights).is_file() and (candidate / kind.meta).is_file():
             return candidate
-    done = list_checkpoints(path / "checkpoints")
+        if hub_kind(candidate) == kind_name(kind):
+            return candidate
+    other = hub_kind(path)
+    if other is not None:
+        raise CheckpointError(f"'{path}' is a hub folder of a {other}, not of a {kind_name(kind)}")
+    done: list[Path] = []
+    if (path / "checkpoints").is_dir():
+        from .checkpoint import list_checkpoints  # only here: it imports Accelerate, which inference never needs
+
+        done = list_checkpoints(path / "checkpoints")
     if done and (done[-1] / kind.weights).is_file():
         return done[-1]
     places = ", ".join(f"{sub}/" for sub in kind.subdirs)
@@ -124,7 +178,7 @@ def find_export(path: str | Path, kind: ExportKind) -> Path:
 
 def read_export_meta(folder: Path, kind: ExportKind) -> dict[str, Any]:
     """The export's JSON, with its constructor arguments checked against :data:`MODEL_ARG_LIMITS`."""
-    path = folder / kind.meta
+    path = folder / export_files(folder, kind).meta
     try:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -143,11 +197,12 @@ def load_export(path: str | Path, kind: ExportKind, build: Callable[..., nn.Modu
     """``build(**meta["model"])`` with the export's weights, in eval mode; returns ``(model, meta)``."""
     folder = find_export(path, kind)
     meta = read_export_meta(folder, kind)
+    files = export_files(folder, kind)
     try:
         model = build(**meta["model"])
-        model.load_state_dict(load_safetensors(folder / kind.weights))
+        model.load_state_dict(load_safetensors(folder / files.weights))
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         if isinstance(err, CheckpointError):
             raise
-        raise CheckpointError(f"'{folder}' does not match its {kind.meta}: {str(err).splitlines()[0]}") from None
+        raise CheckpointError(f"'{folder}' does not match its {files.meta}: {str(err).splitlines()[0]}") from None
     return model.to(device).eval().requires_grad_(False), meta

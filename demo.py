@@ -1,0 +1,37 @@
+"""A web demo of a trained model (Gradio, CPU): sample grids by seed, interpolation, segmentation overlays.
+
+    python demo.py runs/quickstart                    # a run, export/, best/, checkpoint or hub folder
+    python demo.py my-gan/ --port 7861 --host 0.0.0.0
+
+Needs the optional extra: pip install -e ".[demo]".
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gan.cli import run_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="run, export/, best/, checkpoint-<step> or hub folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: reachable from other machines)")
+    p.add_argument("--port", type=int, default=7860)
+    args = p.parse_args(argv)
+
+    def job() -> int:
+        from gan.deploy.demo import DemoModel, build_app
+        from gan.deploy.source import optional_extra
+
+        with optional_extra("gradio", "demo"):  # before loading the model: a missing extra is reported first
+            import gradio  # noqa: F401
+        app = build_app(DemoModel(args.source))
+        app.launch(server_name=args.host, server_port=args.port, share=False, show_error=True)
+        return 0
+
+    return run_cli(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Export a trained generator (EMA weights) or segmentation model for use without the training code.
+
+    python export.py runs/quickstart --format onnx --out exported/          # exported/generator.onnx
+    python export.py runs/quickstart --format torchscript --out exported/   # exported/generator.torchscript.pt
+    python export.py runs/seg_shapes --format onnx --size 64x96 --out exported/
+    python export.py runs/quickstart --format safetensors --out exported/   # generator.safetensors + .json
+    python export.py runs/quickstart --format hub --out my-gan/ [--push user/my-gan]
+
+The source is a run, export/, best/, checkpoint-<step> or hub folder (its generator, else its
+segmenter; --kind chooses). ONNX and TorchScript graphs have spectral norm and BatchNorm folded and
+a dynamic batch axis; each export is run on fixed inputs and compared with PyTorch on the spot (the
+max abs difference is printed; above --atol is an error and the file is removed). ONNX needs the
+optional extra: pip install -e ".[export]".
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gan.cli import fail, run_cli
+from gan.names import EXPORT_FORMATS
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"64x96"`` (height x width) -> ``(64, 96)``."""
+    h, sep, w = text.lower().partition("x")
+    if not (sep and h.isdigit() and w.isdigit() and int(h) > 0 and int(w) > 0):
+        raise argparse.ArgumentTypeError(f"--size {text!r}: expected HEIGHTxWIDTH such as 64x96")
+    return int(h), int(w)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gan.deploy.runtime import DEFAULT_ATOL
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="run, export/, best/, checkpoint-<step> or hub folder")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--out", required=True, help="output folder (the file names follow the model kind)")
+    p.add_argument("--kind", choices=("generator", "segmenter"), help="which model of the source (default: the one it holds)")
+    p.add_argument("--size", type=parse_size, help="segmenter: input HEIGHTxWIDTH of the graph (default: the training resolution)")
+    p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help="largest allowed max abs difference from PyTorch")
+    p.add_argument("--dynamo", action="store_true", help="ONNX: use the torch.export-based exporter (slower; needs onnxscript)")
+    p.add_argument("--push", metavar="REPO_ID", help="with --format hub: upload the folder to this Hub model repo")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.push and args.format != "hub":
+        return fail("--push uploads a hub folder: use it with --format hub")
+    if not args.atol > 0:
+        return fail(f"--atol {args.atol}: expected a positive tolerance")
+
+    def job() -> int:
+        from gan.deploy.source import load_source
+        from gan.outputs import check_output_folder
+
+        out = Path(args.out)
+        check_output_folder(out, protect=[args.source], what="--out")  # before loading: nothing written into the source
+        loaded = load_source(args.source, args.kind)
+        check_output_folder(out, protect=[args.source, loaded.folder], what="--out")
+        print(f"{loaded.kind} from {loaded.folder} (step {loaded.meta.get('step')})")
+        if args.format == "hub":
+            from gan.deploy.hub import push_folder, write_hub_folder
+
+            print(f"wrote {write_hub_folder(loaded, out)} (config.json, model.safetensors, README.md)")
+            if args.push:
+                print(f"pushed to {push_folder(out, args.push)}")
+            return 0
+        from gan.deploy.runtime import export_runtime, export_safetensors
+
+        if args.format == "safetensors":
+            path, diff = export_safetensors(loaded, out)
+        else:
+            path, diff = export_runtime(loaded, args.format, out, args.size, args.atol, args.dynamo)
+        print(f"wrote {path}; verified against PyTorch: max abs difference {diff:.3g} (tolerance {args.atol:g})")
+        return 0
+
+    return run_cli(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
