@@ -63,6 +63,15 @@ def finite_positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
 
 
+def adam_checks(section: Any, *lr_names: str) -> list[Check]:
+    """Checks of an Adam/AdamW section: positive finite learning rates, betas in [0, 1), weight decay >= 0."""
+    return [(n, finite_positive(getattr(section, n)), "> 0") for n in lr_names] + [
+        ("beta1", 0.0 <= section.beta1 < 1.0, "in [0, 1)"),
+        ("beta2", 0.0 <= section.beta2 < 1.0, "in [0, 1)"),
+        ("weight_decay", section.weight_decay >= 0, ">= 0"),
+    ]
+
+
 def valid_cpu_threads(value: Any) -> bool:
     """``train.cpu_threads`` is ``auto`` or a positive integer."""
     text = str(value).strip()

@@ -6,7 +6,7 @@ from typing import Literal
 
 from ..config import (
     MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, LogConfig, RunConfig, Section, TrainConfig,
-    finite_positive, positive, resumable,
+    adam_checks, positive, resumable,
 )
 from ..names import D_NORMS, G_NORMS, GAN_LOSSES, UPSAMPLE_MODES
 
@@ -45,13 +45,7 @@ class OptimConfig(Section):
     weight_decay: float = 0.0
 
     def checks(self) -> list[Check]:
-        return [
-            ("g_lr", finite_positive(self.g_lr), "> 0"),
-            ("d_lr", finite_positive(self.d_lr), "> 0"),
-            ("beta1", 0.0 <= self.beta1 < 1.0, "in [0, 1)"),
-            ("beta2", 0.0 <= self.beta2 < 1.0, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-        ]
+        return adam_checks(self, "g_lr", "d_lr")
 
 
 @dataclasses.dataclass

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Literal
 
 from ..config import (
-    MAX_CHANNELS, Check, CheckpointConfig, LogConfig, RunConfig, Section, TrainConfig, finite_positive, load_config, resumable,
+    MAX_CHANNELS, Check, CheckpointConfig, LogConfig, RunConfig, Section, TrainConfig, adam_checks, load_config, resumable,
 )
 from ..names import FUSION_MODES, G_NORMS, LR_SCHEDULES, SEG_AUGMENTATIONS, SEG_CLASS_WEIGHTS, SEG_DATASETS, SEG_ENCODERS, UPSAMPLE_MODES
 
@@ -86,12 +86,7 @@ class SegOptimConfig(Section):
     schedule: Literal[LR_SCHEDULES] = "cosine"  # type: ignore[valid-type]
 
     def checks(self) -> list[Check]:
-        return [
-            ("lr", finite_positive(self.lr), "> 0"),
-            ("beta1", 0.0 <= self.beta1 < 1.0, "in [0, 1)"),
-            ("beta2", 0.0 <= self.beta2 < 1.0, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-        ]
+        return adam_checks(self, "lr")
 
 
 @dataclasses.dataclass
