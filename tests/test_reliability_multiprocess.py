@@ -60,6 +60,7 @@ except NonFiniteError as err:
     nonfinite = str(err)
 (dump / f"rank{rank}.json").write_text(json.dumps({"world": acc.num_processes, "seen": seen, "nonfinite": nonfinite,
                                                    "threads": torch.get_num_threads()}))
+acc.end_training()  # ends the process group: a gloo group alive at exit can abort the process
 """
 
 

@@ -1,10 +1,11 @@
 """Run set-up shared by every job: the Accelerator, its tracker and the run directory."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, set_seed
@@ -39,6 +40,20 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
     set_seed(cfg.train.seed)
     enabled = log_with is not None and start_trackers(acc, cfg, init_kwargs)
     return acc, SafeLogger(acc, enabled=enabled)
+
+
+@contextlib.contextmanager
+def accelerated_run(cfg: Any) -> Iterator[tuple[Accelerator, SafeLogger]]:
+    """:func:`make_accelerator` for a whole run; the process group is ended when the run ends.
+
+    A gloo group left alive at interpreter exit can abort the process ("terminate called without
+    an active exception") after the run has finished.
+    """
+    acc, logger = make_accelerator(cfg)
+    try:
+        yield acc, logger
+    finally:
+        acc.state.destroy_process_group()
 
 
 def start_trackers(acc: Accelerator, cfg: Any, init_kwargs: dict[str, Any]) -> bool:

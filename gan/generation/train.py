@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..engine.rundir import claim_run_dir
-from ..engine.setup import make_accelerator
+from ..engine.setup import accelerated_run
 from ..engine.trainer import Hook, Trainer
 from .config import GANConfig
 from .task import GANTask
@@ -10,8 +10,8 @@ from .task import GANTask
 
 def run_training(cfg: GANConfig, extra_hooks: list[Hook] | None = None) -> int:
     """Train a GAN as configured; returns the exit code (non-zero when preempted)."""
-    with claim_run_dir(cfg):  # lock out_dir and refuse a fresh run over an old one, before anything is written
-        acc, logger = make_accelerator(cfg)
+    # Lock out_dir and refuse a fresh run over an old one before anything is written; end the process group after.
+    with claim_run_dir(cfg), accelerated_run(cfg) as (acc, logger):
         task = GANTask(cfg, acc)
 
         def sample_hook(step: int) -> dict[str, float]:

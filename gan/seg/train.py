@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..engine.rundir import claim_run_dir
-from ..engine.setup import make_accelerator
+from ..engine.setup import accelerated_run
 from ..engine.trainer import Hook, Trainer
 from .config import SegConfig
 from .evaluate import Evaluator
@@ -11,8 +11,8 @@ from .task import SegTask
 
 def run_seg_training(cfg: SegConfig, extra_hooks: list[Hook] | None = None) -> int:
     """Train a segmentation model as configured; returns the exit code (non-zero when preempted)."""
-    with claim_run_dir(cfg):  # lock out_dir and refuse a fresh run over an old one, before anything is written
-        acc, logger = make_accelerator(cfg)
+    # Lock out_dir and refuse a fresh run over an old one before anything is written; end the process group after.
+    with claim_run_dir(cfg), accelerated_run(cfg) as (acc, logger):
         task = SegTask(cfg, acc)
         # Every process evaluates its shard; the confusion matrices are summed before any metric.
         hooks = [Hook(cfg.eval.every, Evaluator(task, logger), all_processes=True)] + list(extra_hooks or [])

@@ -1,0 +1,181 @@
+"""Reading configs: safe YAML files, dotted ``key=value`` overrides, type coercion, dict round trips.
+
+Values from a YAML file and from overrides go through the same checks: unknown keys, wrong types and
+invalid choices raise :class:`ConfigError` with one line naming the key, the bad value and what is
+allowed. Nothing in a config can name a class or function to import (``yaml.safe_load``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from .schema import ConfigError, _fields, validate
+
+T = TypeVar("T")
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(c) for c in typing.get_args(tp))
+    if typing.get_origin(tp) is list:
+        return f"a list of {typing.get_args(tp)[0].__name__}"
+    return tp.__name__
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return ``value`` converted to the schema type ``tp`` or raise a one-line ConfigError."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"config key '{key}': got {value!r}, expected {_describe(tp)}")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise bad
+        return value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise bad
+        return [coerce(v, item, key) for v in value]
+    if isinstance(value, bool) and tp is not bool:
+        raise bad
+    if tp is bool:
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int and isinstance(value, (int, str)):
+        try:
+            return int(value)
+        except ValueError:
+            raise bad from None
+    if tp is float and isinstance(value, (int, float, str)):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            out = float(value)
+        except ValueError:
+            raise bad from None
+        if not math.isfinite(out):
+            raise ConfigError(f"config key '{key}': got {value!r}, expected a finite number")
+        return out
+    if tp is str and isinstance(value, (str, int, float)):
+        return str(value)
+    raise bad
+
+
+def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
+    parent = key[: -len(name)]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{parent}{close[0]}'?)" if close else f"; known keys: {', '.join(parent + k for k in known)}"
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def _set(obj: Any, dotted: str, value: Any, parent: str = "") -> None:
+    """Set ``obj.<dotted>`` to ``value`` after checking the key and coercing the value.
+
+    ``parent`` is the dotted path of ``obj`` itself, used only to name keys in errors.
+    """
+    parts = dotted.split(".")
+    target, prefix = obj, [parent] if parent else []
+    for i, name in enumerate(parts):
+        fields = _fields(type(target))
+        key = ".".join(prefix + [name])
+        if name not in fields:
+            raise _unknown(key, name, list(fields))
+        _, tp = fields[name]
+        prefix.append(name)
+        if dataclasses.is_dataclass(tp):
+            if i == len(parts) - 1:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"config key '{key}': got {value!r}, expected a mapping")
+                for sub, sub_value in value.items():
+                    _set(getattr(target, name), str(sub), sub_value, key)
+                return
+            target = getattr(target, name)
+            continue
+        if i != len(parts) - 1:
+            raise ConfigError(f"config key '{key}' is a {_describe(tp)}, it has no sub-key")
+        setattr(target, name, coerce(value, tp, key))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``a.b=value``; the value is read as YAML so lists and numbers work."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. train.steps=200)")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), "" if value is None else value
+
+
+def read_config_file(path: Path) -> dict:
+    """The mapping in a YAML config file, or a one-line ConfigError naming the file."""
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a folder; expected a YAML file (see configs/)")
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {err.start}); expected a YAML file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Build ``schema`` defaults, apply a YAML file, then ``key=value`` overrides, then check every range."""
+    cfg = schema()
+    if path is not None:
+        path = Path(path)
+        data = read_config_file(path)
+        try:
+            for key, value in data.items():
+                _set(cfg, str(key), value)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    for text in overrides:
+        _set(cfg, *parse_override(text))
+    validate(cfg)
+    return cfg
+
+
+def from_dict(schema: type[T], data: dict) -> T:
+    """Rebuild and check a config from :func:`to_dict` output (e.g. the copy stored in a checkpoint)."""
+    cfg = schema()
+    for key, value in data.items():
+        _set(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def to_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (trackers want flat keys)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+

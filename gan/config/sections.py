@@ -1,0 +1,131 @@
+"""Config sections shared by the jobs (each job's own sections live with the job)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from ..names import BAD_IMAGE_POLICIES, DATA_CACHE_MODES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE, TRACKERS
+from .schema import MIN_EVAL_IMAGES, Check, Section, positive, resumable, valid_cpu_threads
+
+
+@dataclasses.dataclass
+class DataConfig(Section):
+    """Image data of GAN training and of the evaluation's real images."""
+
+    name: Literal[IMAGE_DATASETS] = "shapes"  # type: ignore[valid-type]
+    root: str = "data"  # dataset folder (image_folder) or torchvision download root
+    resolution: int = 32
+    channels: int = 3
+    download: bool = resumable(False)  # torchvision datasets download only when this is true
+    split: str = "train"
+    labels: Literal[FOLDER_LABELS] = "none"  # type: ignore[valid-type]  # image_folder: "folders" = one subfolder per class
+    lsun_classes: str = "bedroom_train"
+    shapes_size: int = 10000  # number of images in the procedural shapes dataset
+    shapes_seed: int = 0
+    num_workers: int = resumable(0)
+    on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
+    # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.
+    max_image_pixels: int = resumable(89_478_485)
+    cache: Literal[DATA_CACHE_MODES] = resumable("auto")  # type: ignore[valid-type]  # decoded-image cache (gan/data/cache.py)
+    cache_dir: str = resumable("")  # disk cache folder; "" = $XDG_CACHE_HOME/gan-toolkit/data (~/.cache/...)
+
+    def checks(self) -> list[Check]:
+        return [
+            ("resolution", 8 <= self.resolution <= 256, "8..256"),
+            ("channels", self.channels in (1, 3), "1 or 3"),
+            ("num_workers", self.num_workers >= 0, ">= 0"),
+            ("shapes_size", self.shapes_size > 0, "> 0"),
+            ("root", bool(self.root.strip()), "a folder name"),
+            ("max_image_pixels", self.max_image_pixels >= 1, ">= 1"),
+        ]
+
+
+@dataclasses.dataclass
+class TrainConfig(Section):
+    """The loop settings every job has."""
+
+    steps: int = resumable(1000)  # optimizer steps of the main model (the generator for GANs)
+    batch_size: int = 64  # per process, per micro-batch
+    grad_accum: int = 1
+    mixed_precision: Literal[MIXED_PRECISION] = "no"  # type: ignore[valid-type]
+    seed: int = 0
+    on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]
+    cpu_threads: str = resumable("auto")  # CPU runs: "auto" = physical cores / local processes, or a thread count
+    # Multi-process runs: a collective (all-reduce, barrier) that waits longer fails instead of hanging
+    # on a stalled rank. Longer than any main-process-only work (FID evaluation, export) the others wait for.
+    collective_timeout_s: int = resumable(1800)
+
+    def checks(self) -> list[Check]:
+        return positive(self, "steps", "batch_size", "grad_accum", "collective_timeout_s") + [
+            ("cpu_threads", valid_cpu_threads(self.cpu_threads), "'auto' or a positive integer"),
+        ]
+
+
+@dataclasses.dataclass
+class LogConfig(Section):
+    tracker: Literal[TRACKERS] = "wandb"  # type: ignore[valid-type]
+    project: str = "gan-toolkit"
+    every: int = 25  # steps between tracker logs and progress-bar updates of the averages
+
+    def checks(self) -> list[Check]:
+        return positive(self, "every")
+
+
+@dataclasses.dataclass
+class CheckpointConfig(Section):
+    every: int = 1000
+    keep: int = 3
+
+    def checks(self) -> list[Check]:
+        return [("keep", self.keep >= 2, ">= 2"), ("every", self.every >= 1, ">= 1")]
+
+
+@dataclasses.dataclass
+class EvalConfig(Section):
+    """FID/KID/IS/PR evaluation of a generator (periodic during training, or ``evaluate.py``)."""
+
+    every: int = 0  # 0 disables periodic evaluation
+    num_samples: int = 5000
+    metrics: list[str] = dataclasses.field(default_factory=lambda: ["fid"])
+    batch_size: int = 64
+    inception_weights: str = ""  # path to torch-fidelity's pt_inception weights; "" = torch hub cache
+    cache_dir: str = ""  # real-statistics cache; "" = <out_dir>/../.fidelity_cache
+    feature_extractor: str = "inception-v3-compat"
+    feature_extractor_path: str = ""  # TorchScript file for a custom extractor
+    num_real: int = 0  # real images compared against; 0 = the whole split
+    kid_subset_size: int = 1000  # capped at the number of generated / real images
+    isc_splits: int = 10
+    seed: int = 2020  # torch-fidelity's rng_seed: latents, KID subsets, IS shuffling, real subset
+    download_weights: bool = False  # fetch missing Inception weights into the torch hub cache (needs network)
+
+    def checks(self) -> list[Check]:
+        n = MIN_EVAL_IMAGES
+        unknown = [m for m in self.metrics if EVAL_METRIC_ALIASES.get(m.strip().lower(), m.strip().lower()) not in EVAL_METRICS]
+        return [
+            ("metrics", bool(self.metrics) and not unknown, "some of " + ", ".join(EVAL_METRICS + tuple(EVAL_METRIC_ALIASES)),
+             unknown[0] if unknown else self.metrics),
+            ("every", self.every >= 0, ">= 0"),
+            ("num_samples", self.num_samples >= n, f">= {n}"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("num_real", self.num_real == 0 or self.num_real >= n, f"0 (all) or >= {n}"),
+            ("kid_subset_size", self.kid_subset_size >= n, f">= {n}"),
+            ("isc_splits", self.isc_splits >= 1, ">= 1"),
+        ]
+
+
+@dataclasses.dataclass
+class RunConfig(Section):
+    """Top-level keys of every job: where the run lives and how it starts."""
+
+    out_dir: str = resumable("runs/default")
+    resume: str = resumable("")  # "", "latest" or a checkpoint folder
+    overwrite: bool = resumable(False)  # a fresh run into an out_dir holding another run's outputs deletes them first
+
+    def checks(self) -> list[Check]:
+        return [
+            ("out_dir", bool(self.out_dir.strip()), "a folder name (it must not be empty)"),
+            ("overwrite", not (self.overwrite and self.resume),
+             f"false with resume='{self.resume}' (overwrite=true deletes the run in out_dir, resume continues it: set only one)"),
+        ]
+
+
