@@ -13,15 +13,14 @@ from typing import Any
 import yaml
 
 from ..engine.formats import (
-    BEST_JSON, EVAL_DIR, EVALUATION_JSON, HUB, HUB_CARD, HUB_KIND_KEY, HUB_SAMPLE, HUB_TRAIN_CONFIG,
+    BEST_JSON, EVAL_DIR, EVALUATION_JSON, HUB, HUB_CARD, HUB_KIND_KEY, HUB_SAMPLE, HUB_TRAIN_CONFIG, OVERLAYS_DIR, RUN_CONFIG,
     save_safetensors_atomic, write_json_atomic,
 )
 from ..errors import first_line
 from .source import ExportError, Loaded, optional_extra
 
 TRAIN_SCRIPTS = {"generator": "train_gan.py", "segmenter": "train_seg.py"}
-RUN_CONFIG = "config.yaml"  # the resolved config a training run writes into its folder
-SEG_OVERLAY = Path("overlays") / "latest.png"  # the newest validation overlay of a segmentation run
+SEG_OVERLAY = Path(OVERLAYS_DIR) / "latest.png"  # the newest validation overlay of a segmentation run
 
 
 def run_dir_of(folder: Path) -> Path | None:

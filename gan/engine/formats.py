@@ -30,6 +30,19 @@ from torch import nn
 from ..config import MAX_CHANNELS, MAX_LATENT
 from ..errors import UserError, first_line
 
+# ---- run directory: what a training run writes under its out_dir -----------------------------
+CHECKPOINTS_DIR = "checkpoints"
+EXPORT_DIR = "export"  # the latest inference export
+BEST_DIR = "best"  # the export with the best evaluation score
+RUN_CONFIG = "config.yaml"  # the resolved config
+METRICS_LOG = "metrics.jsonl"  # per-step training losses
+LOSS_PLOT = "loss_curves.png"
+SAMPLES_DIR = "samples"  # GAN: fixed-noise grids
+EVAL_DIR, BEST_JSON, EVALUATION_JSON = "eval", "best.json", "evaluation.json"  # GAN: periodic FID/KID results
+SEG_EVAL_LOG, SEG_EVAL_PLOT, OVERLAYS_DIR = "eval.jsonl", "eval_curves.png", "overlays"  # segmentation validation
+RUN_OUTPUTS = (CHECKPOINTS_DIR, EXPORT_DIR, BEST_DIR, RUN_CONFIG, METRICS_LOG, LOSS_PLOT, SAMPLES_DIR, EVAL_DIR,
+               SEG_EVAL_LOG, SEG_EVAL_PLOT, OVERLAYS_DIR)  # everything ``overwrite=true`` may delete
+
 # ---- checkpoint files ------------------------------------------------------------------------
 CHECKPOINT_PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-checkpoint-"
@@ -65,13 +78,12 @@ class ExportKind:
     subdirs: tuple[str, ...]
 
 
-GENERATOR = ExportKind("generator.safetensors", "generator.json", ("export",))
+GENERATOR = ExportKind("generator.safetensors", "generator.json", (EXPORT_DIR,))
 DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"  # beside a generator export: the segmentation encoder's source
-SEGMENTER = ExportKind("segmenter.safetensors", "segmenter.json", ("best", "export"))
+SEGMENTER = ExportKind("segmenter.safetensors", "segmenter.json", (BEST_DIR, EXPORT_DIR))
 
 # Evaluation results: a run's eval/step-<step>.json files, best/best.json naming the best of them,
 # and evaluate.py's default result file beside the evaluated export.
-EVAL_DIR, BEST_JSON, EVALUATION_JSON = "eval", "best.json", "evaluation.json"
 
 # Hugging Face Hub layout of an export (either kind): which kind it holds is config.json's HUB_KIND_KEY.
 HUB = ExportKind("model.safetensors", "config.json", ())

@@ -14,14 +14,11 @@ from typing import Any, Iterator
 
 from .checkpoint import CheckpointError
 from .distributed import launched_rank
+from .formats import CHECKPOINTS_DIR, METRICS_LOG, RUN_OUTPUTS
 
 LOCK_FILE = ".lock"
 # What the toolkit writes into a run directory; overwrite=true removes these and nothing else.
-TOOLKIT_OUTPUTS = (
-    "checkpoints", "metrics.jsonl", "samples", "export", "best", "eval", "loss_curves.png", "config.yaml",
-    "eval.jsonl", "eval_curves.png", "overlays",
-)
-PREVIOUS_RUN_MARKS = ("checkpoints", "metrics.jsonl")  # a directory holding one of these holds a run
+PREVIOUS_RUN_MARKS = (CHECKPOINTS_DIR, METRICS_LOG)  # a directory holding one of these holds a run
 
 
 class RunDirLocked(CheckpointError):
@@ -104,7 +101,7 @@ def check_fresh_run(run_dir: Path, resume: str, overwrite: bool) -> None:
             f"'{run_dir}' already holds a run ({' and '.join(previous)}): continue it with resume=latest, "
             "choose a new out_dir, or set overwrite=true to delete its outputs"
         )
-    for name in TOOLKIT_OUTPUTS:
+    for name in RUN_OUTPUTS:
         path = run_dir / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

@@ -12,6 +12,7 @@ from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, se
 
 from ..config import flatten, to_dict, to_yaml
 from .distributed import check_process_group, needs_cpu_group
+from .formats import RUN_CONFIG
 from .threads import apply_cpu_threads
 from .tracking import SafeLogger, tracker_settings
 
@@ -72,4 +73,4 @@ def write_run_config(cfg: Any, acc: Accelerator) -> None:
     if acc.is_main_process:
         out = Path(cfg.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(to_yaml(cfg))
+        (out / RUN_CONFIG).write_text(to_yaml(cfg))

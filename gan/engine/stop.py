@@ -25,11 +25,6 @@ def clear_stop() -> None:
     _requested.clear()
 
 
-def stop_requested() -> bool:
-    """True once a stop was requested and not cleared."""
-    return _requested.is_set()
-
-
 def raise_if_stop_requested() -> None:
     """Raise :class:`StopRequested` when a stop was requested; call it between batches of long work."""
     if _requested.is_set():

@@ -20,7 +20,7 @@ from ..config import is_resumable, to_dict
 from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
-from .formats import EXTRA_STATE_FILE, load_safetensors, save_safetensors_atomic
+from .formats import CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, load_safetensors, save_safetensors_atomic
 from .guards import NonFiniteError
 from .setup import write_run_config
 from .signals import RepeatSignalExit, announce_first_signal
@@ -135,11 +135,11 @@ class Trainer:
         self.run_dir = Path(cfg.out_dir)
         if accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.ckpt = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep, accelerator)
+        self.ckpt = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, cfg.checkpoint.keep, accelerator)
         self.batches = BatchStream(task.dataloader)
         self.collector = StatsCollector()
         self.step, self.skipped_steps = 0, 0
-        self.log_path = self.run_dir / "metrics.jsonl"
+        self.log_path = self.run_dir / METRICS_LOG
 
     # ---- resume -----------------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ class Trainer:
         if self.cfg.resume and self.accelerator.is_main_process:
             self.ckpt.clear_leftovers()  # an interrupted save's folder is never a resume candidate
         self.accelerator.wait_for_everyone()  # every rank then sees the same checkpoints
-        folder = resolve_resume(self.cfg.resume, self.run_dir / "checkpoints")
+        folder = resolve_resume(self.cfg.resume, self.run_dir / CHECKPOINTS_DIR)
         if folder is None:
             if self.cfg.resume == "latest" and self.accelerator.is_main_process:
                 print(f"resume=latest: no checkpoint under {self.run_dir / 'checkpoints'}, starting from scratch")
@@ -197,7 +197,7 @@ class Trainer:
 
         path = self.ckpt.save(self.step, state, write_extra, self.task.rng_tensors())
         if self.accelerator.is_main_process:
-            self.task.write_export(self.run_dir / "export", self.step)
+            self.task.write_export(self.run_dir / EXPORT_DIR, self.step)
         return path
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -265,11 +265,11 @@ class Trainer:
             self.plot_losses()
 
     def plot_losses(self) -> None:
-        plot_curves(read_jsonl(self.log_path), self.task.loss_keys, self.run_dir / "loss_curves.png", "training losses", smooth=25)
+        plot_curves(read_jsonl(self.log_path), self.task.loss_keys, self.run_dir / LOSS_PLOT, "training losses", smooth=25)
 
     def _finish(self) -> None:
         self.sync_buffers()
         if self.accelerator.is_main_process:
-            done = list_checkpoints(self.run_dir / "checkpoints")
+            done = list_checkpoints(self.run_dir / CHECKPOINTS_DIR)
             print(f"done: {self.step} steps; export in {self.run_dir / 'export'}; latest checkpoint {done[-1] if done else 'none'}")
         self.logger.close()

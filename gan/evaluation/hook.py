@@ -13,14 +13,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..engine.formats import BEST_JSON, EVAL_DIR, write_json_atomic
+from ..engine.formats import BEST_DIR, BEST_JSON, EVAL_DIR, write_json_atomic
 from ..engine.stop import StopRequested
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.trainer import Hook
 from .evaluator import Evaluator, default_cache_dir, write_result
 from .metrics import best_key
 
-BEST_DIR = "best"
 
 
 class PeriodicEvaluation:

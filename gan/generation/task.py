@@ -16,7 +16,7 @@ from ..data import build_image_dataset
 from ..engine.checkpoint import CheckpointError
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
-from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, write_export
+from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..engine.guards import StepGuard
 from ..engine.loader import train_loader
 from ..models import Discriminator, Generator
@@ -118,6 +118,6 @@ class GANTask:
         latents = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz)
         images = generate(self.ema.shadow, latents, self.cfg.train.batch_size)
         run_dir = Path(self.cfg.out_dir)
-        path = save_grid(images, run_dir / "samples" / f"step-{step:07d}.png")
-        save_grid(images, run_dir / "samples" / "latest.png")
+        path = save_grid(images, run_dir / SAMPLES_DIR / f"step-{step:07d}.png")
+        save_grid(images, run_dir / SAMPLES_DIR / "latest.png")
         return path

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..engine.formats import BEST_DIR, OVERLAYS_DIR, SEG_EVAL_LOG, SEG_EVAL_PLOT
 from ..engine.loader import worker_iter
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.tracking import SafeLogger
@@ -44,7 +45,7 @@ class Evaluator:
     def __init__(self, task: SegTask, logger: SafeLogger) -> None:
         self.task, self.logger, self.acc = task, logger, task.acc
         self.run_dir = Path(task.cfg.out_dir)
-        self.log_path = self.run_dir / "eval.jsonl"
+        self.log_path = self.run_dir / SEG_EVAL_LOG
 
     def __call__(self, step: int) -> dict[str, float] | None:
         task = self.task
@@ -61,7 +62,7 @@ class Evaluator:
             self.overlay(step, metrics, samples)
         if metrics.miou > task.best_miou:
             task.best_miou = metrics.miou
-            task.write_export(self.run_dir / "best", step, self.as_record(step, metrics))
+            task.write_export(self.run_dir / BEST_DIR, step, self.as_record(step, metrics))
         return metrics.as_log(task.class_names)
 
     @staticmethod
@@ -71,10 +72,10 @@ class Evaluator:
     def record(self, step: int, metrics: SegMetrics) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         append_jsonl(self.log_path, self.as_record(step, metrics))
-        plot_curves(read_jsonl(self.log_path), ["miou", "pixel_acc", "class_acc"], self.run_dir / "eval_curves.png", "validation")
+        plot_curves(read_jsonl(self.log_path), ["miou", "pixel_acc", "class_acc"], self.run_dir / SEG_EVAL_PLOT, "validation")
 
     def overlay(self, step: int, metrics: SegMetrics, samples: tuple[torch.Tensor, ...]) -> None:
         title = f"step {step}: mIoU {metrics.miou:.3f}"
-        path = save_overlay(*samples, self.task.class_names, self.task.ignore_index, self.run_dir / "overlays" / f"step-{step:07d}.png", title)
+        path = save_overlay(*samples, self.task.class_names, self.task.ignore_index, self.run_dir / OVERLAYS_DIR / f"step-{step:07d}.png", title)
         shutil.copyfile(path, path.with_name("latest.png"))
         self.logger.log_images("val/overlay", str(path), step)
