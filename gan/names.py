@@ -23,7 +23,7 @@ D_NORMS = ("batch", "spectral", "none")
 GAN_LOSSES = ("nonsaturating", "hinge", "wgan_gp", "lsgan")
 
 # Training.
-MIXED_PRECISION = ("no", "fp16", "bf16")
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 ON_NONFINITE = ("error", "skip")
 TRACKERS = ("wandb", "tensorboard", "none")
 

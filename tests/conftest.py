@@ -39,9 +39,13 @@ def python() -> str:
     return sys.executable
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fresh_accelerate_state():
-    """Accelerate keeps one process-wide state; tests that change mixed precision reset it around them."""
+    """Accelerate keeps one process-wide state (mixed precision included); each test starts from a new one.
+
+    ``train.mixed_precision=auto`` resolves per machine, so tests asking for another precision would
+    otherwise meet the state an earlier test left.
+    """
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(reset_partial_state=True)

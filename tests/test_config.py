@@ -28,7 +28,7 @@ def test_yaml_then_overrides_are_applied_and_typed(tmp_path):
         ("train.stepz=3", "unknown config key 'train.stepz' (did you mean 'train.steps'?)"),
         ("train.steps=abc", "config key 'train.steps': got 'abc', expected int"),
         ("loss.type=foo", "config key 'loss.type': got 'foo', expected one of 'nonsaturating', 'hinge', 'wgan_gp', 'lsgan'"),
-        ("train.mixed_precision=fp8", "config key 'train.mixed_precision': got 'fp8', expected one of 'no', 'fp16', 'bf16'"),
+        ("train.mixed_precision=fp8", "config key 'train.mixed_precision': got 'fp8', expected one of 'auto', 'no', 'fp16', 'bf16'"),
         ("checkpoint.keep=1", "config key 'checkpoint.keep': got 1, expected >= 2"),
         ("data.resolution=4", "config key 'data.resolution': got 4, expected 8..256"),
         ("train.steps.x=1", "config key 'train.steps' is a int, it has no sub-key"),
@@ -80,3 +80,10 @@ def test_shipped_configs_load():
     for path in gan_configs:
         cfg = load_config(GANConfig, path)
         assert cfg.train.steps >= 1
+
+
+def test_unquoted_no_is_the_choice_no_not_false():
+    # YAML 1.1 reads `no` as False; for a choice that includes "no" the user meant the word.
+    assert load_config(GANConfig, None, ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="train.on_nonfinite': got False"):
+        load_config(GANConfig, None, ["train.on_nonfinite=no"])

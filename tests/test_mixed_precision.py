@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import TINY
 from gan.config import load_config
 from gan.generation.config import GANConfig
@@ -38,3 +40,25 @@ def test_bf16_autocasts_the_models_and_keeps_float32_losses(tmp_path, monkeypatc
 def test_fp16_on_cpu_is_announced(tmp_path, capsys, fresh_accelerate_state):
     assert run_training(tiny(tmp_path, "fp16")) == 0
     assert "fp16 needs a GPU; on cpu it runs in float32" in capsys.readouterr().out
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(tmp_path):
+    from gan.engine.precision import resolve_precision
+
+    with_bf16, without = tmp_path / "amd", tmp_path / "intel"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n\nprocessor\t: 1\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert resolve_precision("auto", "cpu", with_bf16) == "bf16"
+    assert resolve_precision("auto", "cpu", without) == "no"
+    assert resolve_precision("auto", "cpu", tmp_path / "missing") == "no"  # macOS/Windows: no /proc/cpuinfo
+    assert resolve_precision("auto", "mps", with_bf16) == "no"
+    assert resolve_precision("no", "cpu", with_bf16) == "no" and resolve_precision("bf16", "cpu", without) == "bf16"
+
+
+@pytest.mark.parametrize("setting, shown", [("auto", "bf16"), ("no", "fp32")])  # "no" unquoted: YAML reads False
+def test_the_run_announces_the_precision_it_chose(tmp_path, capsys, monkeypatch, setting, shown):
+    from gan.engine import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo="": {"avx512_bf16"})
+    assert run_training(tiny(tmp_path, setting)) == 0
+    assert f"1 process, precision {shown}" in capsys.readouterr().out

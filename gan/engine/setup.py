@@ -13,6 +13,7 @@ from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, se
 from ..config import flatten, to_dict, to_yaml
 from .distributed import check_process_group, needs_cpu_group
 from .formats import RUN_CONFIG
+from .precision import resolve_precision, run_device_type
 from .threads import apply_cpu_threads
 from .tracking import SafeLogger, tracker_settings
 
@@ -24,18 +25,20 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
     ``train.collective_timeout_s``, ``log.tracker`` and ``log.project``.
     """
     log_with, init_kwargs = tracker_settings(cfg.log.tracker, cfg.out_dir)
+    force_cpu = needs_cpu_group()
+    precision = resolve_precision(cfg.train.mixed_precision, run_device_type(force_cpu))
     acc = Accelerator(
-        mixed_precision=cfg.train.mixed_precision,
+        mixed_precision=precision,
         log_with=log_with,
         project_dir=cfg.out_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.train.seed),
-        cpu=needs_cpu_group(),  # without it, N CPU processes run N unrelated single-process trainings
+        cpu=force_cpu,  # without it, N CPU processes run N unrelated single-process trainings
         # A collective waiting for a stalled or dead rank fails after this long instead of hanging forever.
         kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=cfg.train.collective_timeout_s))],
     )
     check_process_group(acc)
-    apply_cpu_threads(acc, cfg.train.cpu_threads)  # accelerate launch exports OMP_NUM_THREADS=1
-    if cfg.train.mixed_precision == "fp16" and not acc.native_amp and acc.is_main_process:
+    apply_cpu_threads(acc, cfg.train.cpu_threads, precision)  # accelerate launch exports OMP_NUM_THREADS=1
+    if precision == "fp16" and not acc.native_amp and acc.is_main_process:
         print(f"note: train.mixed_precision=fp16 needs a GPU; on {acc.device.type} it runs in float32 (bf16 autocasts on CPU)")
     # Every process starts from the same seed; data shards and per-rank noise streams differ.
     set_seed(cfg.train.seed)

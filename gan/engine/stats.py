@@ -5,7 +5,9 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
+
+import torch
 
 
 class StatsCollector:
@@ -27,9 +29,20 @@ class StatsCollector:
         return out
 
 
-def append_jsonl(path: Path, record: dict) -> None:
+def append_jsonl(path: Path, *records: dict) -> None:
     with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write("".join(json.dumps(record) + "\n" for record in records))
+
+
+def to_host(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """``rows`` with every tensor value turned into a float, by one device-to-host copy for all of them.
+
+    Training steps leave their losses on the device; reading them one by one would make the host
+    wait for the device after every step.
+    """
+    tensors = [v.detach().float().reshape(()) for row in rows for v in row.values() if torch.is_tensor(v)]
+    values = iter(torch.stack(tensors).tolist() if tensors else [])
+    return [{k: next(values) if torch.is_tensor(v) else float(v) for k, v in row.items()} for row in rows]
 
 
 def drop_records_after(path: Path, step: int) -> None:

@@ -63,7 +63,7 @@ def resolve_cpu_threads(setting: str | int, local_processes: int, cores: int | N
     return max(1, cores // max(1, local_processes))
 
 
-def apply_cpu_threads(accelerator: Any, setting: str | int) -> int | None:
+def apply_cpu_threads(accelerator: Any, setting: str | int, precision: str = "no") -> int | None:
     """Set torch's intra-op threads on a CPU run and print the run's start-up line (main process).
 
     Returns the thread count set, or None on an accelerator device (left as it is).
@@ -75,5 +75,6 @@ def apply_cpu_threads(accelerator: Any, setting: str | int) -> int | None:
         torch.set_num_threads(threads)
     if accelerator.is_main_process:
         plural = "es" if procs > 1 else ""
-        print(f"device {accelerator.device.type}, {torch.get_num_threads()} threads, {procs} process{plural}", flush=True)
+        print(f"device {accelerator.device.type}, {torch.get_num_threads()} threads, {procs} process{plural}, "
+              f"precision {'fp32' if precision == 'no' else precision}", flush=True)
     return threads

@@ -25,7 +25,7 @@ from .guards import NonFiniteError
 from .setup import write_run_config
 from .signals import RepeatSignalExit, announce_first_signal
 from .stop import clear_stop, request_stop
-from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl
+from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl, to_host
 from .tracking import SafeLogger
 
 MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
@@ -38,8 +38,11 @@ class Task(Protocol):
     loss_keys: list[str]  # keys of train_step's result, plotted to loss_curves.png
     plot_every: int  # steps between redraws of loss_curves.png (and at the end)
 
-    def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
-        """One optimizer step of the main model; None when it was skipped (not counted)."""
+    def train_step(self, batches: BatchStream, step: int) -> dict[str, float | torch.Tensor] | None:
+        """One optimizer step of the main model; None when it was skipped (not counted).
+
+        Values may be 0-d tensors left on the device: the trainer reads them at log steps only.
+        """
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Extra tensors for checkpoints (e.g. EMA weights)."""
@@ -138,6 +141,7 @@ class Trainer:
         self.ckpt = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, cfg.checkpoint.keep, accelerator)
         self.batches = BatchStream(task.dataloader)
         self.collector = StatsCollector()
+        self.pending: list[dict[str, Any]] = []  # per-step stats not yet read back to the host
         self.step, self.skipped_steps = 0, 0
         self.log_path = self.run_dir / METRICS_LOG
 
@@ -183,6 +187,7 @@ class Trainer:
         broadcast_buffers(self.accelerator, self.task.buffer_modules())
 
     def save_checkpoint(self) -> Path:
+        self.flush_stats()  # the log then holds every step the checkpoint has
         self.sync_buffers()  # what rank 0 saves is then what every rank holds
         state = {
             "step": self.step,
@@ -242,10 +247,9 @@ class Trainer:
     def _after_step(self, stats: dict[str, float], seconds: float, bar: tqdm) -> None:
         step, cfg = self.step, self.cfg
         stats = dict(stats, images_per_s=stats.pop("images", 0.0) / max(seconds, 1e-9))
-        self.collector.add(stats)
-        if self.accelerator.is_main_process:
-            append_jsonl(self.log_path, {"step": step, **{k: v for k, v in stats.items() if k in self.task.loss_keys}})
+        self.pending.append({"step": step, **stats})
         if step % cfg.log.every == 0 or step == cfg.train.steps:
+            self.flush_stats()
             means = self.collector.means()
             self.logger.log({f"train/{k}": v for k, v in means.items()}, step=step)
             bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
@@ -264,7 +268,17 @@ class Trainer:
         if self.accelerator.is_main_process and (step % self.task.plot_every == 0 or final):
             self.plot_losses()
 
+    def flush_stats(self) -> None:
+        """Read the pending steps' stats back to the host at once; add them to the window and the JSONL log."""
+        rows, self.pending = to_host(self.pending), []
+        for row in rows:
+            self.collector.add({k: v for k, v in row.items() if k != "step"})
+        if rows and self.accelerator.is_main_process:
+            keep = set(self.task.loss_keys) | {"step"}
+            append_jsonl(self.log_path, *({k: (int(v) if k == "step" else v) for k, v in row.items() if k in keep} for row in rows))
+
     def plot_losses(self) -> None:
+        self.flush_stats()
         plot_curves(read_jsonl(self.log_path), self.task.loss_keys, self.run_dir / LOSS_PLOT, "training losses", smooth=25)
 
     def _finish(self) -> None:

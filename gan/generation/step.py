@@ -85,8 +85,8 @@ class GANStep:
 
     # ---- the step ----------------------------------------------------------------------------
 
-    def __call__(self, batches: BatchStream, step: int) -> dict[str, float] | None:
-        """One step; its mean losses, or None when an update was rejected (weights untouched)."""
+    def __call__(self, batches: BatchStream, step: int) -> dict[str, Tensor] | None:
+        """One step; its mean losses (0-d tensors, left on the device), or None when an update was rejected."""
         with self.acc.autocast():
             d_stats, for_g = self.d_phase(batches, step)
             if d_stats is None:
@@ -109,7 +109,7 @@ class GANStep:
             parts["r1"] = r1.detach()
         return loss, parts
 
-    def d_phase(self, batches: BatchStream, step: int) -> tuple[dict[str, float] | None, list[tuple[Tensor, Tensor | None]]]:
+    def d_phase(self, batches: BatchStream, step: int) -> tuple[dict[str, Tensor] | None, list[tuple[Tensor, Tensor | None]]]:
         """D updates; returns their stats and, for the G step, the last iteration's fakes (or latents) with labels."""
         d_steps, accum = self.cfg.train.d_steps, self.cfg.train.grad_accum
         sums: dict[str, Tensor] = defaultdict(lambda: torch.zeros((), device=self.acc.device))
@@ -132,9 +132,9 @@ class GANStep:
                     sums[key] += value / (accum * d_steps)
             if not (self.guard.check(self.opt_d, self.D.parameters(), iter_loss, "discriminator loss", step) and self.guard.apply(self.opt_d)):
                 return None, []
-        return {k: float(v) for k, v in sums.items()}, for_g
+        return dict(sums), for_g
 
-    def g_phase(self, for_g: list[tuple[Tensor, Tensor | None]], step: int) -> dict[str, float] | None:
+    def g_phase(self, for_g: list[tuple[Tensor, Tensor | None]], step: int) -> dict[str, Tensor] | None:
         """One G update over the micro-batches of the last D iteration (reused fakes, or regenerated from their latents)."""
         accum = self.cfg.train.grad_accum
         self.guard.begin()
@@ -148,4 +148,4 @@ class GANStep:
                 total += loss.detach() / accum
         if not (self.guard.check(self.opt_g, self.G.parameters(), total, "generator loss", step) and self.guard.apply(self.opt_g)):
             return None
-        return {"g_loss": float(total)}
+        return {"g_loss": total}

@@ -124,8 +124,7 @@ class SegTask:
             group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
         if not self.guard.apply(self.opt):  # fp16 overflow
             return None
-        stats = {k: float(v) for k, v in sums.items()}
-        return dict(stats, images=float(cfg.batch_size * accum * self.acc.num_processes))
+        return dict(sums, images=float(cfg.batch_size * accum * self.acc.num_processes))
 
     # ---- state and export ---------------------------------------------------------------------
 

@@ -1,0 +1,36 @@
+"""The lean training step: losses stay on the device and are read back at log steps, all at once."""
+from __future__ import annotations
+
+import torch
+
+from gan.engine.stats import to_host
+from test_rel_utils import metrics, train
+
+
+def test_to_host_turns_tensors_and_numbers_into_floats_in_order():
+    rows = [{"step": 1, "a": torch.tensor(0.5), "b": 2.0}, {"step": 2, "a": torch.tensor([1.25]), "b": torch.tensor(-3.0, dtype=torch.bfloat16)}]
+    assert to_host(rows) == [{"step": 1.0, "a": 0.5, "b": 2.0}, {"step": 2.0, "a": 1.25, "b": -3.0}]
+    assert to_host([]) == []
+
+
+def test_the_step_returns_device_tensors(tmp_path):
+    from gan.engine.setup import make_accelerator
+    from gan.engine.trainer import Trainer
+    from gan.generation.task import GANTask
+    from test_rel_utils import tiny_cfg
+
+    cfg = tiny_cfg(tmp_path / "run")
+    acc, logger = make_accelerator(cfg)
+    task = GANTask(cfg, acc)
+    stats = task.train_step(Trainer(cfg, task, acc, logger).batches, 0)
+    assert all(torch.is_tensor(stats[k]) and stats[k].dim() == 0 for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+
+
+def test_reading_losses_at_log_steps_logs_the_same_values_as_every_step(tmp_path):
+    # log.every=3 over 7 steps with checkpoints at 2 and 4: rows are flushed at log steps, before each
+    # checkpoint and at the end, so the log holds every step, equal to a run that reads every step.
+    assert train(tmp_path / "every", "train.steps=7", "log.every=1", "checkpoint.every=2") == 0
+    assert train(tmp_path / "lean", "train.steps=7", "log.every=3", "checkpoint.every=2") == 0
+    lean, every = metrics(tmp_path / "lean"), metrics(tmp_path / "every")
+    assert [r["step"] for r in lean] == list(range(1, 8))
+    assert lean == every
