@@ -96,3 +96,16 @@ def test_torchvision_cache_key_names_the_limit():
     assert torchvision_key(base) == torchvision_key(DataConfig(name="mnist", root="/data", limit_seed=5))  # no limit: key unchanged
     keys = {torchvision_key(DataConfig(name="mnist", root="/data", limit=n, limit_seed=s)) for n, s in [(0, 0), (10, 0), (20, 0), (10, 1)]}
     assert len(keys) == 4
+
+
+def test_evaluation_compares_with_the_whole_dataset_not_the_limited_subset(tmp_path):
+    from torch import nn
+
+    from gan.config import EvalConfig
+    from gan.evaluation.evaluator import Evaluator
+
+    extractor = tmp_path / "features.pt"
+    torch.jit.script(nn.Flatten()).save(str(extractor))
+    ev = EvalConfig(feature_extractor="torchscript", feature_extractor_path=str(extractor))
+    evaluator = Evaluator(ev, DataConfig(name="shapes", resolution=8, shapes_size=20, limit=5), tmp_path / "cache")
+    assert len(evaluator.real_dataset()) == 20
