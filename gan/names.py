@@ -21,6 +21,8 @@ D_NORMS = ("batch", "spectral", "none")
 
 # Adversarial losses (gan.generation.losses.LOSSES).
 GAN_LOSSES = ("nonsaturating", "hinge", "wgan_gp", "lsgan")
+# Differentiable augmentations of D's inputs, in application order (gan.generation.augment.AUGMENT_OPS).
+GAN_AUGMENTATIONS = ("color", "translation", "cutout")
 
 # Training.
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")

@@ -12,6 +12,7 @@ from gan import names
 from gan.config import DataConfig, TrainConfig, LogConfig
 from gan.data.images import DATASET_BUILDERS
 from gan.evaluation.metrics import METRICS
+from gan.generation.augment import AUGMENT_OPS
 from gan.generation.config import LossConfig, ModelConfig
 from gan.generation.losses import LOSSES
 from gan.models import DeconvDecoder, SkipFusion
@@ -35,6 +36,7 @@ def choices(schema: type, field: str) -> tuple:
     (LOSSES, names.GAN_LOSSES),
     (METRICS, names.EVAL_METRICS),
     (augment_ops(32, 255), names.SEG_AUGMENTATIONS),
+    (AUGMENT_OPS, names.GAN_AUGMENTATIONS),
 ])
 def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     assert sorted(registry) == sorted(listed)

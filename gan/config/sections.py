@@ -28,6 +28,8 @@ class DataConfig(Section):
     max_image_pixels: int = resumable(89_478_485)
     cache: Literal[DATA_CACHE_MODES] = resumable("auto")  # type: ignore[valid-type]  # decoded-image cache (gan/data/cache.py)
     cache_dir: str = resumable("")  # disk cache folder; "" = $XDG_CACHE_HOME/gan-toolkit/data (~/.cache/...)
+    limit: int = 0  # train on a seeded subset of this many images (gan/data/limit.py); 0 = all
+    limit_seed: int = 0  # which subset data.limit takes (the same for every process and run)
 
     def checks(self) -> list[Check]:
         return [
@@ -37,6 +39,7 @@ class DataConfig(Section):
             ("shapes_size", self.shapes_size > 0, "> 0"),
             ("root", bool(self.root.strip()), "a folder name"),
             ("max_image_pixels", self.max_image_pixels >= 1, ">= 1"),
+            ("limit", self.limit >= 0, ">= 0 (0 = all images)"),
         ]
 
 

@@ -59,8 +59,10 @@ def files_key(files: Sequence[Path], root: Path) -> str:
 
 
 def torchvision_key(cfg: DataConfig) -> str:
-    """What a torchvision dataset's cache depends on (its files are the library's business)."""
-    return f"{cfg.name}\t{Path(cfg.root).resolve()}\t{cfg.split}\t{cfg.lsun_classes if cfg.name == 'lsun' else ''}"
+    """What a torchvision dataset's cache depends on (its files are the library's business; ``data.limit`` too)."""
+    from .limit import limit_key
+
+    return f"{cfg.name}\t{Path(cfg.root).resolve()}\t{cfg.split}\t{cfg.lsun_classes if cfg.name == 'lsun' else ''}{limit_key(cfg)}"
 
 
 def cache_folder(cfg: DataConfig) -> Path:

@@ -233,21 +233,25 @@ def _check_no_labels(cfg: DataConfig) -> None:
 
 def _shapes(cfg: DataConfig) -> Dataset:
     _check_no_labels(cfg)
-    return Labelled(ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed), None)
+    from .limit import limit_dataset
+
+    return limit_dataset(cfg, Labelled(ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed), None))
 
 
 def _image_folder(cfg: DataConfig) -> Dataset:
     from .cache import cached_dataset  # decoded once, unless data.cache=none
+    from .limit import limit_folder
 
-    folder = ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels, cfg.max_image_pixels)
+    folder = limit_folder(cfg, ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels, cfg.max_image_pixels))
     return cached_dataset(cfg, folder, folder.files)
 
 
 def _torchvision(cfg: DataConfig) -> Dataset:
     from .cache import cached_dataset, torchvision_key
+    from .limit import limit_dataset
 
     _check_no_labels(cfg)
-    return cached_dataset(cfg, _torchvision_dataset(cfg), torchvision_key(cfg))
+    return cached_dataset(cfg, limit_dataset(cfg, _torchvision_dataset(cfg)), torchvision_key(cfg))
 
 
 # One builder per name of gan.names.IMAGE_DATASETS.

@@ -91,7 +91,8 @@ class Evaluator:
     def real_dataset(self) -> Dataset:
         """The real images compared against (built once; a seeded subset when ``eval.num_real`` > 0)."""
         if self._real is None:
-            full = build_image_dataset(dataclasses.replace(self.data, cache="none"))  # read once: no decoded cache
+            # Read once: no decoded cache. The whole dataset, also for a run trained on data.limit images.
+            full = build_image_dataset(dataclasses.replace(self.data, cache="none", limit=0))
             self._full_size = len(full)  # type: ignore[arg-type]
             self._real = subset(full, self.cfg.num_real, self.cfg.seed)
         return self._real

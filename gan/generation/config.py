@@ -6,9 +6,9 @@ from typing import Literal
 
 from ..config import (
     MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, LogConfig, RunConfig, Section, TrainConfig,
-    adam_checks, positive, resumable,
+    adam_checks, finite_positive, positive, resumable,
 )
-from ..names import D_NORMS, G_NORMS, GAN_LOSSES, UPSAMPLE_MODES
+from ..names import D_NORMS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, UPSAMPLE_MODES
 
 
 @dataclasses.dataclass
@@ -73,6 +73,30 @@ class GANLogConfig(LogConfig):
 
 
 @dataclasses.dataclass
+class AugmentConfig(Section):
+    """DiffAugment of every image D sees (gan.generation.augment); adaptive ``p`` (as StyleGAN2-ADA) when ``target`` > 0."""
+
+    policy: str = ""  # comma-separated names of gan.names.GAN_AUGMENTATIONS; "" = no augmentation
+    p: float = resumable(1.0)  # probability that a sample is augmented; with target > 0, the starting value
+    target: float = resumable(0.0)  # 0 = fixed p; else the wanted E[sign(D(real))]: p moves towards it
+    interval: int = resumable(4)  # steps between updates of the adaptive p
+    speed_kimg: float = resumable(100.0)  # thousands of real images for the adaptive p to move by 1
+
+    def names(self) -> list[str]:
+        """The policy's op names (blanks dropped)."""
+        return [n.strip() for n in self.policy.split(",") if n.strip()]
+
+    def checks(self) -> list[Check]:
+        unknown = [n for n in self.names() if n not in GAN_AUGMENTATIONS]
+        return positive(self, "interval") + [
+            ("policy", not unknown, "comma-separated names among " + ", ".join(GAN_AUGMENTATIONS), unknown[0] if unknown else None),
+            ("p", 0.0 <= self.p <= 1.0, "in [0, 1]"),
+            ("target", 0.0 <= self.target < 1.0, "in [0, 1)"),
+            ("speed_kimg", finite_positive(self.speed_kimg), "> 0"),
+        ]
+
+
+@dataclasses.dataclass
 class GANConfig(RunConfig):
     """The GAN job's config: run keys and every section."""
 
@@ -84,6 +108,7 @@ class GANConfig(RunConfig):
     log: GANLogConfig = resumable(default_factory=GANLogConfig)
     checkpoint: CheckpointConfig = resumable(default_factory=CheckpointConfig)
     eval: EvalConfig = resumable(default_factory=EvalConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
 
     def checks(self) -> list[Check]:
         double_backward = self.loss.type == "wgan_gp" or self.loss.r1_gamma > 0

@@ -54,6 +54,7 @@ class GANStep:
         # With one micro-batch, the last D step's fakes (graph kept) also serve the G step, as in DCGAN;
         # with several, the G step regenerates them from the same latents (one graph alive at a time).
         self.reuse_fakes = cfg.train.grad_accum == 1
+        self.augment: Any = None  # augmentation of every D input (gan.generation.augment.Augmentation), set by the task
 
     # ---- the only calls of G and D ---------------------------------------------------------
 
@@ -64,6 +65,8 @@ class GANStep:
 
     def run_D(self, x: Tensor, c: Tensor | None, sync: bool = True) -> Tensor:
         """Logits for images ``x`` (and labels ``c``); ``sync=False`` skips the DDP all-reduce of D's gradients."""
+        if self.augment is not None:
+            x = self.augment(x)
         with sync_context(self.acc, self.D, sync):
             return self.D(x) if c is None else self.D(x, c)
 
@@ -96,6 +99,8 @@ class GANStep:
 
     def d_loss(self, real: Tensor, c_real: Tensor | None, fake: Tensor, c_fake: Tensor | None, sync: bool) -> tuple[Tensor, dict[str, Tensor]]:
         real_logits, fake_logits = self.run_D(real, c_real, sync), self.run_D(fake, c_fake, sync)
+        if self.augment is not None:
+            self.augment.observe(real_logits)  # the adaptive augmentation probability follows sign(D(real))
         loss = self.loss.d(real_logits, fake_logits)
         parts = {"d_loss": loss.detach(), "d_real": real_logits.detach().float().mean(), "d_fake": fake_logits.detach().float().mean()}
         disc = lambda x: self.run_D(x, c_real, sync)  # noqa: E731  (penalties see D exactly as the loss does)

@@ -20,6 +20,7 @@ from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, writ
 from ..engine.guards import StepGuard
 from ..engine.loader import train_loader
 from ..models import Discriminator, Generator
+from .augment import build_augmentation
 from .config import GANConfig
 from .sampling import generate, latents_for_seeds, save_grid
 from .step import GANStep
@@ -45,7 +46,7 @@ def make_optimizer(params: Any, lr: float, cfg: GANConfig) -> torch.optim.Optimi
 class GANTask:
     """Non-saturating / hinge / WGAN-GP / LSGAN training of a DCGAN pair, plus EMA of G."""
 
-    loss_keys = ["d_loss", "g_loss", "d_real", "d_fake", "gp", "r1"]
+    loss_keys = ["d_loss", "g_loss", "d_real", "d_fake", "gp", "r1", "aug_p", "aug_rt"]
 
     def __init__(self, cfg: GANConfig, accelerator: Accelerator) -> None:
         self.cfg, self.acc = cfg, accelerator
@@ -67,13 +68,16 @@ class GANTask:
         # Unconditional models (c_dim 0): the dataset's labels travel with the batches but are not used.
         self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise, c_dim=0)
         self.images_per_step = cfg.train.batch_size * cfg.train.d_steps * cfg.train.grad_accum * accelerator.num_processes
+        self.augment = build_augmentation(cfg, accelerator, self.images_per_step)  # identity without augment.policy
+        self.gan_step.augment = self.augment
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         stats = self.gan_step(batches, step)
+        aug_stats = self.augment.end_step(step + 1, ok=stats is not None)
         if stats is None:
             return None
         self.ema.update(self.g_raw, step)
-        return {**stats, "images": float(self.images_per_step)}
+        return {**stats, **aug_stats, "images": float(self.images_per_step)}
 
     # ---- state ------------------------------------------------------------------------------
 
@@ -82,11 +86,12 @@ class GANTask:
         return [self.g_raw, self.d_raw, self.ema.shadow]
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
+        return {**{f"ema.{k}": v for k, v in self.ema.state_dict().items()}, **self.augment.state_tensors()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore the EMA; called after the optimizers were restored, so the configured rates win."""
         self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+        self.augment.load_state_tensors(tensors)
         self.apply_learning_rates()
 
     def apply_learning_rates(self) -> None:
@@ -96,12 +101,13 @@ class GANTask:
                 group["lr"] = lr
 
     def rng_tensors(self) -> dict[str, torch.Tensor]:
-        return {"noise": self.noise.get_state()}
+        return {"noise": self.noise.get_state(), **self.augment.rng_tensors()}
 
     def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         if "noise" not in tensors:
             raise CheckpointError("the checkpoint has no latent-noise RNG state ('noise'); cannot resume exactly")
         self.noise.set_state(tensors["noise"])
+        self.augment.load_rng_tensors(tensors)
 
     # ---- outputs ----------------------------------------------------------------------------
 
