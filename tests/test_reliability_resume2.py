@@ -114,3 +114,16 @@ def test_a_failed_save_is_one_line_with_the_free_space_and_keeps_the_previous_ch
     monkeypatch.setattr(trainer.task, "state_tensors", no_space)  # while the main process writes its extras
     with pytest.raises(CheckpointError, match=r"\[Errno 28\] No space left on device \(\d+ MiB free on that disk\)"):
         trainer.save_checkpoint()
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes(run):
+    # Written by an older version: no `augment` section, no `data.limit`. They count as their defaults.
+    import json
+
+    state_file = run / "checkpoints" / "checkpoint-4" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["augment"], state["config"]["data"]["limit"]
+    state_file.write_text(json.dumps(state))
+    assert train(run, "train.steps=5", "resume=latest") == 0
+    with pytest.raises(CheckpointError, match="config differs from the checkpoint's in augment.policy"):
+        train(run, "train.steps=6", "resume=latest", "augment.policy=color")

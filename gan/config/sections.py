@@ -50,7 +50,7 @@ class TrainConfig(Section):
     steps: int = resumable(1000)  # optimizer steps of the main model (the generator for GANs)
     batch_size: int = 64  # per process, per micro-batch
     grad_accum: int = 1
-    mixed_precision: Literal[MIXED_PRECISION] = "auto"  # type: ignore[valid-type]  # auto: bf16 where the hardware has it (gan.engine.precision)
+    mixed_precision: Literal[MIXED_PRECISION] = resumable("auto")  # type: ignore[valid-type]  # auto: bf16 where the hardware has it (gan.engine.precision)
     seed: int = 0
     on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]
     cpu_threads: str = resumable("auto")  # CPU runs: "auto" = physical cores / local processes, or a thread count

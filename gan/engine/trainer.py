@@ -72,14 +72,19 @@ class Hook:
     all_processes: bool = False
 
 
-def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested config dicts."""
+def config_differences(old: dict, new: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts.
+
+    A key missing from ``old`` (a checkpoint written before the key existed) counts as its value in
+    ``defaults``, so adding a setting to the toolkit does not make older checkpoints unresumable.
+    """
+    defaults = defaults or {}
     keys = sorted(set(old) | set(new))
     out: list[str] = []
     for key in keys:
-        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        a, b, name = old.get(key, defaults.get(key)), new.get(key), f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
-            out += config_differences(a, b, name + ".")
+            out += config_differences(a, b, name + ".", defaults.get(key) if isinstance(defaults.get(key), dict) else None)
         elif a != b:
             out.append(name)
     return out
@@ -173,7 +178,7 @@ class Trainer:
 
     def check_config(self, old: dict) -> None:
         """Refuse a resume whose config differs in a setting not declared :func:`gan.config.resumable`."""
-        diffs = config_differences(old, to_dict(self.cfg))
+        diffs = config_differences(old, to_dict(self.cfg), defaults=to_dict(type(self.cfg)()))
         fixed = [k for k in diffs if not is_resumable(type(self.cfg), k)]
         if fixed:
             raise CheckpointError(f"cannot resume: the config differs from the checkpoint's in {', '.join(fixed)}")
