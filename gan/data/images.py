@@ -131,7 +131,8 @@ class ImageFolder(Dataset):
         if not self.files:
             raise DataError(f"data.root '{self.root}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         self.label_names, self.labels = folder_labels(self.root, self.files) if labels == "folders" else ([], [NO_LABEL] * len(self.files))
-        self.transform = image_transform(resolution, channels)
+        self.resolution = resolution
+        self.transform: Callable[[Image.Image], torch.Tensor] | None = None  # built at the first decode: a cached run needs none
         self.on_bad_image = on_bad_image
         self.channels, self.max_pixels = channels, max_pixels
         self.bad = BadImageRegistry(len(self.files))
@@ -140,6 +141,8 @@ class ImageFolder(Dataset):
         return len(self.files)
 
     def _load(self, path: Path) -> torch.Tensor:
+        if self.transform is None:
+            self.transform = image_transform(self.resolution, self.channels)
         return self.transform(open_image(path, self.channels, self.max_pixels))
 
     def __getitem__(self, index: int) -> Item:

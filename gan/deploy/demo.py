@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.utils import make_grid
 
+from ..generation.grid import grid_uint8
 from .source import Loaded, load_source, optional_extra
 
 MAX_IMAGES = 64
@@ -29,8 +29,7 @@ def to_uint8_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
     scale = max(1, -(-MIN_DISPLAY // images.shape[-1]))
     if scale > 1:
         images = F.interpolate(images, scale_factor=scale, mode="nearest")
-    grid = make_grid(images.clamp(-1, 1), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return grid_uint8(images, nrow)
 
 
 class DemoModel:

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
-from torchvision.utils import save_image
 
 from ..engine.formats import GENERATOR, find_export as find_export_of, load_export
 from ..models import Generator
+from .grid import grid_uint8, write_png
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -72,24 +72,12 @@ def generate(model: Generator, latents: torch.Tensor, batch_size: int = 64, prog
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
     """Save [-1, 1] images as one PNG grid (written atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
-    tmp = path.with_name(".tmp-" + path.name)
-    save_image(images, tmp, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, format="png")
-    tmp.replace(path)
-    return path
+    return write_png(grid_uint8(images, nrow), path)
 
 
 def save_individual(images: torch.Tensor, folder: str | Path, names: Sequence[str]) -> list[Path]:
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for image, name in zip(images, names):
-        path = folder / f"{name}.png"
-        save_image(image, path, normalize=True, value_range=(-1, 1), padding=0)
-        paths.append(path)
-    return paths
+    return [write_png(grid_uint8(image[None], padding=0), folder / f"{name}.png") for image, name in zip(images, names)]
 
 
 def interpolation_latents(seeds: Sequence[int], nz: int, steps: int) -> torch.Tensor:
