@@ -27,7 +27,7 @@ def resolve_num_classes(model: ModelConfig, data: DataConfig, label_names: Seque
             "(data.name=image_folder, one subfolder per class) or use a labelled torchvision dataset (mnist, fashion_mnist, cifar10, lsun)"
         )
     if text != "auto" and int(text) != found:
-        raise ConfigError(f"config key 'model.num_classes': got {text}, but the dataset has {found} classes; set it to {found} or auto")
+        raise ConfigError(f"config key 'model.num_classes': got {text!r}, but the dataset has {found} classes; set it to {found} or auto")
     return found
 
 
