@@ -44,6 +44,7 @@ OLD_D_KEYS = {
 
 def clearly_differ(a: torch.Tensor, b: torch.Tensor) -> bool:
     """More than 1% of the larger magnitude apart somewhere (fresh DCGAN outputs are tiny in eval mode)."""
+    a, b = a.detach(), b.detach()
     return float((a - b).abs().max()) > 0.01 * float(torch.maximum(a.abs().max(), b.abs().max()))
 
 
