@@ -18,6 +18,9 @@ DATA_CACHE_MODES = ("auto", "memory", "disk", "none")
 UPSAMPLE_MODES = ("transposed", "resize_conv", "pixel_shuffle")
 G_NORMS = ("batch", "none")
 D_NORMS = ("batch", "spectral", "none")
+# Class conditioning of G (model.g_cond) and D (model.d_cond) (gan.models.conditioning.G_CONDITIONINGS, D_CONDITIONINGS).
+G_CONDITIONINGS = ("embed", "cbn")
+D_CONDITIONINGS = ("projection", "none")
 
 # Adversarial losses (gan.generation.losses.LOSSES).
 GAN_LOSSES = ("nonsaturating", "hinge", "wgan_gp", "lsgan")

@@ -17,6 +17,7 @@ from gan.generation.config import LossConfig, ModelConfig
 from gan.generation.losses import LOSSES
 from gan.models import DeconvDecoder, SkipFusion
 from gan.models.blocks import UPSAMPLE_BUILDERS
+from gan.models.conditioning import D_CONDITIONINGS, G_CONDITIONINGS
 from gan.seg.config import SegDataConfig, SegLossConfig, SegModelConfig, SegOptimConfig
 from gan.seg.data import SEG_DATASET_BUILDERS
 from gan.seg.encoders import build_encoder
@@ -37,6 +38,8 @@ def choices(schema: type, field: str) -> tuple:
     (METRICS, names.EVAL_METRICS),
     (augment_ops(32, 255), names.SEG_AUGMENTATIONS),
     (AUGMENT_OPS, names.GAN_AUGMENTATIONS),
+    (G_CONDITIONINGS, names.G_CONDITIONINGS),
+    (D_CONDITIONINGS, names.D_CONDITIONINGS),
 ])
 def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     assert sorted(registry) == sorted(listed)
@@ -52,6 +55,8 @@ def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     (ModelConfig, "upsample", names.UPSAMPLE_MODES),
     (ModelConfig, "g_norm", names.G_NORMS),
     (ModelConfig, "d_norm", names.D_NORMS),
+    (ModelConfig, "g_cond", names.G_CONDITIONINGS),
+    (ModelConfig, "d_cond", names.D_CONDITIONINGS),
     (LossConfig, "type", names.GAN_LOSSES),
     (SegDataConfig, "name", names.SEG_DATASETS),
     (SegModelConfig, "upsample", names.UPSAMPLE_MODES),

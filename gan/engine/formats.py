@@ -126,6 +126,7 @@ def export_files(folder: Path, kind: ExportKind) -> ExportKind:
 # Upper bounds of size-like constructor arguments, checked before a model is allocated.
 MODEL_ARG_LIMITS = {"nz": MAX_LATENT, "ngf": MAX_CHANNELS, "ndf": MAX_CHANNELS, "max_channels": MAX_CHANNELS,
                     "channels": 4, "resolution": 4096, "num_classes": 100_000}
+MODEL_ARG_FLOORS = {"num_classes": 0}  # an unconditional generator records num_classes 0; every other argument is >= 1
 
 
 class CheckpointError(UserError):
@@ -200,8 +201,9 @@ def read_export_meta(folder: Path, kind: ExportKind) -> dict[str, Any]:
         raise CheckpointError(f"'{path}' has no \"model\" mapping of constructor arguments")
     for key, limit in MODEL_ARG_LIMITS.items():
         value = model.get(key)
-        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and 0 < value <= limit):
-            raise CheckpointError(f"'{path}': model.{key}={value!r} is not an integer in 1..{limit}; refusing to build it")
+        floor = MODEL_ARG_FLOORS.get(key, 1)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and floor <= value <= limit):
+            raise CheckpointError(f"'{path}': model.{key}={value!r} is not an integer in {floor}..{limit}; refusing to build it")
     return meta
 
 

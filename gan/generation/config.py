@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 from ..config import (
     MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, LogConfig, RunConfig, Section, TrainConfig,
     adam_checks, finite_positive, positive, resumable,
 )
-from ..names import D_NORMS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, UPSAMPLE_MODES
+from ..names import D_CONDITIONINGS, D_NORMS, G_CONDITIONINGS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, UPSAMPLE_MODES
+
+MAX_CLASSES = 100_000  # the export reader's limit on num_classes (gan.engine.formats.MODEL_ARG_LIMITS)
 
 
 @dataclasses.dataclass
@@ -20,10 +23,32 @@ class ModelConfig(Section):
     upsample: Literal[UPSAMPLE_MODES] = "transposed"  # type: ignore[valid-type]
     g_norm: Literal[G_NORMS] = "batch"  # type: ignore[valid-type]
     d_norm: Literal[D_NORMS] = "batch"  # type: ignore[valid-type]
+    # Class-conditional models: a class count, or "auto" = the dataset's (resolved at start); 0 = unconditional.
+    num_classes: str = "0"
+    g_cond: Literal[G_CONDITIONINGS] = "embed"  # type: ignore[valid-type]  # ignored when num_classes is 0
+    d_cond: Literal[D_CONDITIONINGS] = "projection"  # type: ignore[valid-type]  # ignored when num_classes is 0
+    attention: list[int] = dataclasses.field(default_factory=list)  # self-attention after the G/D stages of these resolutions
 
     def checks(self) -> list[Check]:
         widths = [(k, 1 <= getattr(self, k) <= MAX_CHANNELS, f"1..{MAX_CHANNELS}") for k in ("ngf", "ndf", "max_channels")]
-        return [("nz", 1 <= self.nz <= MAX_LATENT, f"1..{MAX_LATENT}")] + widths
+        classes = str(self.num_classes).strip()
+        return [("nz", 1 <= self.nz <= MAX_LATENT, f"1..{MAX_LATENT}")] + widths + [
+            ("num_classes", classes == "auto" or (classes.isdigit() and int(classes) <= MAX_CLASSES), f"'auto' or an integer in 0..{MAX_CLASSES}"),
+            ("g_cond", not (classes != "0" and self.g_cond == "cbn" and self.g_norm != "batch"),
+             "'embed' with model.g_norm=none (cbn is a conditional BatchNorm: it needs model.g_norm=batch)"),
+        ]
+
+
+def attention_resolutions(resolution: int) -> list[int]:
+    """Resolutions where ``model.attention`` may go: the generator's decoder stage outputs (8 .. work size / 2).
+
+    The discriminator has a block with each of these output sizes too. Torch-free mirror of
+    ``Generator(...).decoder.stage_resolutions`` (tests check both agree).
+    """
+    if resolution < 8:  # reported by data.resolution's own check
+        return []
+    doublings = math.ceil(math.log2(resolution / 4))
+    return [4 * 2 ** (i + 1) for i in range(doublings - 1)]
 
 
 @dataclasses.dataclass
@@ -112,7 +137,12 @@ class GANConfig(RunConfig):
 
     def checks(self) -> list[Check]:
         double_backward = self.loss.type == "wgan_gp" or self.loss.r1_gamma > 0
+        valid = attention_resolutions(self.data.resolution)
+        bad_attention = [r for r in self.model.attention if r not in valid]
         return super().checks() + [
+            ("model.attention", not bad_attention,
+             f"resolutions of the model's stages at data.resolution={self.data.resolution}: {', '.join(map(str, valid)) or 'none'}",
+             bad_attention[0] if bad_attention else None),
             ("train.compile", not (self.train.compile and double_backward),
              "false with loss.type=wgan_gp or loss.r1_gamma > 0 (their gradient penalties need double backward, which torch.compile does not support)"),
         ]

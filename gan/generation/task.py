@@ -21,6 +21,7 @@ from ..engine.guards import StepGuard
 from ..engine.loader import train_loader
 from ..models import Discriminator, Generator
 from .augment import build_augmentation
+from .classes import class_grid_inputs, generate_for_classes, resolve_num_classes
 from .config import GANConfig
 from .sampling import generate, latents_for_seeds, save_grid
 from .step import GANStep
@@ -28,14 +29,18 @@ from .step import GANStep
 NOISE_SEED_STRIDE = 1_000_003  # separates the latent-noise streams of different processes
 
 
-def generator_kwargs(cfg: GANConfig) -> dict[str, Any]:
+def generator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]:
+    """Generator constructor arguments (what an export records); ``num_classes`` is the resolved class count."""
     m, d = cfg.model, cfg.data
-    return dict(nz=m.nz, channels=d.channels, resolution=d.resolution, ngf=m.ngf, max_channels=m.max_channels, upsample=m.upsample, norm=m.g_norm)
+    return dict(nz=m.nz, channels=d.channels, resolution=d.resolution, ngf=m.ngf, max_channels=m.max_channels, upsample=m.upsample, norm=m.g_norm,
+                num_classes=num_classes, cond=m.g_cond if num_classes else "none", attention=list(m.attention))
 
 
-def discriminator_kwargs(cfg: GANConfig) -> dict[str, Any]:
+def discriminator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]:
+    """Discriminator constructor arguments; ``num_classes`` is the resolved class count."""
     m, d = cfg.model, cfg.data
-    return dict(channels=d.channels, resolution=d.resolution, ndf=m.ndf, max_channels=m.max_channels, norm=m.d_norm)
+    return dict(channels=d.channels, resolution=d.resolution, ndf=m.ndf, max_channels=m.max_channels, norm=m.d_norm,
+                num_classes=num_classes, cond=m.d_cond if num_classes else "none", attention=list(m.attention))
 
 
 def make_optimizer(params: Any, lr: float, cfg: GANConfig) -> torch.optim.Optimizer:
@@ -53,7 +58,9 @@ class GANTask:
         self.plot_every = cfg.log.sample_every
         dataset = build_image_dataset(cfg.data)
         self.label_names: list[str] = dataset.label_names  # type: ignore[attr-defined]
-        g, d = Generator(**generator_kwargs(cfg)), Discriminator(**discriminator_kwargs(cfg))
+        # model.num_classes=auto stays "auto" in the recorded config; the export records the resolved count.
+        self.num_classes = resolve_num_classes(cfg.model, cfg.data, self.label_names)
+        g, d = Generator(**generator_kwargs(cfg, self.num_classes)), Discriminator(**discriminator_kwargs(cfg, self.num_classes))
         if cfg.train.channels_last:
             g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
         opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg)
@@ -66,7 +73,7 @@ class GANTask:
         # The step may run compiled modules; the EMA, checkpoints and exports keep the uncompiled ones.
         run_g, run_d = (torch.compile(self.G), torch.compile(self.D)) if cfg.train.compile else (self.G, self.D)
         # Unconditional models (c_dim 0): the dataset's labels travel with the batches but are not used.
-        self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise, c_dim=0)
+        self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise, c_dim=self.num_classes)
         self.images_per_step = cfg.train.batch_size * cfg.train.d_steps * cfg.train.grad_accum * accelerator.num_processes
         self.augment = build_augmentation(cfg, accelerator, self.images_per_step)  # identity without augment.policy
         self.gan_step.augment = self.augment
@@ -114,16 +121,24 @@ class GANTask:
     def write_export(self, folder: Path, step: int) -> None:
         """EMA generator weights + the discriminator (a segmentation encoder's source) + how to rebuild them."""
         meta = {
-            "model": generator_kwargs(self.cfg), "discriminator": discriminator_kwargs(self.cfg), "step": step,
+            "model": generator_kwargs(self.cfg, self.num_classes), "discriminator": discriminator_kwargs(self.cfg, self.num_classes), "step": step,
             "label_names": self.label_names, "config": to_dict(self.cfg),
         }
         write_export(folder, GENERATOR, self.ema.state_dict(), meta, extra={DISCRIMINATOR_WEIGHTS: self.d_raw.state_dict()})
 
     def sample_grid(self, step: int) -> Path:
-        """Fixed-noise grid from the EMA generator: ``samples/step-<step>.png`` and ``latest.png``."""
-        latents = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz)
-        images = generate(self.ema.shadow, latents, self.cfg.train.batch_size)
+        """Fixed-noise grid from the EMA generator: ``samples/step-<step>.png`` and ``latest.png``.
+
+        A conditional generator's grid has one row per class (see :func:`class_grid_inputs`).
+        """
+        nrow = None
+        if self.num_classes:
+            latents, labels, nrow = class_grid_inputs(self.num_classes, self.cfg.log.num_samples, self.cfg.model.nz)
+            images = generate_for_classes(self.ema.shadow, latents, labels, self.cfg.train.batch_size)
+        else:
+            latents = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz)
+            images = generate(self.ema.shadow, latents, self.cfg.train.batch_size)
         run_dir = Path(self.cfg.out_dir)
-        path = save_grid(images, run_dir / SAMPLES_DIR / f"step-{step:07d}.png")
-        save_grid(images, run_dir / SAMPLES_DIR / "latest.png")
+        path = save_grid(images, run_dir / SAMPLES_DIR / f"step-{step:07d}.png", nrow)
+        save_grid(images, run_dir / SAMPLES_DIR / "latest.png", nrow)
         return path

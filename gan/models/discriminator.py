@@ -1,12 +1,15 @@
 """Convolutional discriminator mirroring the decoder; its blocks also form the segmentation encoder."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
 from .blocks import BASE_RESOLUTION, dcgan_init, down_blocks, num_doublings, stage_features
+from .conditioning import D_CONDITIONINGS, ClassProjection, check_cond, check_labels, insert_attention
 
 
 def encoder_widths(ndf: int, stages: int, max_channels: int) -> list[int]:
@@ -19,6 +22,9 @@ class Discriminator(nn.Module):
 
     ``norm``: ``batch`` (DCGAN), ``spectral`` (spectral norm on every conv) or ``none``. The first
     block never has BatchNorm, as in DCGAN. Returns raw logits (no sigmoid).
+    With ``num_classes`` > 0 it also takes class labels ``c``; ``cond='projection'`` adds
+    ``<embed(c), sum_xy h>`` of the last block's features ``h`` to the logit (``none``: labels
+    checked, not used). ``attention`` lists block output resolutions that get a self-attention block.
     """
 
     def __init__(
@@ -28,8 +34,13 @@ class Discriminator(nn.Module):
         ndf: int = 64,
         max_channels: int = 512,
         norm: str = "batch",
+        num_classes: int = 0,
+        cond: str = "none",
+        attention: Sequence[int] = (),
     ) -> None:
         super().__init__()
+        check_cond(cond, list(D_CONDITIONINGS), num_classes, "Discriminator")
+        self.num_classes, self.cond = num_classes, cond
         self.channels, self.resolution = channels, resolution
         stages = num_doublings(resolution)
         self.work_resolution = BASE_RESOLUTION * 2**stages
@@ -39,7 +50,11 @@ class Discriminator(nn.Module):
         self.blocks = down_blocks(channels, self.stage_channels, norm, first_norm)
         out = nn.Conv2d(self.stage_channels[-1], 1, BASE_RESOLUTION, 1, 0)
         self.out = spectral_norm(out) if norm == "spectral" else out
+        resolutions = [self.work_resolution // 2 ** (i + 1) for i in range(stages)]
+        insert_attention(self.blocks, resolutions, self.stage_channels, attention, norm == "spectral", "Discriminator")
         dcgan_init(self)
+        if cond == "projection":  # after dcgan_init, which would not touch it anyway: its own init
+            self.projection = ClassProjection(num_classes, self.stage_channels[-1], norm == "spectral")
 
     def check_input(self, x: torch.Tensor) -> None:
         expected = (self.channels, self.resolution, self.resolution)
@@ -52,6 +67,10 @@ class Discriminator(nn.Module):
             x = F.interpolate(x, size=(self.work_resolution,) * 2, mode="bilinear", align_corners=False)
         return stage_features(self.blocks, x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """One logit per image of ``x``; a conditional model also needs class indices ``c`` (N,)."""
         self.check_input(x)
-        return self.out(self.features(x)[-1]).flatten()
+        check_labels(c, self.num_classes, x.shape[0], "Discriminator")
+        h = self.features(x)[-1]
+        logits = self.out(h).flatten()
+        return logits + self.projection(h, c) if self.cond == "projection" else logits

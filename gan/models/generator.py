@@ -1,11 +1,15 @@
 """DCGAN generator: latent projection -> DeconvDecoder -> tanh image head."""
 from __future__ import annotations
 
+import contextlib
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .blocks import BASE_RESOLUTION, dcgan_init, num_doublings, stage_widths, upsample_conv
+from .conditioning import G_CONDITIONINGS, ClassAffine, ClassContext, LatentClassEmbedding, check_cond, check_labels, insert_attention
 from .decoder import DeconvDecoder
 
 
@@ -13,6 +17,9 @@ class Generator(nn.Module):
     """Maps latents ``(N, nz)`` to images ``(N, channels, resolution, resolution)`` in [-1, 1].
 
     Sizes that are not 4*2^k (e.g. 28) are produced at the next such size and resized down.
+    With ``num_classes`` > 0 it also takes class labels ``c`` (see :mod:`gan.models.conditioning`:
+    ``cond`` = ``embed`` | ``cbn`` | ``none``); ``attention`` lists decoder-stage output resolutions
+    that get a self-attention block.
     """
 
     def __init__(
@@ -24,27 +31,48 @@ class Generator(nn.Module):
         max_channels: int = 512,
         upsample: str = "transposed",
         norm: str = "batch",
+        num_classes: int = 0,
+        cond: str = "none",
+        attention: Sequence[int] = (),
     ) -> None:
         super().__init__()
+        check_cond(cond, list(G_CONDITIONINGS), num_classes, "Generator")
+        if cond == "cbn" and norm != "batch":
+            raise ValueError("Generator cond='cbn' replaces the decoder's BatchNorm: it needs norm='batch'")
         self.nz, self.channels, self.resolution = nz, channels, resolution
+        self.num_classes, self.cond = num_classes, cond
         stages = num_doublings(resolution)
         in_ch = stage_widths(ngf, stages, max_channels)[0]
+        if cond == "embed":
+            self.class_embed = LatentClassEmbedding(num_classes, nz)
         # A 4x4 transposed conv on a 1x1 latent is the DCGAN projection (a linear layer in disguise).
         self.project = nn.Sequential(
-            nn.ConvTranspose2d(nz, in_ch, BASE_RESOLUTION, 1, 0, bias=False),
+            nn.ConvTranspose2d(2 * nz if cond == "embed" else nz, in_ch, BASE_RESOLUTION, 1, 0, bias=False),
             nn.BatchNorm2d(in_ch) if norm == "batch" else nn.Identity(),
             nn.ReLU(inplace=True),
         )
         self.decoder = DeconvDecoder(in_ch, resolution, ngf, max_channels, upsample, norm)
+        if cond == "cbn":
+            self.class_context = ClassContext()
+            self.class_norm = ClassAffine(num_classes, self.decoder.stage_channels)
+            self.class_norm.swap_norms(self.decoder.stages, self.class_context)
+        insert_attention(self.decoder.stages, self.decoder.stage_resolutions, self.decoder.stage_channels, attention, False, "Generator")
         self.head = nn.Sequential(upsample_conv(self.decoder.out_channels, channels, upsample), nn.Tanh())
         dcgan_init(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Images for latents ``z`` (N, nz) and, for a conditional model, class indices ``c`` (N,)."""
         if z.dim() == 2:
             z = z[:, :, None, None]
         if z.shape[1:] != (self.nz, 1, 1):
             raise ValueError(f"Generator expects latents of shape (N, {self.nz}), got {tuple(z.shape)}")
-        x = self.head(self.decoder(self.project(z)))
+        check_labels(c, self.num_classes, z.shape[0], "Generator")
+        if self.cond == "embed":
+            z = self.class_embed(z, c)
+        # cbn: the decoder stages read this call's class gamma/beta from the shared context.
+        labelled = self.class_context.given(self.class_norm(c)) if self.cond == "cbn" else contextlib.nullcontext()
+        with labelled:
+            x = self.head(self.decoder(self.project(z)))
         if x.shape[-1] != self.resolution:
             x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", antialias=True, align_corners=False)
         return x
