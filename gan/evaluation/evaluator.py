@@ -134,7 +134,8 @@ class Evaluator:
         else:
             result = EvalResult({}, {"generated": {**generated, "num_images": n}, "resolution": self.data.resolution, "channels": self.data.channels})
         if self.classifier is not None:
-            result.values["class_accuracy"] = class_metrics.class_accuracy(generator, nz, num_classes, self.classifier, n, self.cfg.batch_size, self.cfg.seed, progress)
+            result.values["class_accuracy"] = class_metrics.class_accuracy(
+                generator, nz, num_classes, self.classifier, n, self.cfg.batch_size, self.cfg.seed, progress)
             result.protocol["class_accuracy"] = {"classifier": str(Path(self.cfg.classifier_path).expanduser().resolve()), "num_images": n,
                                                  "labels_and_latents": "torch.Generator seeded by eval.seed (labels uniform over the classes)"}
         if self.cfg.per_class and num_classes:
