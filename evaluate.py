@@ -3,6 +3,11 @@
     python evaluate.py runs/mnist --metrics fid,kid --num-samples 10000
     python evaluate.py runs/mnist/best data.root=../shared/data/mnist-test eval.num_real=5000
     python evaluate.py runs/x/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
+    python evaluate.py runs/digits --metrics fid,class_accuracy eval.per_class=true eval.classifier_path=digits.pt
+
+A class-conditional export (model.num_classes > 0 in its JSON) is sampled with labels uniform over
+its classes; eval.per_class=true adds the FID of each class against the real images of that class
+(fid_class<k>) and their mean (intra_fid); class_accuracy needs eval.classifier_path.
 
 The real data and evaluation settings default to the run's own config (stored in the export);
 ``data.*`` and ``eval.*`` overrides change them. The real-statistics cache is the one place not
@@ -93,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = eval_config(meta, args)
         cache = args.cache_dir or cfg.eval.cache_dir or user_cache_dir()
         evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
-        result = evaluator.evaluate_generator(model, meta["model"]["nz"], source=str(folder))
+        classes = int(meta["model"].get("num_classes") or 0)
+        result = evaluator.evaluate_generator(model, meta["model"]["nz"], source=str(folder), num_classes=classes)
         out = write_result(out_path, result, step=meta.get("step"))
         print(format_table(result.values))
         print(protocol_line(result.protocol))
@@ -105,11 +111,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def protocol_line(p: dict) -> str:
     """One line saying what was compared with what, by which extractor."""
-    fe = p["feature_extractor"]
+    fe = p.get("feature_extractor")
     real = p.get("real")
     against = f" vs {real['num_images']} real ({real['dataset']} {real['split']})" if real else ""
     cached = " [real stats from cache]" if p.get("real_cache", {}).get("hit") else ""
-    return f"protocol: {p['generated']['num_images']} generated{against} at {p['resolution']}px, {fe['name']} (weights sha256 {fe['weights_sha256'][:12]}){cached}"
+    by = f", {fe['name']} (weights sha256 {fe['weights_sha256'][:12]})" if fe else ""
+    line = f"protocol: {p['generated']['num_images']} generated{against} at {p['resolution']}px{by}{cached}"
+    if "class_accuracy" in p:
+        line += f"; class_accuracy by {p['class_accuracy']['classifier']}"
+    if isinstance(p.get("per_class"), dict):
+        line += f"; per-class FID over {p['per_class']['num_classes']} classes"
+    return line
 
 
 if __name__ == "__main__":

@@ -3,11 +3,22 @@
     python sample.py runs/quickstart --grid grid.png --seeds 0-63
     python sample.py runs/quickstart/export --out samples/ --num 1000
     python sample.py runs/quickstart --interpolate interp.png --seeds 0-4 --steps 8
+
+Class-conditional exports (their export records num_classes):
+
+    python sample.py runs/digits --grid grid.png --labels 0-9 --per-label 8   # row i = label i, column j = seed j
+    python sample.py runs/digits --out samples/ --num 100 --labels 3          # label3-seed000000.png, ...
+    python sample.py runs/digits --interpolate interp.png --labels 3          # every row within class 3
+
+Without --labels, a conditional export's --grid shows one row per class (the first 10 classes,
+8 seeds each) and --out cycles the labels (image i, seed s: class i % num_classes, file
+label<k>-seed<s>.png); --interpolate rows cycle the classes the same way.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from gan.cli import fail, run_cli
 
@@ -23,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="seeds such as 0-63 or 1,5,9: image i comes from seed i, whatever the batch size")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--nrow", type=int, help="images per grid row")
+    p.add_argument("--labels", help="conditional exports: classes such as 0-9, 3, 1,4,7 or class names; --grid: one row "
+                   "per label, --out: --num images per label, --interpolate: the rows within each label")
+    p.add_argument("--per-label", type=int, help="--grid of a conditional export: seeds 0..n-1 as columns of every label row "
+                   "(default 8; or give the columns with --seeds); --nrow does not apply to such grids")
     p.add_argument("--device", default="cuda" if _cuda() else "cpu")
     return p
 
@@ -43,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.nrow is not None and args.nrow < 1:
         return fail(f"--nrow {args.nrow}: expected >= 1 images per grid row")
+    if args.per_label is not None and (args.per_label < 1 or args.seeds):
+        return fail(f"--per-label {args.per_label}: expected >= 1 columns, and not together with --seeds (which gives the columns)")
+    from gan.generation import class_sampling as C
     from gan.generation import sampling as S
 
     try:
@@ -62,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             check_output_folder(args.out, protect=protect, what="--out")
         model, meta = S.load_generator(args.source, args.device)
         nz = meta["model"]["nz"]
+        if C.num_classes(meta) or args.labels or args.per_label is not None:
+            return sample_conditional(args, model, meta, seeds)
         if args.grid or args.out:
             images = S.generate(model, S.latents_for_seeds(seeds, nz), args.batch_size, progress=True)
             if args.grid:
@@ -77,6 +97,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_cli(job)
+
+
+def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: list[int]) -> int:
+    """``--grid``/``--out``/``--interpolate`` of a class-conditional export (``--labels`` picks the classes)."""
+    from gan.generation import class_sampling as C
+    from gan.generation import sampling as S
+
+    nz, classes = meta["model"]["nz"], C.num_classes(meta)
+    if not classes:
+        return fail(f"--labels/--per-label: '{args.source}' holds an unconditional generator (its export records no num_classes); "
+                    "they need a class-conditional one")
+    try:
+        labels = C.parse_labels(args.labels, classes, C.label_names(meta)) if args.labels else None
+    except ValueError as err:
+        return fail(str(err))
+    if args.grid:
+        columns = seeds if args.seeds else list(range(args.per_label or C.DEFAULT_PER_LABEL))
+        plan = C.per_label(labels or C.default_grid_labels(classes), columns, nz)
+        images = S.generate(model, plan.latents, args.batch_size, progress=True, labels=plan.labels)
+        print(f"wrote {S.save_grid(images, args.grid, len(columns))} (one row per label, one column per seed)")
+    if args.out:
+        plan = C.per_label(labels, seeds, nz) if labels else C.cycled(seeds, classes, nz)
+        images = S.generate(model, plan.latents, args.batch_size, progress=True, labels=plan.labels)
+        S.save_individual(images, args.out, plan.names)
+        print(f"wrote {len(plan.names)} images to {args.out}")
+    if args.interpolate:
+        anchors = (seeds if len(seeds) >= 2 else [seeds[0], seeds[0] + 1])[:9]  # at most 8 rows per label
+        latents, row_labels = C.interpolation(anchors, labels, classes, nz, args.steps)
+        images = S.generate(model, latents, args.batch_size, labels=row_labels)
+        print(f"wrote {S.save_grid(images, args.interpolate, args.steps)}")
+    return 0
 
 
 if __name__ == "__main__":

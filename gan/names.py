@@ -33,7 +33,7 @@ ON_NONFINITE = ("error", "skip")
 TRACKERS = ("wandb", "tensorboard", "none")
 
 # Evaluation metrics (gan.evaluation.metrics.METRICS) and the other names they may be given by.
-EVAL_METRICS = ("fid", "kid", "is", "prc")
+EVAL_METRICS = ("fid", "kid", "is", "prc", "class_accuracy")
 EVAL_METRIC_ALIASES = {"isc": "is", "inception_score": "is", "pr": "prc", "precision_recall": "prc"}
 
 # Segmentation (gan.seg.data.SEG_DATASET_BUILDERS, gan.models.fusion, gan.seg.encoders.ENCODERS,

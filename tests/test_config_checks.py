@@ -16,7 +16,7 @@ from gan.seg.config import SegConfig
     ("eval.num_samples=1", "config key 'eval.num_samples': got 1, expected >= 2"),
     ("eval.kid_subset_size=1", "config key 'eval.kid_subset_size': got 1, expected >= 2"),
     ("eval.num_real=1", "config key 'eval.num_real': got 1, expected 0 (all) or >= 2"),
-    ("eval.metrics=fid,lpips", "config key 'eval.metrics': got 'lpips', expected some of fid, kid, is, prc, isc, inception_score, pr, precision_recall"),
+    ("eval.metrics=fid,lpips", "config key 'eval.metrics': got 'lpips', expected some of fid, kid, is, prc, class_accuracy, isc, inception_score, pr, precision_recall"),
     ("optim.g_lr=-1", "config key 'optim.g_lr': got -1.0, expected > 0"),
     ("optim.d_lr=nan", "config key 'optim.d_lr': got 'nan', expected a finite number"),
     ("optim.beta1=5", "config key 'optim.beta1': got 5.0, expected in [0, 1)"),

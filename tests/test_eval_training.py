@@ -66,7 +66,7 @@ class ScriptedEvaluator:
     def __init__(self, fids: list[float]) -> None:
         self.fids = list(fids)
 
-    def evaluate_generator(self, model, nz, source=""):
+    def evaluate_generator(self, model, nz, source="", num_classes=0):
         return EvalResult({"fid": self.fids.pop(0)}, {"source": source})
 
 

@@ -100,6 +100,8 @@ class EvalConfig(Section):
     isc_splits: int = 10
     seed: int = 2020  # torch-fidelity's rng_seed: latents, KID subsets, IS shuffling, real subset
     download_weights: bool = False  # fetch missing Inception weights into the torch hub cache (needs network)
+    per_class: bool = False  # conditional generators: also FID per class against that class's real images (intra-FID)
+    classifier_path: str = ""  # TorchScript classifier of the class_accuracy metric: [0,1] images -> logits or (features, logits)
 
     def checks(self) -> list[Check]:
         n = MIN_EVAL_IMAGES
@@ -113,6 +115,8 @@ class EvalConfig(Section):
             ("num_real", self.num_real == 0 or self.num_real >= n, f"0 (all) or >= {n}"),
             ("kid_subset_size", self.kid_subset_size >= n, f">= {n}"),
             ("isc_splits", self.isc_splits >= 1, ">= 1"),
+            ("classifier_path", "class_accuracy" not in [m.strip().lower() for m in self.metrics] or bool(self.classifier_path.strip()),
+             "a TorchScript classifier file (torch.jit.save) when eval.metrics has class_accuracy"),
         ]
 
 

@@ -29,7 +29,7 @@ from ..config import DataConfig, EvalConfig, check_section
 from ..data import build_image_dataset
 from ..engine import formats
 from ..engine.formats import write_json_atomic
-from . import real_cache
+from . import class_metrics, real_cache
 from .extractors import ExtractorSpec, resolve_extractor
 from .frechet import frechet_distance, symmetric_sqrt
 from .inputs import GeneratorSource, UInt8Images, image_shape, subset
@@ -75,10 +75,13 @@ class Evaluator:
         check_eval_config(cfg)
         self.cfg, self.data, self.cache_dir = cfg, data, Path(cache_dir)
         self.device = torch.device(device)
-        self.metrics: list[Metric] = parse_metrics(cfg.metrics)
+        requested = parse_metrics(cfg.metrics)
+        self.metrics: list[Metric] = [m for m in requested if m.fidelity]  # the torch-fidelity ones
+        self.classifier = class_metrics.load_classifier(cfg.classifier_path) if len(requested) > len(self.metrics) else None
+        # class_accuracy alone needs no feature extractor (nor Inception weights)
         self.extractor: ExtractorSpec = resolve_extractor(
             cfg.feature_extractor, cfg.inception_weights, cfg.feature_extractor_path, cfg.download_weights
-        )
+        ) if self.metrics or cfg.per_class else None  # type: ignore[assignment]
         self._real: Dataset | None = None
         self._full_size = 0
         self._fe: Any = None
@@ -105,19 +108,49 @@ class Evaluator:
 
     # ---- scoring ------------------------------------------------------------------------------
 
-    def evaluate_generator(self, generator: nn.Module, nz: int, num_samples: int | None = None, progress: bool = True, source: str = "") -> EvalResult:
-        """Score ``num_samples`` (default ``eval.num_samples``) images of ``generator`` (z ~ N(0, I))."""
+    def evaluate_generator(self, generator: nn.Module, nz: int, num_samples: int | None = None, progress: bool = True, source: str = "",
+                           num_classes: int = 0) -> EvalResult:
+        """Score ``num_samples`` (default ``eval.num_samples``) images of ``generator`` (z ~ N(0, I)).
+
+        ``num_classes`` > 0 (from the export's ``model.num_classes``): a conditional generator, called
+        as ``generator(z, c)`` with labels uniform over the classes; adds ``class_accuracy`` and, with
+        ``eval.per_class``, the per-class FIDs (:mod:`gan.evaluation.class_metrics`).
+        """
         n = num_samples or self.cfg.num_samples
         generator.eval()
+        device = next(generator.parameters()).device
         with torch.no_grad():
-            probe = generator(torch.zeros(1, nz, device=next(generator.parameters()).device))
+            z = torch.zeros(1, nz, device=device)
+            probe = generator(z, torch.zeros(1, dtype=torch.long, device=device)) if num_classes else generator(z)
         self._check_shape(tuple(probe.shape[1:]), "the generator")
-        with tqdm(total=n, desc="eval: generated", unit="img", disable=not progress, leave=False) as bar:
-            fake = GeneratorSource(generator, nz, bar)
-            return self._score(fake, n, {"source": source or "generator", "latents": "N(0, I), torch-fidelity numpy RandomState(eval.seed)"}, progress)
+        if self.classifier is not None and not num_classes:
+            raise EvalError("eval.metrics: class_accuracy needs a class-conditional generator (its export's model.num_classes > 0)")
+        generated = {"source": source or "generator", "latents": "N(0, I), torch-fidelity numpy RandomState(eval.seed)"}
+        if num_classes:
+            generated.update(num_classes=num_classes, labels="uniform over the classes, torch.Generator seeded by eval.seed")
+        if self.metrics:
+            with tqdm(total=n, desc="eval: generated", unit="img", disable=not progress, leave=False) as bar:
+                fake = GeneratorSource(generator, nz, bar, classes=num_classes, seed=self.cfg.seed)
+                result = self._score(fake, n, generated, progress)
+        else:
+            result = EvalResult({}, {"generated": {**generated, "num_images": n}, "resolution": self.data.resolution, "channels": self.data.channels})
+        if self.classifier is not None:
+            result.values["class_accuracy"] = class_metrics.class_accuracy(
+                generator, nz, num_classes, self.classifier, n, self.cfg.batch_size, self.cfg.seed, progress)
+            result.protocol["class_accuracy"] = {"classifier": str(Path(self.cfg.classifier_path).expanduser().resolve()), "num_images": n,
+                                                 "labels_and_latents": "torch.Generator seeded by eval.seed (labels uniform over the classes)"}
+        if self.cfg.per_class and num_classes:
+            values, protocol = class_metrics.per_class_fid(self, generator, nz, num_classes, n, progress)
+            result.values.update(values)
+            result.protocol["per_class"] = protocol
+        elif self.cfg.per_class:
+            result.protocol["per_class"] = "not computed: the generator is unconditional"
+        return result
 
     def evaluate_images(self, images: torch.Tensor, progress: bool = True, source: str = "image tensor") -> EvalResult:
         """Score already generated [-1, 1] images ``(N, C, H, W)``."""
+        if not self.metrics:
+            raise EvalError("eval.metrics: class_accuracy scores a conditional generator, not an image tensor; ask for fid, kid, is or prc")
         if images.dim() != 4 or images.shape[0] < MIN_IMAGES:
             raise EvalError(f"expected at least {MIN_IMAGES} images as (N, C, H, W), got shape {tuple(images.shape)}")
         self._check_shape(tuple(images.shape[1:]), source)
@@ -140,7 +173,7 @@ class Evaluator:
     def feature_extractor(self) -> Any:
         """torch-fidelity's extractor for every layer the metrics need, built once per evaluator."""
         if self._fe is None:
-            layers = sorted(set(self._layers().values()))
+            layers = sorted(set(self._layers().values()) | ({self.extractor.layer("fid")} if self.cfg.per_class else set()))
             weights = self.extractor.weights
             self._fe = create_feature_extractor(
                 self.extractor.name, layers, cuda=self.device.type == "cuda", verbose=False,

@@ -93,16 +93,17 @@ class TorchScriptExtractor(ModuleFeatureExtractor):
         return load_torchscript(Path(path or ""))
 
 
-def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+def load_torchscript(path: Path, key: str = "eval.feature_extractor_path") -> torch.jit.ScriptModule:
+    """A TorchScript file on the CPU; one-line :class:`EvalError` naming config ``key`` when it is missing or not one."""
     if not path.is_file():
-        raise EvalError(f"eval.feature_extractor_path '{path}' does not exist (a TorchScript file from torch.jit.save)")
+        raise EvalError(f"{key} '{path}' does not exist (a TorchScript file from torch.jit.save)")
     try:
         with warnings.catch_warnings():  # torch >= 2.10 flags TorchScript as deprecated; it still loads
             warnings.simplefilter("ignore", FutureWarning)
             return torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # not a TorchScript archive
         first = first_line(err)
-        raise EvalError(f"eval.feature_extractor_path '{path}' is not a TorchScript file: {first[:200]}") from None
+        raise EvalError(f"{key} '{path}' is not a TorchScript file: {first[:200]}") from None
 
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:

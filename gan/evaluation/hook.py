@@ -26,8 +26,9 @@ class PeriodicEvaluation:
     """Hook function: score ``generator()`` and keep the best export written by ``write_export``."""
 
     def __init__(self, evaluator: Evaluator, run_dir: Path, generator: Callable[[], nn.Module], nz: int,
-                 write_export: Callable[[Path, int], None], resume: bool) -> None:
+                 write_export: Callable[[Path, int], None], resume: bool, num_classes: int = 0) -> None:
         self.evaluator, self.run_dir, self.generator, self.nz = evaluator, run_dir, generator, nz
+        self.num_classes = num_classes  # > 0: a conditional generator (class_accuracy, eval.per_class)
         self.write_export = write_export
         self.eval_dir = run_dir / EVAL_DIR
         self.best = read_best(run_dir) if resume else None  # a fresh run must not compare against an old one
@@ -38,7 +39,7 @@ class PeriodicEvaluation:
         # Evaluation must not shift the training run's random streams (resumed runs stay identical).
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             try:
-                result = self.evaluator.evaluate_generator(model, self.nz, source=f"EMA generator, step {step}")
+                result = self.evaluator.evaluate_generator(model, self.nz, source=f"EMA generator, step {step}", num_classes=self.num_classes)
             except StopRequested:  # preempted: the trainer saves a checkpoint at the step boundary right after
                 print(f"eval at step {step}: stopped early, a stop signal arrived (this evaluation is not recorded)")
                 return None
@@ -88,8 +89,11 @@ def make_eval_hook(cfg: Any, task: Any, device: torch.device) -> Hook | None:
     if cfg.eval.every <= 0:
         return None
     cache = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else default_cache_dir(cfg.out_dir)
+    from ..generation.task import generator_kwargs  # the constructor kwargs an export records (num_classes among them)
+
     evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
-    fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export, bool(cfg.resume))
+    classes = int(generator_kwargs(cfg).get("num_classes") or 0)
+    fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export, bool(cfg.resume), classes)
     return Hook(cfg.eval.every, fn)
 
 

@@ -32,11 +32,18 @@ def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
 
 
 class GeneratorSource(GenerativeModelBase):
-    """A generator ``z -> [-1, 1] images`` as torch-fidelity input, with an optional progress bar."""
+    """A generator ``z -> [-1, 1] images`` as torch-fidelity input, with an optional progress bar.
 
-    def __init__(self, generator: nn.Module, nz: int, progress: tqdm | None = None) -> None:
+    ``classes`` > 0: a conditional generator, called as ``generator(z, c)`` with ``c`` drawn uniformly
+    over the classes from a generator seeded by ``seed``, or always ``label`` when that is given.
+    """
+
+    def __init__(self, generator: nn.Module, nz: int, progress: tqdm | None = None, classes: int = 0, seed: int = 0,
+                 label: int | None = None) -> None:
         super().__init__()
         self.generator, self.nz, self.progress = generator, nz, progress
+        self.classes, self.label = classes, label
+        self.label_rng = torch.Generator().manual_seed(seed)
 
     @property
     def z_size(self) -> int:
@@ -48,13 +55,23 @@ class GeneratorSource(GenerativeModelBase):
 
     @property
     def num_classes(self) -> int:
+        # Labels are drawn in forward(): torch-fidelity's own conditional path uses np.int (gone since NumPy 1.24).
         return 0
+
+    def labels_for(self, count: int) -> torch.Tensor:
+        """The class indices of the next ``count`` images."""
+        if self.label is not None:
+            return torch.full((count,), self.label, dtype=torch.long)
+        return torch.randint(self.classes, (count,), generator=self.label_rng)
 
     @torch.no_grad()
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         raise_if_stop_requested()
         device = next(self.generator.parameters()).device
-        images = to_uint8_rgb(self.generator(z.to(device)))
+        if self.classes:
+            images = to_uint8_rgb(self.generator(z.to(device), self.labels_for(z.shape[0]).to(device)))
+        else:
+            images = to_uint8_rgb(self.generator(z.to(device)))
         if self.progress is not None:
             self.progress.update(images.shape[0])
         return images

@@ -15,6 +15,7 @@ class Metric:
     flag: str  # calculate_metrics keyword: fid / kid / isc / prc
     keys: dict[str, str]  # torch-fidelity result key -> our key
     needs_real: bool = True
+    fidelity: bool = True  # computed by torch-fidelity from extractor features (else by gan.evaluation.class_metrics)
 
 
 # One entry per name of gan.names.EVAL_METRICS.
@@ -25,6 +26,7 @@ METRICS: dict[str, Metric] = {
         Metric("kid", "kid", {"kernel_inception_distance_mean": "kid_mean", "kernel_inception_distance_std": "kid_std"}),
         Metric("is", "isc", {"inception_score_mean": "is_mean", "inception_score_std": "is_std"}, needs_real=False),
         Metric("prc", "prc", {"precision": "precision", "recall": "recall", "f_score": "f_score"}),
+        Metric("class_accuracy", "class_accuracy", {"class_accuracy": "class_accuracy"}, needs_real=False, fidelity=False),
     )
 }
 # Lower is better for these; the first one present picks the `best` export during training.

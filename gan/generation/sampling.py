@@ -60,13 +60,24 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 
 
 @torch.no_grad()
-def generate(model: Generator, latents: torch.Tensor, batch_size: int = 64, progress: bool = False) -> torch.Tensor:
-    """Images in [-1, 1] on the CPU for ``latents``, computed ``batch_size`` at a time."""
+def generate(model: torch.nn.Module, latents: torch.Tensor, batch_size: int = 64, progress: bool = False,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU for ``latents``, computed ``batch_size`` at a time.
+
+    ``labels``: class indices ``(N,)`` aligned with ``latents``, for a conditional generator
+    (called as ``model(z, c)``); None calls ``model(z)``.
+    """
     from tqdm.auto import tqdm
 
+    if labels is not None and labels.shape != (latents.shape[0],):
+        raise ValueError(f"labels of shape {tuple(labels.shape)} do not match {latents.shape[0]} latents")
     device = next(model.parameters()).device
     chunks = latents.split(batch_size)
-    out = [model(z.to(device)).float().cpu() for z in tqdm(chunks, desc="sample", disable=not progress)]
+    label_chunks = labels.long().split(batch_size) if labels is not None else [None] * len(chunks)
+    out = []
+    for z, c in tqdm(list(zip(chunks, label_chunks)), desc="sample", disable=not progress):
+        images = model(z.to(device)) if c is None else model(z.to(device), c.to(device))
+        out.append(images.float().cpu())
     return torch.cat(out)
 
 

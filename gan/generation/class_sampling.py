@@ -1,0 +1,121 @@
+"""Sampling a class-conditional generator: ``--labels`` parsing and which (latent, label) goes where.
+
+A conditional export records ``meta["model"]["num_classes"]`` (absent or 0: unconditional) and
+``meta["label_names"]``; everything here reads those, never the model object. Latents always come
+from :func:`~gan.generation.sampling.latents_for_seeds`, so a seed means the same latent whatever
+the label: in a label grid, one column shares its latent across all rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from .sampling import interpolation_latents, latents_for_seeds
+
+DEFAULT_PER_LABEL = 8  # grid columns per class when neither --per-label nor --seeds says
+DEFAULT_GRID_CLASSES = 10  # a conditional grid without --labels shows at most this many classes
+_NAMES_SHOWN = 12  # an error lists at most this many class names
+
+
+def num_classes(meta: dict[str, Any]) -> int:
+    """Classes of the export's generator (0: unconditional)."""
+    return int(meta.get("model", {}).get("num_classes") or 0)
+
+
+def label_names(meta: dict[str, Any]) -> list[str]:
+    """The export's class names (may be empty)."""
+    return [str(n) for n in meta.get("label_names") or []]
+
+
+def _valid(classes: int, names: Sequence[str]) -> str:
+    text = f"class indices 0..{classes - 1}"
+    if names:
+        shown = ", ".join(names[:_NAMES_SHOWN]) + (", ..." if len(names) > _NAMES_SHOWN else "")
+        text += f" or class names ({shown})"
+    return text
+
+
+def parse_labels(text: str, classes: int, names: Sequence[str] = (), flag: str = "--labels") -> list[int]:
+    """``"0-9"``, ``"3"``, ``"1,4,7"`` or class names (``"cat,dog"``) -> class indices, in order, no repeats.
+
+    Raises ``ValueError`` naming ``flag``, the value and the valid range/names for an index out of
+    ``0..classes-1``, an unknown name or an empty list.
+    """
+    out: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if part in names:  # names first: a name may contain '-' (e.g. 'T-shirt/top')
+            found = [list(names).index(part)]
+        else:
+            lo, dash, hi = part.partition("-")
+            try:
+                first, last = int(lo), int(hi) if dash else int(lo)
+            except ValueError:
+                raise ValueError(f"{flag} {text!r}: unknown class {part!r}; expected {_valid(classes, names)}") from None
+            if not 0 <= first <= last < classes:
+                raise ValueError(f"{flag} {text!r}: {part!r} is out of range; expected {_valid(classes, names)}")
+            found = list(range(first, last + 1))
+        out.extend(k for k in found if k not in out)
+    if not out:
+        raise ValueError(f"{flag} {text!r}: no class given; expected {_valid(classes, names)}")
+    return out
+
+
+@dataclass
+class Plan:
+    """What to generate: latents ``(N, nz)``, their labels ``(N,)`` and a file name stem per image."""
+
+    latents: torch.Tensor
+    labels: torch.Tensor
+    names: list[str]
+
+
+def file_stem(label: int, seed: int) -> str:
+    """``label3-seed000012``: the file name of one conditional sample."""
+    return f"label{label}-seed{seed:06d}"
+
+
+def _plan(pairs: list[tuple[int, int]], nz: int) -> Plan:
+    """Images for ``(label, seed)`` pairs, in order."""
+    latents = latents_for_seeds([s for _, s in pairs], nz)
+    labels = torch.tensor([k for k, _ in pairs], dtype=torch.long)
+    return Plan(latents, labels, [file_stem(k, s) for k, s in pairs])
+
+
+def per_label(labels: Sequence[int], seeds: Sequence[int], nz: int) -> Plan:
+    """Every seed for every label, label-major: a grid with one row per label (``nrow=len(seeds)``)."""
+    return _plan([(k, s) for k in labels for s in seeds], nz)
+
+
+def cycled(seeds: Sequence[int], classes: int, nz: int) -> Plan:
+    """One image per seed, labels cycling through the classes: image i gets class ``i % classes``."""
+    return _plan([(i % classes, s) for i, s in enumerate(seeds)], nz)
+
+
+def default_grid_labels(classes: int) -> list[int]:
+    """The rows of a conditional grid without ``--labels``: the first (at most 10) classes."""
+    return list(range(min(classes, DEFAULT_GRID_CLASSES)))
+
+
+def interpolation(anchors: Sequence[int], labels: Sequence[int] | None, classes: int, nz: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slerp rows between consecutive seeds, with the label of each row.
+
+    ``labels`` given: one block of rows per label, every row of a block that label (interpolation
+    within a class). None: the rows cycle through the classes (row i: class ``i % classes``).
+    """
+    rows = len(anchors) - 1
+    block = interpolation_latents(anchors, nz, steps)
+    if labels is None:
+        row_labels = [i % classes for i in range(rows)]
+        latents = block
+    else:
+        row_labels = [k for k in labels for _ in range(rows)]
+        latents = block.repeat(len(labels), 1)
+    return latents, torch.tensor(row_labels, dtype=torch.long).repeat_interleave(steps)
+
+
+__all__ = ["DEFAULT_PER_LABEL", "Plan", "cycled", "default_grid_labels", "file_stem", "interpolation", "label_names",
+           "num_classes", "parse_labels", "per_label"]
