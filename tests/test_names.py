@@ -17,7 +17,7 @@ from gan.generation.losses import LOSSES
 from gan.models import DeconvDecoder, SkipFusion
 from gan.models.blocks import UPSAMPLE_BUILDERS
 from gan.seg.config import SegDataConfig, SegLossConfig, SegModelConfig, SegOptimConfig
-from gan.seg.data import SEG_DATASET_BUILDERS
+from gan.seg.data import CAMVID_SPLITS, SEG_DATASET_BUILDERS
 from gan.seg.encoders import build_encoder
 from gan.seg.transforms import augment_ops
 
@@ -35,6 +35,7 @@ def choices(schema: type, field: str) -> tuple:
     (LOSSES, names.GAN_LOSSES),
     (METRICS, names.EVAL_METRICS),
     (augment_ops(32, 255), names.SEG_AUGMENTATIONS),
+    ([k for k in CAMVID_SPLITS if k != "train"], names.SEG_EVAL_SPLITS),
 ])
 def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     assert sorted(registry) == sorted(listed)
@@ -52,6 +53,7 @@ def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     (ModelConfig, "d_norm", names.D_NORMS),
     (LossConfig, "type", names.GAN_LOSSES),
     (SegDataConfig, "name", names.SEG_DATASETS),
+    (SegDataConfig, "split_eval", names.SEG_EVAL_SPLITS),
     (SegModelConfig, "upsample", names.UPSAMPLE_MODES),
     (SegModelConfig, "fusion", names.FUSION_MODES),
     (SegModelConfig, "encoder", names.SEG_ENCODERS),
