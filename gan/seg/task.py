@@ -18,7 +18,8 @@ from ..engine.loader import ignore_stop_signals, train_loader
 from .config import SegConfig
 from .data import SegData, build_seg_data
 from .frames import collate_frames
-from .losses import SegLoss, class_pixel_counts, median_frequency_weights
+from .class_weights import cached_class_weights
+from .losses import SegLoss
 from .model import SegmentationModel
 from .transfer import transfer_from_gan
 from .transforms import JointAugment
@@ -81,10 +82,9 @@ class SegTask:
     def _class_weights(self) -> torch.Tensor | None:
         if self.cfg.loss.class_weights == "none":
             return None
-        counts, present = class_pixel_counts(self.data.train, len(self.class_names), self.ignore_index, self.cfg.loss.class_weight_images)
-        weights = median_frequency_weights(counts, present)
+        weights, cached = cached_class_weights(self.data.train, len(self.class_names), self.ignore_index, self.cfg.loss.class_weight_images)
         if self.acc.is_main_process:
-            print("median-frequency class weights: " + ", ".join(f"{n} {w:.3f}" for n, w in zip(self.class_names, weights.tolist())))
+            print(f"median-frequency class weights{' (cached)' if cached else ''}: " + ", ".join(f"{n} {w:.3f}" for n, w in zip(self.class_names, weights.tolist())))
         return weights
 
     def _train_loader(self) -> DataLoader:
