@@ -2,6 +2,9 @@
 native-size scoring (pixel counts, a hand-computed IoU), crops and scale jitter, overlays spread over the set."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +25,7 @@ from fake_camvid import VOID, write_fake_camvid
 from PIL import Image
 
 IGN = 255
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("encoder", SEG_ENCODERS)  # ResNets with random weights: no download
@@ -171,3 +175,47 @@ def test_segfiles_native_masks_keep_the_file_size(tmp_path) -> None:
     assert ds[0][1].shape == (15, 22)
     ds.native_masks = True
     assert ds[0][0].shape == (3, 15, 22) and ds[0][1].shape == (30, 44)
+
+
+def test_camvid_config_trains_and_predicts_from_the_cli(tmp_path, capsys) -> None:
+    import predict_seg
+    import train_seg
+
+    from gan.seg.data import CAMVID_PALETTE
+
+    root, out = tmp_path / "camvid", tmp_path / "run"
+    write_fake_camvid(root, size=(30, 44), counts={"train": 4, "val": 2, "test": 3})
+    tiny = [
+        f"data.root={root}", f"out_dir={out}", "data.size=[20, 28]", "data.crop=[16, 20]", "data.resolution=16",
+        "model.ngf=4", "model.ndf=4", "model.max_channels=16", "train.steps=2", "train.batch_size=2",
+        "eval.every=2", "eval.batch_size=2", "eval.overlay_images=2", "checkpoint.every=2", "log.every=1",
+    ]
+    config = REPO / "configs" / "seg_camvid.yaml"
+    assert train_seg.main(["--config", str(config), *tiny]) == 0
+    assert "median-frequency class weights" in capsys.readouterr().out
+    evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [2] and len(evals[0]["iou"]) == 11
+    assert (out / "overlays" / "step-0000002.png").is_file() and (out / "best" / "segmenter.json").is_file()
+    masks = tmp_path / "masks"
+    assert predict_seg.main([str(out), str(root / "test"), str(masks), "--color"]) == 0
+    for name in ("test_000.png", "test_002.png"):
+        labels = np.array(Image.open(masks / name))
+        assert labels.shape == (30, 44) and labels.max() <= 10  # the frame's own size, CamVid classes
+        colours = {tuple(c) for c in np.array(Image.open(masks / name.replace(".png", "_color.png"))).reshape(-1, 3)}
+        assert colours <= set(CAMVID_PALETTE)
+
+
+def test_class_weights_are_cached_per_mask_files(tmp_path) -> None:
+    from gan.seg.class_weights import cached_class_weights
+
+    written = write_fake_camvid(tmp_path / "camvid", size=(30, 44), counts={"train": 3, "val": 1})
+    data = build_seg_data(SegDataConfig(name="camvid", root=str(tmp_path / "camvid"), size=[30, 44]))
+    first, cached = cached_class_weights(data.train, 11, IGN, 500, tmp_path / "cache")
+    assert not cached and first.shape == (11,)
+    again, cached = cached_class_weights(data.train, 11, IGN, 500, tmp_path / "cache")
+    assert cached and torch.equal(first, again)
+    label = np.array(Image.open(written["train"][0]))
+    label[1:, :] = 3  # mostly road now: the weights must be recomputed
+    Image.fromarray(label).save(written["train"][0])
+    changed, cached = cached_class_weights(data.train, 11, IGN, 500, tmp_path / "cache")
+    assert not cached and not torch.equal(first, changed) and changed[3] < first[3]
