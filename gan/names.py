@@ -43,6 +43,7 @@ FUSION_MODES = ("none", "add", "average", "weighted", "concat")
 SEG_ENCODERS = ("conv", "resnet18", "resnet34", "resnet50")
 SEG_AUGMENTATIONS = ("hflip", "vflip", "rot90", "rotate", "crop", "color")
 SEG_CLASS_WEIGHTS = ("none", "median_frequency")
+SEG_EVAL_SPLITS = ("val", "test")  # camvid: gan.seg.data.CAMVID_SPLITS other than train
 LR_SCHEDULES = ("constant", "cosine")
 
 # export.py --format (runtime formats: gan.engine.formats.RUNTIME_SUFFIXES; the rest: gan.deploy).

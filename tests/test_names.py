@@ -19,7 +19,7 @@ from gan.models import DeconvDecoder, SkipFusion
 from gan.models.blocks import UPSAMPLE_BUILDERS
 from gan.models.conditioning import D_CONDITIONINGS, G_CONDITIONINGS
 from gan.seg.config import SegDataConfig, SegLossConfig, SegModelConfig, SegOptimConfig
-from gan.seg.data import SEG_DATASET_BUILDERS
+from gan.seg.data import CAMVID_SPLITS, SEG_DATASET_BUILDERS
 from gan.seg.encoders import build_encoder
 from gan.seg.transforms import augment_ops
 
@@ -40,6 +40,7 @@ def choices(schema: type, field: str) -> tuple:
     (AUGMENT_OPS, names.GAN_AUGMENTATIONS),
     (G_CONDITIONINGS, names.G_CONDITIONINGS),
     (D_CONDITIONINGS, names.D_CONDITIONINGS),
+    ([k for k in CAMVID_SPLITS if k != "train"], names.SEG_EVAL_SPLITS),
 ])
 def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     assert sorted(registry) == sorted(listed)
@@ -59,6 +60,7 @@ def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     (ModelConfig, "d_cond", names.D_CONDITIONINGS),
     (LossConfig, "type", names.GAN_LOSSES),
     (SegDataConfig, "name", names.SEG_DATASETS),
+    (SegDataConfig, "split_eval", names.SEG_EVAL_SPLITS),
     (SegModelConfig, "upsample", names.UPSAMPLE_MODES),
     (SegModelConfig, "fusion", names.FUSION_MODES),
     (SegModelConfig, "encoder", names.SEG_ENCODERS),

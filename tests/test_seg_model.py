@@ -1,4 +1,4 @@
-"""SegmentationModel: every fusion mode, odd input sizes (forward and backward), tiling, ResNet option."""
+"""SegmentationModel: every fusion mode, odd input sizes (forward and backward), whole frames, ResNet option."""
 from __future__ import annotations
 
 import pytest
@@ -66,14 +66,19 @@ def test_tiling_stitches_tiles_in_place_and_crops() -> None:
     assert float(out[0, 0, 5, 0]) == 3.0 and float(out[0, 0, 5, 6]) == 4.0
 
 
-def test_large_input_equals_its_tiles_run_separately() -> None:
+def test_large_input_runs_as_one_frame_not_as_tiles() -> None:
+    # Whole frames are segmented with context across them (fully convolutional, not 16 px tiles):
+    # a change in the top half moves logits of the bottom half, and a stride-multiple input is not padded.
     torch.manual_seed(0)
     model = SegmentationModel(num_classes=3, channels=3, resolution=16, fusion="add", **TINY).eval()
     x = torch.randn(1, 3, 32, 16)
     with torch.no_grad():
         whole = model(x)
-        top, bottom = model(x[..., :16, :]), model(x[..., 16:, :])
-    assert torch.allclose(whole, torch.cat([top, bottom], dim=2), atol=1e-6)
+        x2 = x.clone()
+        x2[..., 12:16, :] += 3.0
+        changed = model(x2)
+        assert torch.equal(whole, model._forward_tile(x))  # 32 x 16 is a multiple of the 4 px stride
+    assert (changed[..., 16:20, :] - whole[..., 16:20, :]).abs().max() > 1e-4
 
 
 def test_resnet_encoder_option_random_weights() -> None:

@@ -13,6 +13,9 @@ from .fusion import SkipFusion
 class DeconvDecoder(nn.Module):
     """Stack of x2 upsampling blocks from ``in_channels`` x 4x4 to half the output size.
 
+    The layers are convolutional, so a larger ``h x w`` input grid (a non-square frame's bottleneck in
+    the segmentation model) gives ``h * 2^k x w * 2^k`` outputs with the same weights.
+
     The final x2 step to the full output size belongs to the head that owns the output channels
     (the generator's tanh image head or the segmentation class head), which is exactly the DCGAN
     layout: for 64x64, 4 -> 8 -> 16 -> 32 here, 32 -> 64 in the head.
@@ -65,9 +68,9 @@ class DeconvDecoder(nn.Module):
         return self.stage_channels[-1] if self.stage_channels else self.in_channels
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
-        if x.shape[1] != self.in_channels or x.shape[-2:] != (BASE_RESOLUTION, BASE_RESOLUTION):
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"DeconvDecoder expects input (N, {self.in_channels}, 4, 4), got {tuple(x.shape)}"
+                f"DeconvDecoder expects input (N, {self.in_channels}, h, w) (4 x 4 in a generator), got {tuple(x.shape)}"
             )
         for i, stage in enumerate(self.stages):
             x = stage(x)

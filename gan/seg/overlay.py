@@ -18,6 +18,15 @@ def class_palette(num_classes: int) -> np.ndarray:
     return (np.array([cmap(i % cmap.N)[:3] for i in range(num_classes)]) * 255).astype(np.uint8)
 
 
+def palette_for(class_names: list[str] | tuple[str, ...]) -> np.ndarray:
+    """A dataset's own colours when the classes are its own (CamVid), else :func:`class_palette`."""
+    from .data import CAMVID_CLASSES, CAMVID_PALETTE
+
+    if tuple(class_names) == CAMVID_CLASSES:
+        return np.array(CAMVID_PALETTE, dtype=np.uint8)
+    return class_palette(len(class_names))
+
+
 def colorize(mask: torch.Tensor, palette: np.ndarray, ignore_index: int) -> np.ndarray:
     """Label map ``(H, W)`` -> RGB ``(H, W, 3)``; ignored pixels black."""
     m = mask.cpu().numpy()
@@ -36,14 +45,15 @@ def to_rgb(image: torch.Tensor) -> np.ndarray:
 
 
 def save_overlay(images: torch.Tensor, masks: torch.Tensor, preds: torch.Tensor, class_names: list[str], ignore_index: int, path: Path, title: str = "") -> Path:
-    """Write the comparison figure to ``path`` (atomically) and return it."""
+    """Write the comparison figure to ``path`` (atomically) and return it; ``masks`` and ``preds`` may
+    be lists of label maps of another size than the images (native-size evaluation)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    palette = class_palette(len(class_names))
+    palette = palette_for(class_names)
     rows = len(images)
     fig, axes = plt.subplots(rows, 3, figsize=(3 * FIG_ROW_INCHES, rows * FIG_ROW_INCHES + 0.8), squeeze=False)
     for r in range(rows):

@@ -15,7 +15,7 @@ from ..data.images import list_images
 from ..engine.formats import SEGMENTER, load_export
 from ..outputs import check_output_folder
 from .model import SegmentationModel
-from .overlay import class_palette, colorize
+from .overlay import colorize, palette_for
 
 
 def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> tuple[SegmentationModel, dict]:
@@ -30,18 +30,19 @@ def read_image(path: Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) 
 
 
 @torch.no_grad()
-def predict_image(model: SegmentationModel, image: torch.Tensor, resolution: int, native: bool = False) -> torch.Tensor:
+def predict_image(model: SegmentationModel, image: torch.Tensor, resolution: int, native: bool = False, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Label map ``(H, W)`` of one image at its own size.
 
-    By default the image is scaled so its shorter side is the training ``resolution`` (the scale the
-    model learned), and the logits are resized back; ``native`` runs at the original size (tiled).
+    By default the image is resized as in training: to the training ``size`` ``(H, W)`` (whole
+    frames, ``data.size``) if given, else so that its shorter side is ``resolution``; the logits are
+    resized back bilinearly. ``native`` runs at the original size.
     """
     device = next(model.parameters()).device
     h, w = image.shape[-2:]
     x = image.to(device)
-    if not native and min(h, w) != resolution:
-        scale = resolution / min(h, w)
-        x = F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", antialias=True, align_corners=False)
+    target = size or (max(1, round(h * resolution / min(h, w))), max(1, round(w * resolution / min(h, w))))
+    if not native and (h, w) != tuple(target):
+        x = F.interpolate(x, size=tuple(target), mode="bilinear", antialias=True, align_corners=False)
     logits = model(x)
     if logits.shape[-2:] != (h, w):
         logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
@@ -73,11 +74,13 @@ def predict_folder(model: SegmentationModel, meta: dict, in_dir: Path, out_dir: 
     check_output_folder(out_dir, planned, inputs=files, protect=[in_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
     lut = np.array(mask_values(meta), dtype=np.uint8)
-    palette = class_palette(len(meta["class_names"]))
+    palette = palette_for(meta["class_names"])
     resolution, channels = meta["model"]["resolution"], meta["model"]["channels"]
-    max_pixels = meta.get("config", {}).get("data", {}).get("max_image_pixels", DEFAULT_MAX_PIXELS)
+    data_cfg = meta.get("config", {}).get("data", {})
+    max_pixels = data_cfg.get("max_image_pixels", DEFAULT_MAX_PIXELS)
+    size = tuple(data_cfg["size"]) if data_cfg.get("size") else None  # trained on whole frames of this size
     for path, out in zip(files, targets):
-        labels = predict_image(model, read_image(path, channels, max_pixels), resolution, native)
+        labels = predict_image(model, read_image(path, channels, max_pixels), resolution, native, size)
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(lut[labels.numpy()]).save(out)
         if color:

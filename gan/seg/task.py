@@ -17,7 +17,9 @@ from ..engine.guards import StepGuard, is_last_micro, sync_context
 from ..engine.loader import ignore_stop_signals, train_loader
 from .config import SegConfig
 from .data import SegData, build_seg_data
-from .losses import SegLoss, class_pixel_counts, median_frequency_weights
+from .frames import collate_frames
+from .class_weights import cached_class_weights
+from .losses import SegLoss
 from .model import SegmentationModel
 from .transfer import transfer_from_gan
 from .transforms import JointAugment
@@ -48,7 +50,7 @@ class SegTask:
     def __init__(self, cfg: SegConfig, accelerator: Accelerator, data: SegData | None = None) -> None:
         self.cfg, self.acc = cfg, accelerator
         self.plot_every = cfg.eval.every
-        self.data = data or build_seg_data(cfg.data, cfg.train.seed)
+        self.data = data or build_seg_data(cfg.data, cfg.train.seed, cfg.eval.native_size)
         self.class_names, self.ignore_index = self.data.class_names, self.data.ignore_index
         model = SegmentationModel(**model_kwargs(cfg, len(self.class_names)), encoder_weights=cfg.model.encoder_weights)
         self.frozen = self._init_from_gan(model)
@@ -59,7 +61,8 @@ class SegTask:
         self.raw = accelerator.unwrap_model(self.model)
         self.guard = StepGuard(accelerator, [self.raw], cfg.train.on_nonfinite, hint="lower optim.lr")
         self.val_loader = self._val_loader()
-        self.augment = JointAugment(cfg.data.augment, cfg.data.resolution, self.ignore_index)
+        d = cfg.data
+        self.augment = JointAugment(d.augment, d.frame_size() if d.size else d.resolution, self.ignore_index, d.train_size() if d.crop else None, d.scale_jitter)
         self.aug_rng = torch.Generator().manual_seed(cfg.train.seed + AUGMENT_SEED_STRIDE * (accelerator.process_index + 1))
         self.best_miou = float("-inf")
 
@@ -79,10 +82,9 @@ class SegTask:
     def _class_weights(self) -> torch.Tensor | None:
         if self.cfg.loss.class_weights == "none":
             return None
-        counts, present = class_pixel_counts(self.data.train, len(self.class_names), self.ignore_index, self.cfg.loss.class_weight_images)
-        weights = median_frequency_weights(counts, present)
+        weights, cached = cached_class_weights(self.data.train, len(self.class_names), self.ignore_index, self.cfg.loss.class_weight_images)
         if self.acc.is_main_process:
-            print("median-frequency class weights: " + ", ".join(f"{n} {w:.3f}" for n, w in zip(self.class_names, weights.tolist())))
+            print(f"median-frequency class weights{' (cached)' if cached else ''}: " + ", ".join(f"{n} {w:.3f}" for n, w in zip(self.class_names, weights.tolist())))
         return weights
 
     def _train_loader(self) -> DataLoader:
@@ -98,7 +100,7 @@ class SegTask:
         Not passed to ``accelerator.prepare``: its even-batches padding would count images twice.
         """
         shard = Subset(self.data.val, range(self.acc.process_index, len(self.data.val), self.acc.num_processes))  # type: ignore[arg-type]
-        return DataLoader(shard, batch_size=self.cfg.eval.batch_size, shuffle=False, num_workers=self.cfg.data.num_workers, worker_init_fn=ignore_stop_signals)
+        return DataLoader(shard, batch_size=self.cfg.eval.batch_size, shuffle=False, num_workers=self.cfg.data.num_workers, worker_init_fn=ignore_stop_signals, collate_fn=collate_frames)
 
     # ---- the step -----------------------------------------------------------------------------
 

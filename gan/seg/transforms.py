@@ -19,11 +19,16 @@ ROTATE_DEGREES = 15.0
 JITTER = 0.2  # brightness / contrast jitter strength (image only)
 
 Pair = tuple[torch.Tensor, torch.Tensor]
+Size = int | tuple[int, int]  # a square side, or (H, W)
 
 
-def resize_pair(image: torch.Tensor, mask: torch.Tensor, resolution: int) -> Pair:
-    """Resize the shorter side to ``resolution`` and centre-crop a square; mask by nearest neighbour."""
-    pipeline = v2.Compose([v2.Resize(resolution, antialias=True), v2.CenterCrop(resolution)])
+def resize_pair(image: torch.Tensor, mask: torch.Tensor, resolution: Size) -> Pair:
+    """Resize jointly (mask by nearest neighbour): an int resizes the shorter side and centre-crops a
+    square; ``(H, W)`` resizes the whole frame to exactly that size (nothing is cut off)."""
+    if isinstance(resolution, tuple):
+        pipeline = v2.Resize(resolution, antialias=True)
+    else:
+        pipeline = v2.Compose([v2.Resize(resolution, antialias=True), v2.CenterCrop(resolution)])
     img, msk = pipeline(tv_tensors.Image(image), tv_tensors.Mask(mask))
     return img.as_subclass(torch.Tensor), msk.as_subclass(torch.Tensor)
 
@@ -36,11 +41,33 @@ class RandomRot90:
         return torch.rot90(image, k, dims=(-2, -1)), torch.rot90(mask, k, dims=(-2, -1))
 
 
-def augment_ops(resolution: int, ignore_index: int) -> dict[str, Callable[..., Pair]]:
-    """Every op of gan.names.SEG_AUGMENTATIONS by name, in application order (geometry first, colour last)."""
-    fill = {tv_tensors.Image: 0.0, tv_tensors.Mask: ignore_index}  # padding is 'unknown', not background
+class RandomScale:
+    """Rescale image and mask by one random factor in ``[lo, hi]`` (scale jitter; mask by nearest)."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> Pair:
+        factor = self.lo + (self.hi - self.lo) * float(torch.rand(()))
+        h, w = image.shape[-2:]
+        size = [max(1, round(h * factor)), max(1, round(w * factor))]
+        return v2.functional.resize(image, size, antialias=True), v2.functional.resize(mask, size)
+
+
+def _fill(ignore_index: int) -> dict:
+    return {tv_tensors.Image: 0.0, tv_tensors.Mask: ignore_index}  # padding is 'unknown', not background
+
+
+def augment_ops(resolution: Size, ignore_index: int) -> dict[str, Callable[..., Pair]]:
+    """Every op of gan.names.SEG_AUGMENTATIONS by name, in application order (geometry first, colour last).
+
+    ``resolution`` is the training sample's size (a square side or ``(h, w)``): ``crop`` keeps it.
+    """
+    fill = _fill(ignore_index)
+    h, w = (resolution, resolution) if isinstance(resolution, int) else resolution
+    ratio = (w / h * 3 / 4, w / h * 4 / 3)  # torchvision's default aspect range, around the sample's own
     return {
-        "crop": v2.RandomResizedCrop(resolution, scale=CROP_SCALE, antialias=True),
+        "crop": v2.RandomResizedCrop((h, w), scale=CROP_SCALE, ratio=ratio, antialias=True),
         "hflip": v2.RandomHorizontalFlip(),
         "vflip": v2.RandomVerticalFlip(),
         "rot90": RandomRot90(),
@@ -49,16 +76,24 @@ def augment_ops(resolution: int, ignore_index: int) -> dict[str, Callable[..., P
     }
 
 
-def build_ops(names: Sequence[str], resolution: int, ignore_index: int) -> list[Callable[..., Pair]]:
+def build_ops(names: Sequence[str], resolution: Size, ignore_index: int) -> list[Callable[..., Pair]]:
     """The augmentation ops named in ``data.augment``, in the fixed order of :func:`augment_ops`."""
     return [op for name, op in augment_ops(resolution, ignore_index).items() if name in names]
 
 
 class JointAugment:
-    """Apply the same random geometry to an image in [-1, 1] ``(C, H, W)`` and its mask ``(H, W)``."""
+    """Apply the same random geometry to an image in [-1, 1] ``(C, H, W)`` and its mask ``(H, W)``.
 
-    def __init__(self, names: Sequence[str], resolution: int, ignore_index: int = 255) -> None:
-        self.ops = build_ops(names, resolution, ignore_index)
+    With ``crop`` ``(h, w)`` every sample is first rescaled by ``scale_jitter`` ``(lo, hi)`` (if
+    given), then cut to a random ``h x w`` window (padded with ``ignore_index`` where too small), and
+    the named ops work at that size; else they work at ``resolution``.
+    """
+
+    def __init__(self, names: Sequence[str], resolution: Size, ignore_index: int = 255, crop: tuple[int, int] | None = None, scale_jitter: Sequence[float] = ()) -> None:
+        window: list[Callable[..., Pair]] = [RandomScale(*scale_jitter)] if scale_jitter else []
+        if crop:
+            window.append(v2.RandomCrop(crop, pad_if_needed=True, fill=_fill(ignore_index)))
+        self.ops = window + build_ops(names, crop or resolution, ignore_index)
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> Pair:
         if not self.ops:
