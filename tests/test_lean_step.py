@@ -34,3 +34,16 @@ def test_reading_losses_at_log_steps_logs_the_same_values_as_every_step(tmp_path
     lean, every = metrics(tmp_path / "lean"), metrics(tmp_path / "every")
     assert [r["step"] for r in lean] == list(range(1, 8))
     assert lean == every
+
+
+def test_optimizers_use_the_fused_kernel_on_cpu(tmp_path):
+    from gan.engine.optim import fused_optimizer
+    from gan.engine.setup import make_accelerator
+    from gan.generation.task import GANTask
+    from test_rel_utils import tiny_cfg
+
+    assert fused_optimizer("cpu") == {"fused": True} and fused_optimizer("cuda:1") == {"fused": True}
+    assert fused_optimizer("mps") == {}
+    cfg = tiny_cfg(tmp_path / "run")
+    task = GANTask(cfg, make_accelerator(cfg)[0])
+    assert task.opt_g.defaults["fused"] and task.opt_d.defaults["fused"]

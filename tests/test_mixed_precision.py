@@ -62,3 +62,19 @@ def test_the_run_announces_the_precision_it_chose(tmp_path, capsys, monkeypatch,
     monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo="": {"avx512_bf16"})
     assert run_training(tiny(tmp_path, setting)) == 0
     assert f"1 process, precision {shown}" in capsys.readouterr().out
+
+
+def test_grids_and_exports_compute_in_float32_under_bf16_training(tmp_path):
+    # The step autocasts; the EMA generator (grids, evaluation) must not inherit Accelerate's autocast wrapper.
+    import torch
+
+    from gan.engine.setup import make_accelerator
+    from gan.generation.task import GANTask
+
+    cfg = tiny(tmp_path, "bf16")
+    task = GANTask(cfg, make_accelerator(cfg)[0])
+    seen: list[torch.dtype] = []
+    conv = next(m for m in task.ema.shadow.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+    conv.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    task.sample_grid(0)
+    assert seen and set(seen) == {torch.float32}

@@ -89,11 +89,9 @@ def make_eval_hook(cfg: Any, task: Any, device: torch.device) -> Hook | None:
     if cfg.eval.every <= 0:
         return None
     cache = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else default_cache_dir(cfg.out_dir)
-    from ..generation.task import generator_kwargs  # the constructor kwargs an export records (num_classes among them)
-
     evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
-    classes = int(generator_kwargs(cfg).get("num_classes") or 0)
-    fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export, bool(cfg.resume), classes)
+    fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export, bool(cfg.resume),
+                            task.num_classes)
     return Hook(cfg.eval.every, fn)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import nn
 
 from ..config import ConfigError, DataConfig
 from .config import ModelConfig
@@ -41,11 +40,3 @@ def class_grid_inputs(num_classes: int, num_samples: int, nz: int) -> tuple[torc
     latents = latents_for_seeds(range(per_class), nz).repeat(shown, 1)
     labels = torch.arange(shown).repeat_interleave(per_class)
     return latents, labels, per_class
-
-
-@torch.no_grad()
-def generate_for_classes(model: nn.Module, latents: torch.Tensor, labels: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Images in [-1, 1] on the CPU for ``latents`` of classes ``labels``, ``batch_size`` at a time."""
-    device = next(model.parameters()).device
-    out = [model(z.to(device), c.to(device)).float().cpu() for z, c in zip(latents.split(batch_size), labels.split(batch_size))]
-    return torch.cat(out)

@@ -18,10 +18,11 @@ from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
 from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..engine.guards import StepGuard
+from ..engine.optim import fused_optimizer
 from ..engine.loader import train_loader
 from ..models import Discriminator, Generator
 from .augment import build_augmentation
-from .classes import class_grid_inputs, generate_for_classes, resolve_num_classes
+from .classes import class_grid_inputs, resolve_num_classes
 from .config import GANConfig
 from .sampling import generate, latents_for_seeds, save_grid
 from .step import GANStep
@@ -43,9 +44,9 @@ def discriminator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]
                 num_classes=num_classes, cond=m.d_cond if num_classes else "none", attention=list(m.attention))
 
 
-def make_optimizer(params: Any, lr: float, cfg: GANConfig) -> torch.optim.Optimizer:
+def make_optimizer(params: Any, lr: float, cfg: GANConfig, device: torch.device) -> torch.optim.Optimizer:
     o = cfg.optim
-    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, **fused_optimizer(device))
 
 
 class GANTask:
@@ -63,10 +64,12 @@ class GANTask:
         g, d = Generator(**generator_kwargs(cfg, self.num_classes)), Discriminator(**discriminator_kwargs(cfg, self.num_classes))
         if cfg.train.channels_last:
             g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
-        opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg)
+        opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg, accelerator.device), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg, accelerator.device)
         loader = train_loader(dataset, cfg.train.batch_size, cfg.data.num_workers)
         self.G, self.D, self.opt_g, self.opt_d, self.dataloader = accelerator.prepare(g, d, opt_g, opt_d, loader)
-        self.g_raw, self.d_raw = accelerator.unwrap_model(self.G), accelerator.unwrap_model(self.D)  # for checkpoints and exports
+        # For checkpoints, the EMA and exports. Without Accelerate's autocast wrapper on forward: the step
+        # autocasts itself, and grids, evaluation and exports must compute as inference does (float32).
+        self.g_raw, self.d_raw = (accelerator.unwrap_model(m, keep_fp32_wrapper=False) for m in (self.G, self.D))
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
         self.noise = torch.Generator().manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
         guard = StepGuard(accelerator, [self.g_raw, self.d_raw], cfg.train.on_nonfinite)
@@ -134,10 +137,9 @@ class GANTask:
         nrow = None
         if self.num_classes:
             latents, labels, nrow = class_grid_inputs(self.num_classes, self.cfg.log.num_samples, self.cfg.model.nz)
-            images = generate_for_classes(self.ema.shadow, latents, labels, self.cfg.train.batch_size)
         else:
-            latents = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz)
-            images = generate(self.ema.shadow, latents, self.cfg.train.batch_size)
+            latents, labels = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz), None
+        images = generate(self.ema.shadow, latents, self.cfg.train.batch_size, labels=labels)
         run_dir = Path(self.cfg.out_dir)
         path = save_grid(images, run_dir / SAMPLES_DIR / f"step-{step:07d}.png", nrow)
         save_grid(images, run_dir / SAMPLES_DIR / "latest.png", nrow)

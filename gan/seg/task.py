@@ -14,6 +14,7 @@ from ..data import DataError
 from ..engine.data_stream import BatchStream
 from ..engine.formats import SEGMENTER, write_export
 from ..engine.guards import StepGuard, is_last_micro, sync_context
+from ..engine.optim import fused_optimizer
 from ..engine.loader import ignore_stop_signals, train_loader
 from .config import SegConfig
 from .data import SegData, build_seg_data
@@ -56,9 +57,10 @@ class SegTask:
         self.frozen = self._init_from_gan(model)
         self.loss = SegLoss(self.ignore_index, cfg.loss.dice_weight, self._class_weights())
         o = cfg.optim
-        opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+        opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
+                                **fused_optimizer(accelerator.device))
         self.model, self.opt, self.dataloader = accelerator.prepare(model, opt, self._train_loader())
-        self.raw = accelerator.unwrap_model(self.model)
+        self.raw = accelerator.unwrap_model(self.model, keep_fp32_wrapper=False)  # float32 outside the step's autocast
         self.guard = StepGuard(accelerator, [self.raw], cfg.train.on_nonfinite, hint="lower optim.lr")
         self.val_loader = self._val_loader()
         d = cfg.data
