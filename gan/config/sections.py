@@ -22,6 +22,7 @@ class DataConfig(Section):
     lsun_classes: str = "bedroom_train"
     shapes_size: int = 10000  # number of images in the procedural shapes dataset
     shapes_seed: int = 0
+    shapes_max: int = 3  # shapes per image (1..3); 1 = one shape whose class (circle, square, triangle) is the label
     num_workers: int = resumable(0)
     on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
     # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.
@@ -37,6 +38,7 @@ class DataConfig(Section):
             ("channels", self.channels in (1, 3), "1 or 3"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("shapes_size", self.shapes_size > 0, "> 0"),
+            ("shapes_max", 1 <= self.shapes_max <= 3, "1..3"),
             ("root", bool(self.root.strip()), "a folder name"),
             ("max_image_pixels", self.max_image_pixels >= 1, ">= 1"),
             ("limit", self.limit >= 0, ">= 0 (0 = all images)"),

@@ -65,6 +65,13 @@ def torchvision_key(cfg: DataConfig) -> str:
     return f"{cfg.name}\t{Path(cfg.root).resolve()}\t{cfg.split}\t{cfg.lsun_classes if cfg.name == 'lsun' else ''}{limit_key(cfg)}"
 
 
+def shapes_key(cfg: DataConfig) -> str:
+    """What the procedural shapes' cache depends on (the images are a pure function of these)."""
+    from .limit import limit_key
+
+    return f"shapes\t{cfg.shapes_size}\t{cfg.shapes_seed}\t{cfg.shapes_max}{limit_key(cfg)}"
+
+
 def cache_folder(cfg: DataConfig) -> Path:
     """``data.cache_dir``, else ``$XDG_CACHE_HOME/gan-toolkit/data`` (``~/.cache/...``).
 

@@ -16,6 +16,7 @@ PALETTE = np.array(
     dtype=np.float32,
 )
 MAX_SHAPES = 3
+SHAPE_NAMES = CLASS_NAMES[1:]  # labels of one-shape images (max_shapes=1)
 
 
 def _background(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
@@ -50,14 +51,14 @@ def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndar
     return _polygon(xx, yy, pts)
 
 
-def render_shapes(seed: int, index: int, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample."""
+def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample of 1..``max_shapes`` shapes."""
     rng = np.random.default_rng([seed, index])
     coords = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution * 2 - 1  # pixel centres in [-1, 1]
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
     img = _background(rng, yy, xx)
     mask = np.zeros((resolution, resolution), dtype=np.uint8)
-    for _ in range(rng.integers(1, MAX_SHAPES + 1)):
+    for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(CLASS_NAMES)))
         inside = _shape_mask(kind, rng, xx, yy)
         img[inside] = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, 4, size=(int(inside.sum()), 3))
@@ -74,14 +75,21 @@ def to_tensor_image(img: np.ndarray, channels: int) -> torch.Tensor:
 
 
 class ShapesDataset(Dataset):
-    """The embedded default dataset. Items are images, or ``(image, mask)`` with ``with_masks``."""
+    """The embedded default dataset. Items are images, or ``(image, mask)`` with ``with_masks``.
+
+    With ``max_shapes=1`` every image holds one shape, and ``(image, shape class)`` items
+    (``labelled``; 0 circle, 1 square, 2 triangle: :data:`SHAPE_NAMES`) can condition a GAN.
+    """
 
     num_classes = len(CLASS_NAMES)
     class_names = CLASS_NAMES
 
-    def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False) -> None:
+    def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False,
+                 max_shapes: int = MAX_SHAPES, labelled: bool = False) -> None:
+        if labelled and max_shapes != 1:
+            raise ValueError("labelled shapes need max_shapes=1 (one shape, one class per image)")
         self.size, self.resolution, self.channels, self.seed = size, resolution, channels, seed
-        self.with_masks = with_masks
+        self.with_masks, self.max_shapes, self.labelled = with_masks, max_shapes, labelled
 
     def __len__(self) -> int:
         return self.size
@@ -89,6 +97,8 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int):
         if not 0 <= index < self.size:
             raise IndexError(index)
-        img, mask = render_shapes(self.seed, index, self.resolution)
+        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes)
         x = to_tensor_image(img, self.channels)
+        if self.labelled:
+            return x, int(mask.max()) - 1  # the one shape's class (it is never fully hidden)
         return (x, torch.from_numpy(mask).long()) if self.with_masks else x

@@ -1,0 +1,46 @@
+"""One-shape images labelled with their shape class (the conditional quick start), and the shapes cache."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gan.config import ConfigError, DataConfig, load_config
+from gan.data import build_image_dataset
+from gan.data.shapes import SHAPE_NAMES, ShapesDataset, render_shapes
+from gan.generation.config import GANConfig
+
+
+def test_one_shape_images_carry_their_shape_class():
+    ds = ShapesDataset(12, 16, labelled=True, max_shapes=1)
+    for i in range(12):
+        image, label = ds[i]
+        _, mask = render_shapes(0, i, 16, max_shapes=1)
+        assert set(mask.flatten().tolist()) - {0} == {label + 1}  # exactly one shape, of the labelled class
+        assert image.shape == (3, 16, 16)
+    assert sorted({ds[i][1] for i in range(12)}) == [0, 1, 2]
+    with pytest.raises(ValueError, match="max_shapes=1"):
+        ShapesDataset(4, 16, labelled=True)
+
+
+def test_the_gan_dataset_labels_one_shape_images_and_not_others(tmp_path):
+    one = build_image_dataset(DataConfig(resolution=16, shapes_size=6, shapes_max=1, cache="none"))
+    assert one.label_names == list(SHAPE_NAMES) == ["circle", "square", "triangle"]
+    assert [one[i][1] for i in range(6)] == [ShapesDataset(6, 16, labelled=True, max_shapes=1)[i][1] for i in range(6)]
+    many = build_image_dataset(DataConfig(resolution=16, shapes_size=6, cache="none"))
+    assert many.label_names == [] and many[0][1] == -1
+    with pytest.raises(ConfigError, match="'data.shapes_max': got 4, expected 1..3"):
+        load_config(GANConfig, None, ["data.shapes_max=4"])
+
+
+def test_shapes_are_rendered_once_into_the_cache(tmp_path, monkeypatch):
+    cfg = DataConfig(resolution=16, shapes_size=5, shapes_max=1, cache="disk", cache_dir=str(tmp_path))
+    first = build_image_dataset(cfg)
+    reference = ShapesDataset(5, 16, labelled=True, max_shapes=1)
+    for i in range(5):  # RGB shapes are uint8 images: the cache is lossless
+        assert torch.equal(first[i][0], reference[i][0]) and first[i][1] == reference[i][1]
+    monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
+    again = build_image_dataset(cfg)
+    assert torch.equal(again[3][0], first[3][0]) and again.label_names == ["circle", "square", "triangle"]
+    other = DataConfig(resolution=16, shapes_size=5, shapes_max=2, cache="disk", cache_dir=str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match="rendered again"):
+        build_image_dataset(other)  # another shapes setting is another cache
