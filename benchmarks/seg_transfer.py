@@ -12,9 +12,10 @@ same order, from the same initialisation of every layer that is not transferred)
     python benchmarks/seg_transfer.py --gan runs/my_membrane_gan   # reuse a GAN run (else it is trained once and cached)
 
 Data: ../shared/data/membrane with the split and settings of configs/seg_membrane.yaml (the GAN
-crops and the GAN run come from benchmarks/seg_membrane.py: runs/dcgan_membrane is reused when its
-export exists). Every segmentation run is a fresh ``train_seg.py`` process; a finished run with the
-same budget is reused, so an interrupted benchmark continues where it stopped. Prints the table
+crops and the GAN training come from benchmarks/seg_membrane.py; runs/dcgan_membrane is reused when
+its export has ``--gan-steps`` steps, else the GAN is trained once under ``--out``). Every
+segmentation run is a fresh ``train_seg.py`` process; a finished run with the same budget and GAN
+is reused, so an interrupted benchmark continues where it stopped. Prints the table
 (mean +- sample std over seeds of the best and final validation mIoU, and the paired difference
 arm - random) after every seed, and writes ``curves.png`` (mean curve with a +-1 std band).
 """
@@ -137,21 +138,39 @@ def read_curve(run: Path) -> Curve:
     return [(e["step"], e["miou"]) for e in map(json.loads, file.read_text().splitlines())]
 
 
+def gan_steps_of(run: Path) -> int | None:
+    """Training steps of a GAN run's export (None when it has no finished export)."""
+    meta = run / "export" / "generator.json"
+    return json.loads(meta.read_text()).get("step") if meta.is_file() else None
+
+
 def gan_export(args: argparse.Namespace) -> Path:
-    """The GAN run to transfer from: ``--gan``, else runs/dcgan_membrane (trained first if absent)."""
+    """The GAN run to transfer from: ``--gan``, else a cached membrane GAN of ``--gan-steps`` (trained if absent).
+
+    runs/dcgan_membrane (benchmarks/seg_membrane.py's) is reused when it has that many steps.
+    """
     if args.gan:
         return Path(args.gan)
-    if not (seg_membrane.GAN_RUN / "export" / "generator.safetensors").is_file():
-        print(f"no cached membrane GAN at {seg_membrane.GAN_RUN}: training it ({args.gan_steps} steps)", flush=True)
-        shutil.rmtree(seg_membrane.GAN_RUN, ignore_errors=True)  # a half-finished run would be refused
+    own = Path(args.out) / f"gan_steps{args.gan_steps}"
+    for run in (seg_membrane.GAN_RUN, own):
+        if gan_steps_of(run) == args.gan_steps:
+            return run
+    print(f"no cached membrane GAN of {args.gan_steps} steps: training {own}", flush=True)
+    shutil.rmtree(own, ignore_errors=True)  # a half-finished run would be refused as a fresh one
+    if not seg_membrane.CROPS.is_dir():
         seg_membrane.prepare()
-        seg_membrane.gan([f"train.steps={args.gan_steps}", f"checkpoint.every={args.gan_steps}"])
-    return seg_membrane.GAN_RUN
+    seg_membrane.gan([f"out_dir={own}", f"train.steps={args.gan_steps}", f"checkpoint.every={args.gan_steps}"])
+    return own
+
+
+def results_dir(args: argparse.Namespace, gan: Path) -> Path:
+    """Where the runs of one budget and one GAN go (the folder name holds both)."""
+    return Path(args.out) / f"seg_steps{args.steps}_{gan.name}"
 
 
 def run_arm(args: argparse.Namespace, gan: Path, arm: str, fraction: float, seed: int) -> Curve:
     """One segmentation run (or its cached result when it finished with this budget)."""
-    out = Path(args.out) / f"steps{args.steps}" / f"{arm}_labels{fraction:g}_seed{seed}"
+    out = results_dir(args, gan) / f"{arm}_labels{fraction:g}_seed{seed}"
     curve = read_curve(out)
     if curve and curve[-1][0] == args.steps:
         return curve
@@ -200,7 +219,7 @@ def main(argv: list[str]) -> None:
             for arm in args.arms:
                 curves[arm][fraction][seed] = run_arm(args, gan, arm, fraction, seed)
         print(f"\nafter seed {seed} ({args.steps} steps per run, GAN {gan}):\n" + format_table(summarize(curves)), flush=True)
-    png = Path(args.out) / f"steps{args.steps}" / "curves.png"
+    png = results_dir(args, gan) / "curves.png"
     plot_curves(curves, png)
     print(f"curves: {png}")
 
