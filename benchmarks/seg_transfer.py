@@ -165,7 +165,8 @@ def gan_export(args: argparse.Namespace) -> Path:
 
 def results_dir(args: argparse.Namespace, gan: Path) -> Path:
     """Where the runs of one budget and one GAN go (the folder name holds both)."""
-    return Path(args.out) / f"seg_steps{args.steps}_{gan.name}"
+    name = gan.parent.name if gan.name == "export" else gan.name  # runs/x/export -> x
+    return Path(args.out) / f"seg_steps{args.steps}_{name}"
 
 
 def run_arm(args: argparse.Namespace, gan: Path, arm: str, fraction: float, seed: int) -> Curve:
@@ -192,7 +193,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated train.seed values (also pick the label subset)")
     p.add_argument("--fractions", default="1.0,0.25", help="label fractions of the 24 training images (batch 4 needs >= 4 images)")
     p.add_argument("--arms", default=",".join(ARMS), help="comma-separated, among " + ", ".join(ARMS))
-    p.add_argument("--gan", default="", help="GAN run/export to transfer from (default: runs/dcgan_membrane, trained if absent)")
+    p.add_argument("--gan", default="", help="GAN run/export to transfer from (default: a membrane GAN of --gan-steps, trained once if not cached)")
     p.add_argument("--gan-steps", type=int, default=3000, help="steps when the GAN has to be trained")
     p.add_argument("--out", default=str(REPO / "runs" / "bench_seg_transfer"))
     args = p.parse_args(argv)
