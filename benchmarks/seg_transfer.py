@@ -66,8 +66,10 @@ def best_final(curve: Curve) -> tuple[float, float]:
 def summarize(curves: dict[str, dict[float, dict[int, Curve]]], baseline: str = BASELINE) -> list[Row]:
     """``curves[arm][fraction][seed]`` -> table rows; differences use the seeds both arms have."""
     rows = []
-    for arm, by_fraction in curves.items():
-        for fraction, by_seed in by_fraction.items():
+    fractions = list(dict.fromkeys(f for by_fraction in curves.values() for f in by_fraction))
+    for fraction in fractions:  # grouped by label fraction, arms in their given order
+        for arm, by_fraction in curves.items():
+            by_seed = by_fraction.get(fraction)
             if not by_seed:
                 continue
             scores = {seed: best_final(c) for seed, c in by_seed.items()}
