@@ -5,14 +5,13 @@ Both return a list of features, highest resolution first, at strides 2, 4, ..., 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from ..config import ConfigError
 from ..models.blocks import DownBlock, down_blocks, num_doublings, stage_features
 from ..models.discriminator import encoder_widths
+from .resnet_weights import load_resnet_weights
 
 RESNET_STRIDES = 5  # stem (2), layer1 (4), layer2 (8), layer3 (16), layer4 (32)
 
@@ -31,30 +30,6 @@ class ConvEncoder(nn.Module):
         return stage_features(self.blocks, x)
 
 
-def _load_resnet_weights(net: nn.Module, weights: str, name: str) -> None:
-    """``imagenet`` = torchvision's default weights (must already be in the torch hub cache), else a file."""
-    if weights == "imagenet":
-        from torchvision.models import get_model_weights
-
-        try:
-            state = get_model_weights(name).DEFAULT.get_state_dict(progress=False)
-        except Exception as err:  # offline and not cached: say where to put the file instead
-            raise ConfigError(f"model.encoder_weights=imagenet: cannot load {name} weights ({type(err).__name__}); pass a state-dict file instead") from None
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise ConfigError(f"model.encoder_weights: file '{path}' does not exist")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if [k for k in missing if not k.startswith("fc.")]:
-        raise ConfigError(f"model.encoder_weights '{weights}' does not fit {name}: missing {missing[:3]}")
-
-
 class ResNetEncoder(nn.Module):
     """A torchvision ResNet cut into stride-2 stages; extra :class:`DownBlock` s go below stride 32."""
 
@@ -64,7 +39,7 @@ class ResNetEncoder(nn.Module):
 
         net = get_model(name, weights=None)
         if weights:
-            _load_resnet_weights(net, weights, name)
+            load_resnet_weights(net, weights, name)
         if channels != 3:  # keep pretrained filters usable: sum them over RGB for grey input
             rgb = net.conv1.weight.detach()
             net.conv1 = nn.Conv2d(channels, 64, 7, 2, 3, bias=False)
