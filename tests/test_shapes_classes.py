@@ -44,3 +44,12 @@ def test_shapes_are_rendered_once_into_the_cache(tmp_path, monkeypatch):
     other = DataConfig(resolution=16, shapes_size=5, shapes_max=2, cache="disk", cache_dir=str(tmp_path))
     with pytest.raises(pytest.fail.Exception, match="rendered again"):
         build_image_dataset(other)  # another shapes setting is another cache
+
+
+def test_grayscale_shapes_are_uint8_luma_so_the_cache_is_exact(tmp_path):
+    cfg = DataConfig(resolution=16, channels=1, shapes_size=3, cache="disk", cache_dir=str(tmp_path))
+    cached, plain = build_image_dataset(cfg), ShapesDataset(3, 16, channels=1)
+    img, _ = render_shapes(0, 1, 16)
+    luma = (img.astype("float32") @ [0.299, 0.587, 0.114]).round()
+    assert torch.allclose(plain[1], torch.from_numpy(luma).float()[None] / 127.5 - 1, atol=1e-6)
+    assert all(torch.equal(cached[i][0], plain[i]) for i in range(3))

@@ -68,10 +68,9 @@ def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_
 
 def to_tensor_image(img: np.ndarray, channels: int) -> torch.Tensor:
     """uint8 HxWx3 -> float (channels, H, W) in [-1, 1]; 1 channel uses ITU-R 601 luma."""
-    x = torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1.0
-    if channels == 1:
-        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
-    return x
+    if channels == 1:  # luma rounded to uint8, as PIL's convert("L"): the decoded-data cache then stores it exactly
+        img = np.rint(img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None].astype(np.uint8)
+    return torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 class ShapesDataset(Dataset):
