@@ -201,3 +201,17 @@ def test_a_cache_dir_that_cannot_be_a_folder_is_a_one_line_data_error(folder, tm
     blocker.write_text("")
     with pytest.raises(DataError, match=rf"^data.cache_dir '{re.escape(str(blocker / 'c'))}' is not a writable folder: set data.cache_dir elsewhere or data.cache=memory$"):
         build_image_dataset(data_cfg(folder, tmp_path, cache="disk", cache_dir=str(blocker / "c")))
+
+
+def test_building_the_cache_leaves_the_global_rng_alone(tmp_path):
+    # A run that builds the cache must initialise its models exactly like one that reuses it.
+    from gan.config import DataConfig
+    from gan.data import build_image_dataset
+
+    cfg = DataConfig(resolution=8, shapes_size=3, cache="disk", cache_dir=str(tmp_path))
+    torch.manual_seed(0)
+    build_image_dataset(cfg)  # builds
+    after_build = torch.rand(3)
+    torch.manual_seed(0)
+    build_image_dataset(cfg)  # reuses
+    assert torch.equal(torch.rand(3), after_build)

@@ -44,7 +44,7 @@ def test_decoder_widths_resolutions_and_cap():
 
 def test_decoder_rejects_wrong_input_with_a_clear_message():
     dec = DeconvDecoder(in_channels=32, out_resolution=32, width=8)
-    with pytest.raises(ValueError, match=r"expects input \(N, 32, 4, 4\), got \(2, 16, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"expects input \(N, 32, h, w\) \(4 x 4 in a generator\), got \(2, 16, 4, 4\)"):
         dec(torch.randn(2, 16, 4, 4))
     with pytest.raises(ValueError, match="smallest supported is 8"):
         DeconvDecoder(in_channels=32, out_resolution=4)

@@ -158,7 +158,10 @@ def decoded_batches(base: Dataset, num_workers: int, progress: bool) -> Iterator
     from ..engine.data_stream import WORKER_ERRORS, one_line_worker_error
 
     bad = getattr(base, "bad", None)  # ImageFolder's registry: which indices were unreadable
-    it = iter(DataLoader(AsUint8(base), batch_size=64, shuffle=False, num_workers=num_workers))
+    # Its own generator: an iterator otherwise draws its workers' base seed from the global RNG, and a
+    # run that builds the cache would then initialise its models differently from one that reuses it.
+    loader = DataLoader(AsUint8(base), batch_size=64, shuffle=False, num_workers=num_workers, generator=torch.Generator().manual_seed(0))
+    it = iter(loader)
     start = 0
     with tqdm(total=len(base), desc="data cache: decoding", unit="img", disable=not progress) as bar:  # type: ignore[arg-type]
         while True:
