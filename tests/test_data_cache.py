@@ -201,3 +201,18 @@ def test_a_cache_dir_that_cannot_be_a_folder_is_a_one_line_data_error(folder, tm
     blocker.write_text("")
     with pytest.raises(DataError, match=rf"^data.cache_dir '{re.escape(str(blocker / 'c'))}' is not a writable folder: set data.cache_dir elsewhere or data.cache=memory$"):
         build_image_dataset(data_cfg(folder, tmp_path, cache="disk", cache_dir=str(blocker / "c")))
+
+
+def test_a_build_leaves_another_process_s_build_of_the_same_cache_alone(folder, tmp_path):
+    """Two runs started together build the same cache: neither deletes the other's temporary file."""
+    build_image_dataset(data_cfg(folder, tmp_path, cache="disk"))
+    (meta,) = (tmp_path / "cache").glob("*.json")
+    meta.unlink()  # as if this process found no cache while another one is still writing it
+    theirs = meta.with_suffix(".u8.tmp999999")
+    theirs.write_bytes(b"in progress")
+    stale = meta.with_name(meta.name.split("-")[0] + "-0000.u8")  # the same folder with other contents
+    stale.write_bytes(b"old")
+    ds = build_image_dataset(data_cfg(folder, tmp_path, cache="disk"))
+    assert theirs.read_bytes() == b"in progress" and not stale.exists() and len(ds) == 5
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+        [meta.name, meta.with_suffix(".u8").name, meta.with_suffix(".labels.npy").name, theirs.name])  # none of ours left
