@@ -43,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", default=str(REPO / "runs" / "bench_small_data"), help="folder of the two run directories")
     p.add_argument("--out", default="", help="PNG of both FID curves (default <runs>/fid_curves.png)")
     p.add_argument("--parallel", action="store_true", help="train both runs at the same time")
+    p.add_argument("--plot-only", action="store_true", help="no training: table and plot of the runs' curves so far")
     p.add_argument("overrides", nargs="*", help="key=value overrides for both runs")
     return p.parse_args(argv)
 
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).is_dir():
         print(f"skipped: no MNIST image folder at {args.data}")
         return 0
-    curves = {name: fid_curve(run) for name, run in train_all(args).items()}
+    runs = {name: Path(args.runs) / name for name in VARIANTS} if args.plot_only else train_all(args)
+    curves = {name: fid_curve(run) for name, run in runs.items()}
     print(f"\nFID vs the {args.data} images, {args.limit} training images, seed {args.seed}, {args.num_samples} samples per FID:")
     print(table(curves))
     out = Path(args.out) if args.out else Path(args.runs) / "fid_curves.png"
