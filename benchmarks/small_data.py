@@ -11,12 +11,15 @@ one PNG.
     python benchmarks/small_data.py --extractor digits.pt --steps 4000 --eval-every 500 --seed 0 --out small_data.png
     python benchmarks/small_data.py --extractor digits.pt --steps 20 --eval-every 10 --num-samples 100 train.batch_size=16
 
-Extra ``key=value`` arguments go to both runs. The runs go one after another; each prints its wall time.
+Extra ``key=value`` arguments go to both runs. The runs go one after another (``--parallel``: at the
+same time, each on its share of the cores, e.g. with ``train.cpu_threads=1``); each prints its wall
+time and CPU seconds.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -39,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=str(DATA), help="the MNIST image folder")
     p.add_argument("--runs", default=str(REPO / "runs" / "bench_small_data"), help="folder of the two run directories")
     p.add_argument("--out", default="", help="PNG of both FID curves (default <runs>/fid_curves.png)")
+    p.add_argument("--parallel", action="store_true", help="train both runs at the same time")
+    p.add_argument("--plot-only", action="store_true", help="no training: table and plot of the runs' curves so far")
     p.add_argument("overrides", nargs="*", help="key=value overrides for both runs")
     return p.parse_args(argv)
 
@@ -53,15 +58,35 @@ def run_overrides(args: argparse.Namespace, out_dir: Path) -> list[str]:
     ]
 
 
-def train(name: str, args: argparse.Namespace) -> Path:
-    out_dir = Path(args.runs) / name
+def start(name: str, args: argparse.Namespace) -> subprocess.Popen:
+    """Start the training run of one variant."""
     cmd = [sys.executable, str(REPO / "train_gan.py"), "--config", str(REPO / "configs" / "dcgan_mnist.yaml"),
-           *run_overrides(args, out_dir), *VARIANTS[name], *args.overrides]
+           *run_overrides(args, Path(args.runs) / name), *VARIANTS[name], *args.overrides]
     print(f"[{name}] " + " ".join(cmd[1:]), flush=True)
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True)
-    print(f"[{name}] {time.perf_counter() - start:.1f} s", flush=True)
-    return out_dir
+    return subprocess.Popen(cmd, cwd=REPO)
+
+
+def finish(name: str, proc: subprocess.Popen, started: float) -> None:
+    """Wait for one run; print its wall time and CPU seconds (user + system, all its threads)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"[{name}] training failed (exit status {os.waitstatus_to_exitcode(status)})")
+    proc.returncode = 0
+    print(f"[{name}] wall {time.perf_counter() - started:.1f} s, CPU {usage.ru_utime + usage.ru_stime:.1f} s", flush=True)
+
+
+def train_all(args: argparse.Namespace) -> dict[str, Path]:
+    """Train every variant, one after another or (``--parallel``) at the same time."""
+    if args.parallel:
+        started = time.perf_counter()
+        procs = {name: start(name, args) for name in VARIANTS}
+        for name, proc in procs.items():
+            finish(name, proc, started)
+    else:
+        for name in VARIANTS:
+            started = time.perf_counter()
+            finish(name, start(name, args), started)
+    return {name: Path(args.runs) / name for name in VARIANTS}
 
 
 def fid_curve(run: Path) -> dict[int, float]:
@@ -103,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).is_dir():
         print(f"skipped: no MNIST image folder at {args.data}")
         return 0
-    curves = {name: fid_curve(train(name, args)) for name in VARIANTS}
+    runs = {name: Path(args.runs) / name for name in VARIANTS} if args.plot_only else train_all(args)
+    curves = {name: fid_curve(run) for name, run in runs.items()}
     print(f"\nFID vs the {args.data} images, {args.limit} training images, seed {args.seed}, {args.num_samples} samples per FID:")
     print(table(curves))
     out = Path(args.out) if args.out else Path(args.runs) / "fid_curves.png"

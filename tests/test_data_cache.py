@@ -215,3 +215,18 @@ def test_building_the_cache_leaves_the_global_rng_alone(tmp_path):
     torch.manual_seed(0)
     build_image_dataset(cfg)  # reuses
     assert torch.equal(torch.rand(3), after_build)
+
+
+def test_a_build_leaves_another_process_s_build_of_the_same_cache_alone(folder, tmp_path):
+    """Two runs started together build the same cache: neither deletes the other's temporary file."""
+    build_image_dataset(data_cfg(folder, tmp_path, cache="disk"))
+    (meta,) = (tmp_path / "cache").glob("*.json")
+    meta.unlink()  # as if this process found no cache while another one is still writing it
+    theirs = meta.with_suffix(".u8.tmp999999")
+    theirs.write_bytes(b"in progress")
+    stale = meta.with_name(meta.name.split("-")[0] + "-0000.u8")  # the same folder with other contents
+    stale.write_bytes(b"old")
+    ds = build_image_dataset(data_cfg(folder, tmp_path, cache="disk"))
+    assert theirs.read_bytes() == b"in progress" and not stale.exists() and len(ds) == 5
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+        [meta.name, meta.with_suffix(".u8").name, meta.with_suffix(".labels.npy").name, theirs.name])  # none of ours left

@@ -199,8 +199,10 @@ def build_disk_cache(meta: Path, base: Dataset, num_workers: int, progress: bool
     Every file goes through a temporary name and a rename, so a crash leaves no half cache behind.
     """
     for old in meta.parent.glob(meta.name.split("-")[0] + "-*"):  # the same dataset with other contents
-        old.unlink(missing_ok=True)
-    data, tmp = meta.with_suffix(".u8"), meta.with_suffix(f".u8.tmp{os.getpid()}")
+        if not old.name.startswith(meta.stem + "."):  # same contents: maybe another process's build in progress
+            old.unlink(missing_ok=True)
+    pid = os.getpid()  # per-process temporary names: parallel runs may build the same cache at once
+    data, tmp = meta.with_suffix(".u8"), meta.with_suffix(f".u8.tmp{pid}")
     count, shape, labels = 0, None, []
     with open(tmp, "wb") as f:
         for image, label in decoded_batches(base, num_workers, progress):
@@ -213,11 +215,11 @@ def build_disk_cache(meta: Path, base: Dataset, num_workers: int, progress: bool
         raise DataError("no image of the dataset could be read")
     tmp.replace(data)
     if labels:
-        np.save(meta.with_suffix(".tmp.npy"), torch.cat(labels).numpy())
-        meta.with_suffix(".tmp.npy").replace(meta.with_suffix(".labels.npy"))
+        np.save(meta.with_suffix(f".tmp{pid}.npy"), torch.cat(labels).numpy())
+        meta.with_suffix(f".tmp{pid}.npy").replace(meta.with_suffix(".labels.npy"))
     info = {"version": CACHE_VERSION, "count": count, "shape": list(shape), "labels": bool(labels)}  # type: ignore[arg-type]
-    meta.with_suffix(".json.tmp").write_text(json.dumps(info))
-    meta.with_suffix(".json.tmp").replace(meta)
+    meta.with_suffix(f".json.tmp{pid}").write_text(json.dumps(info))
+    meta.with_suffix(f".json.tmp{pid}").replace(meta)
 
 
 def open_disk_cache(meta: Path) -> tuple[np.ndarray, np.ndarray | None]:
