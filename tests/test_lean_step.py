@@ -47,3 +47,21 @@ def test_optimizers_use_the_fused_kernel_on_cpu(tmp_path):
     cfg = tiny_cfg(tmp_path / "run")
     task = GANTask(cfg, make_accelerator(cfg)[0])
     assert task.opt_g.defaults["fused"] and task.opt_d.defaults["fused"]
+
+
+def test_a_decoded_dataset_is_batched_without_loader_workers(tmp_path):
+    from PIL import Image
+
+    from gan.engine.setup import make_accelerator
+    from gan.generation.task import GANTask
+    from test_rel_utils import tiny_cfg
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (20, 20), (30 * i, 0, 0)).save(folder / f"{i}.png")
+    common = ["data.name=image_folder", f"data.root={folder}", "data.num_workers=2", f"data.cache_dir={tmp_path / 'c'}"]
+    cached = tiny_cfg(tmp_path / "cached", *common)
+    assert GANTask(cached, make_accelerator(cached)[0]).dataloader.num_workers == 0
+    plain = tiny_cfg(tmp_path / "plain", *common, "data.cache=none")
+    assert GANTask(plain, make_accelerator(plain)[0]).dataloader.num_workers == 2

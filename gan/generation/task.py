@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import to_dict
 from ..data import build_image_dataset
+from ..data.cache import DecodedDataset
 from ..engine.checkpoint import CheckpointError
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
@@ -65,7 +66,9 @@ class GANTask:
         if cfg.train.channels_last:
             g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
         opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg, accelerator.device), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg, accelerator.device)
-        loader = train_loader(dataset, cfg.train.batch_size, cfg.data.num_workers)
+        # Workers decode images; batches of an already decoded array cost less to index here than to pass between processes.
+        workers = 0 if isinstance(dataset, DecodedDataset) else cfg.data.num_workers
+        loader = train_loader(dataset, cfg.train.batch_size, workers)
         self.G, self.D, self.opt_g, self.opt_d, self.dataloader = accelerator.prepare(g, d, opt_g, opt_d, loader)
         # For checkpoints, the EMA and exports. Without Accelerate's autocast wrapper on forward: the step
         # autocasts itself, and grids, evaluation and exports must compute as inference does (float32).
