@@ -7,8 +7,8 @@
 
 The model is the one ``train_seg.py`` builds from the config (``gan.seg.task.model_kwargs``), with
 ``data.channels=3`` and ``--classes`` classes (CamVid's 11) unless ``--set`` says otherwise. Inputs
-are random images of ``--size H W``; the model works on ``data.resolution`` squares, so a frame
-is padded and cut into tiles inside the model (as in ``predict_seg.py --native``).
+are random images of ``--size H W``; the model pads a frame to its encoder's stride and runs it
+whole (as in ``predict_seg.py --native``).
 
 - training: one step = forward on a batch of ``--batch`` frames + cross-entropy/Dice loss
   (``gan.seg.losses.SegLoss``) + backward + AdamW step, as in the training task.
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--steps", type=int, default=10, help="timed training steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed training steps / predictions first")
     p.add_argument("--predict", type=int, default=20, help="timed predictions")
-    p.add_argument("--native", action="store_true", help="predict at the frame's own size (tiled), not rescaled")
+    p.add_argument("--native", action="store_true", help="predict at the frame's own size, not rescaled")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     cfg = load_seg_config(args.config, ["data.channels=3", *args.set])
