@@ -43,10 +43,11 @@ class GANStep:
         guard: rejects non-finite updates (its modules are the unwrapped G and D).
         noise: this process's latent generator (checkpointed by the task).
         c_dim: number of classes; 0 = unconditional (labels are ignored and ``c`` is None).
+        augment: augmentation of every D input (:class:`gan.generation.augment.Augmentation`); None = none.
     """
 
     def __init__(self, cfg: GANConfig, accelerator: Accelerator, G: nn.Module, D: nn.Module, opt_g: Any, opt_d: Any,
-                 guard: StepGuard, noise: torch.Generator, c_dim: int = 0) -> None:
+                 guard: StepGuard, noise: torch.Generator, c_dim: int = 0, augment: Any = None) -> None:
         self.cfg, self.acc = cfg, accelerator
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         self.guard, self.noise, self.c_dim = guard, noise, c_dim
@@ -54,7 +55,7 @@ class GANStep:
         # With one micro-batch, the last D step's fakes (graph kept) also serve the G step, as in DCGAN;
         # with several, the G step regenerates them from the same latents (one graph alive at a time).
         self.reuse_fakes = cfg.train.grad_accum == 1
-        self.augment: Any = None  # augmentation of every D input (gan.generation.augment.Augmentation), set by the task
+        self.augment = augment
 
     # ---- the only calls of G and D ---------------------------------------------------------
 

@@ -79,10 +79,10 @@ class GANTask:
         # The step may run compiled modules; the EMA, checkpoints and exports keep the uncompiled ones.
         run_g, run_d = (torch.compile(self.G), torch.compile(self.D)) if cfg.train.compile else (self.G, self.D)
         # Unconditional models (c_dim 0): the dataset's labels travel with the batches but are not used.
-        self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise, c_dim=self.num_classes)
         self.images_per_step = cfg.train.batch_size * cfg.train.d_steps * cfg.train.grad_accum * accelerator.num_processes
         self.augment = build_augmentation(cfg, accelerator, self.images_per_step)  # identity without augment.policy
-        self.gan_step.augment = self.augment
+        self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise,
+                                c_dim=self.num_classes, augment=self.augment)
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         stats = self.gan_step(batches, step)
