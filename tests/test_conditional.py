@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from PIL import Image
+from safetensors.torch import load_file
 
 from conftest import run_cmd
 from gan.config import ConfigError, load_config
@@ -76,7 +77,8 @@ def test_conditional_output_shapes(g_cond, d_cond):
     images = g(torch.randn(5, 4), c).detach()
     assert images.shape == (5, 1, 32, 32) and float(images.abs().max()) <= 1
     assert d(images, c).shape == (5,)
-    extra = {"embed": {"class_embed.embed.weight"}, "cbn": {f"class_norm.{p}.{i}.weight" for p in ("gamma", "beta") for i in (0, 1)}}[g_cond]
+    extra = {"embed": {"class_embed.embed.weight"},
+             "cbn": {"class_norm.embed.weight"} | {f"class_norm.{p}.{i}.weight" for p in ("gamma", "beta") for i in (0, 1)}}[g_cond]
     assert extra <= set(g.state_dict())
 
 
@@ -108,18 +110,22 @@ def test_projection_embedding_is_spectrally_normalised_with_spectral_d():
     assert float(torch.linalg.matrix_norm(d.projection.embed.weight.detach(), ord=2)) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_cbn_uses_each_class_gamma_and_beta():
+def test_cbn_gamma_and_beta_come_from_the_class_embedding():
     torch.manual_seed(0)
     g = tiny_g(num_classes=2, cond="cbn").eval()
-    assert all(torch.equal(e.weight, torch.ones_like(e.weight)) for e in g.class_norm.gamma)  # init 1
-    assert all(torch.equal(e.weight, torch.zeros_like(e.weight)) for e in g.class_norm.beta)  # init 0
+    affine = g.class_norm
+    assert affine.embed.weight.shape == (2, 128) and affine.gamma[0].weight.shape == (8, 128)  # 8 = channels of stage 0
+    assert float(affine.gamma[0].weight.detach().std()) == pytest.approx(0.02, rel=0.1)  # the generator's init: gamma near 1, beta near 0
     z = torch.randn(1, 4).repeat(2, 1)
     c = torch.tensor([0, 1])
-    out = g(z, c)
-    assert torch.equal(out[0], out[1])  # every class embedding equal: identical images
     with torch.no_grad():
-        g.class_norm.gamma[0].weight[1].uniform_(0.5, 1.5)
-        g.class_norm.beta[1].weight[1].uniform_(-0.5, 0.5)
+        for lin in [*affine.gamma, *affine.beta]:
+            lin.weight.zero_()
+    out = g(z, c)
+    assert torch.equal(out[0], out[1])  # zero maps: gamma 1, beta 0 for every class, identical images
+    with torch.no_grad():
+        for lin in [*affine.gamma, *affine.beta]:
+            lin.weight.normal_(0, 0.05)
     seen = {}
     g.decoder.stages[0].norm.register_forward_hook(lambda m, args, y: seen.update(x=args[0], y=y.clone()))  # before the in-place ReLU
     out = g(z, c)
@@ -127,19 +133,19 @@ def test_cbn_uses_each_class_gamma_and_beta():
     norm = g.decoder.stages[0].norm
     assert isinstance(norm, ConditionalBatchNorm2d)
     normed = F.batch_norm(seen["x"], norm.running_mean, norm.running_var, eps=norm.eps)
-    gamma, beta = g.class_norm.gamma[0].weight[c], g.class_norm.beta[0].weight[c]
-    assert torch.allclose(seen["y"], normed * gamma[:, :, None, None] + beta[:, :, None, None], atol=1e-6)
+    e = affine.embed.weight[c]  # (2, 128)
+    gamma, beta = 1 + e @ affine.gamma[0].weight.T, e @ affine.beta[0].weight.T
+    assert torch.allclose(seen["y"], normed * gamma[:, :, None, None] + beta[:, :, None, None], atol=1e-5)
     with torch.no_grad():
-        for emb in [*g.class_norm.gamma, *g.class_norm.beta]:
-            emb.weight[1] = emb.weight[0]
+        affine.embed.weight[1] = affine.embed.weight[0]
     out = g(z, c)
     assert torch.equal(out[0], out[1])
 
 
-def test_embed_concatenates_a_class_embedding_with_the_latent():
+def test_embed_multiplies_the_latent_by_a_class_embedding():
     torch.manual_seed(0)
     g = tiny_g(num_classes=2, cond="embed").eval()
-    assert g.project[0].in_channels == 8  # nz latent + nz embedding
+    assert g.project[0].in_channels == 4  # nz: the product has the latent's size
     z, c = torch.randn(1, 4).repeat(2, 1), torch.tensor([0, 1])
     out = g(z, c).detach()
     assert clearly_differ(out[0], out[1])
@@ -147,6 +153,17 @@ def test_embed_concatenates_a_class_embedding_with_the_latent():
         g.class_embed.embed.weight[1] = g.class_embed.embed.weight[0]
     out = g(z, c)
     assert torch.equal(out[0], out[1])
+    with torch.no_grad():
+        g.class_embed.embed.weight[1] = -g.class_embed.embed.weight[0]
+    assert torch.equal(g(z, c)[1], g(-z[:1], c[:1])[0])  # z * e(1) = (-z) * e(0): the class acts only through z
+
+
+def test_embed_gives_no_path_that_ignores_the_latent():
+    """What a concatenated embedding allowed (we measured G ignoring z): with z = 0 the class cannot reach G at all."""
+    torch.manual_seed(0)
+    g = tiny_g(num_classes=3, cond="embed").eval()
+    out = g(torch.zeros(3, 4), torch.tensor([0, 1, 2])).detach()
+    assert torch.equal(out, out[:1].expand_as(out))
 
 
 def test_labels_are_checked():
@@ -258,7 +275,8 @@ def test_label_sampling_resumes_exactly(labelled_folder, tmp_path):
     assert metrics(resumed) == metrics(straight)
     model, meta = load_generator(straight)
     assert meta["model"]["cond"] == "cbn"
-    assert not torch.equal(model.class_norm.gamma[0].weight, torch.ones_like(model.class_norm.gamma[0].weight))  # the class gamma trained
+    early = load_file(straight / "checkpoints" / "checkpoint-2" / "generator.safetensors")  # the EMA generator at step 2
+    assert not torch.equal(model.class_norm.gamma[0].weight, early["class_norm.gamma.0.weight"])  # the class maps trained
 
 
 def test_train_gan_cli_conditional_run_exports_a_rebuildable_generator(labelled_folder, tmp_path, python):

@@ -1,15 +1,21 @@
 """Class conditioning and self-attention modules for the generator and discriminator.
 
-- ``embed`` (G): a learned class embedding of size ``nz`` concatenated with the latent.
-- ``cbn`` (G): conditional BatchNorm in the decoder stages (Dumoulin et al. 2017, as in BigGAN): the
-  stage's BatchNorm is swapped for one without its own affine, and a per-class gamma/beta (init 1 and
-  0) held by the generator scales and shifts it.
+- ``embed`` (G): the latent multiplied element-wise by a learned class embedding of size ``nz`` (as in
+  the reference ACGAN implementations). Concatenating the embedding instead gives G a path that does
+  not involve ``z``; trained on MNIST, G then made one image per class whatever ``z`` (measured:
+  within-class pixel std 0.03 against 0.27 for real digits). Every input of the product is
+  proportional to ``z``, so that cannot happen.
+- ``cbn`` (G): conditional BatchNorm in the decoder stages, BigGAN-style: the stage's BatchNorm is
+  swapped for one without its own affine, and ``gamma = 1 + W_g e``, ``beta = W_b e`` come from a
+  shared class embedding ``e`` through one linear map per stage. (Per-class gamma/beta tables, each
+  entry moved only by its own class's samples, learned too slowly: G still ignored the class at step
+  1500 where this reaches 0.7 class accuracy.)
 - ``projection`` (D): Miyato & Koyama 2018, ``logit = out(h) + <embed(c), sum_xy h>``.
 - :class:`SelfAttention2d`: the SAGAN block (Zhang et al. 2019), put into a block's ``extra`` slot.
 
 The cbn stages keep exactly the keys of a plain stage's conv and BatchNorm statistics (the class
-gamma/beta live outside ``decoder.stages``), so a conditional generator's decoder still transfers to
-the segmentation decoder.
+embedding and maps live outside ``decoder.stages``), so a conditional generator's decoder still
+transfers to the segmentation decoder.
 """
 from __future__ import annotations
 
@@ -40,15 +46,15 @@ def check_labels(c: Tensor | None, num_classes: int, batch: int, who: str) -> No
 
 
 class LatentClassEmbedding(nn.Module):
-    """``embed`` conditioning: ``[z, embed(c)]`` (the projection then takes ``2 * nz`` channels)."""
+    """``embed`` conditioning: ``z * embed(c)``, element-wise (the projection still takes ``nz`` channels)."""
 
     def __init__(self, num_classes: int, nz: int) -> None:
         super().__init__()
-        self.embed = nn.Embedding(num_classes, nz)  # N(0, 1) init: the scale of the latent it joins
+        self.embed = nn.Embedding(num_classes, nz)  # N(0, 1) init: the product keeps the latent's scale
 
     def forward(self, z: Tensor, c: Tensor) -> Tensor:
-        """``z`` (N, nz, 1, 1) -> (N, 2*nz, 1, 1)."""
-        return torch.cat([z, self.embed(c).to(z.dtype)[:, :, None, None]], dim=1)
+        """``z`` (N, nz, 1, 1) -> (N, nz, 1, 1)."""
+        return z * self.embed(c).to(z.dtype)[:, :, None, None]
 
 
 class ClassContext:
@@ -89,23 +95,26 @@ class ConditionalBatchNorm2d(nn.BatchNorm2d):
 
 
 class ClassAffine(nn.Module):
-    """``cbn`` conditioning: per-class gamma (init 1) and beta (init 0) for stages of ``widths`` channels."""
+    """``cbn`` conditioning: ``gamma = 1 + W_g e``, ``beta = W_b e`` per stage of ``widths`` channels, ``e = embed(c)``.
 
-    def __init__(self, num_classes: int, widths: Sequence[int]) -> None:
+    ``embed`` is N(0, 1) (``embed_dim`` wide, shared by all stages); the maps have no bias and get the
+    generator's N(0, 0.02) init, so gamma starts near 1 and beta near 0.
+    """
+
+    def __init__(self, num_classes: int, widths: Sequence[int], embed_dim: int = 128) -> None:
         super().__init__()
-        self.gamma = nn.ModuleList(nn.Embedding(num_classes, w) for w in widths)
-        self.beta = nn.ModuleList(nn.Embedding(num_classes, w) for w in widths)
-        for g, b in zip(self.gamma, self.beta):
-            nn.init.ones_(g.weight)
-            nn.init.zeros_(b.weight)
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.gamma = nn.ModuleList(nn.Linear(embed_dim, w, bias=False) for w in widths)
+        self.beta = nn.ModuleList(nn.Linear(embed_dim, w, bias=False) for w in widths)
 
     def forward(self, c: Tensor) -> list[tuple[Tensor, Tensor]]:
-        return [(g(c), b(c)) for g, b in zip(self.gamma, self.beta)]
+        e = self.embed(c)
+        return [(1 + g(e), b(e)) for g, b in zip(self.gamma, self.beta)]
 
     def swap_norms(self, stages: Sequence[nn.Module], context: ClassContext) -> None:
         """Replace each stage's ``norm`` by a :class:`ConditionalBatchNorm2d` reading ``context``."""
         for i, (stage, g) in enumerate(zip(stages, self.gamma)):
-            stage.norm = ConditionalBatchNorm2d(g.embedding_dim, context, i)
+            stage.norm = ConditionalBatchNorm2d(g.out_features, context, i)
 
 
 class ClassProjection(nn.Module):

@@ -47,7 +47,7 @@ class Generator(nn.Module):
             self.class_embed = LatentClassEmbedding(num_classes, nz)
         # A 4x4 transposed conv on a 1x1 latent is the DCGAN projection (a linear layer in disguise).
         self.project = nn.Sequential(
-            nn.ConvTranspose2d(2 * nz if cond == "embed" else nz, in_ch, BASE_RESOLUTION, 1, 0, bias=False),
+            nn.ConvTranspose2d(nz, in_ch, BASE_RESOLUTION, 1, 0, bias=False),
             nn.BatchNorm2d(in_ch) if norm == "batch" else nn.Identity(),
             nn.ReLU(inplace=True),
         )
