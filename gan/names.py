@@ -11,6 +11,8 @@ IMAGE_DATASETS = ("shapes", "mnist", "fashion_mnist", "cifar10", "celeba", "lsun
 # Where labels of an image folder come from: none, or one subfolder per class.
 FOLDER_LABELS = ("none", "folders")
 BAD_IMAGE_POLICIES = ("skip", "error")
+# Backgrounds of the procedural shapes (gan.data.shapes.BACKGROUNDS).
+SHAPES_BACKGROUNDS = ("textured", "plain")
 # Decoded-image cache of image folders and torchvision datasets (gan.data.cache).
 DATA_CACHE_MODES = ("auto", "memory", "disk", "none")
 

@@ -11,6 +11,7 @@ import pytest
 from gan import names
 from gan.config import DataConfig, TrainConfig, LogConfig
 from gan.data.images import DATASET_BUILDERS
+from gan.data.shapes import BACKGROUNDS
 from gan.evaluation.metrics import METRICS
 from gan.generation.augment import AUGMENT_OPS
 from gan.generation.config import LossConfig, ModelConfig
@@ -40,6 +41,7 @@ def choices(schema: type, field: str) -> tuple:
     (AUGMENT_OPS, names.GAN_AUGMENTATIONS),
     (G_CONDITIONINGS, names.G_CONDITIONINGS),
     (D_CONDITIONINGS, names.D_CONDITIONINGS),
+    (BACKGROUNDS, names.SHAPES_BACKGROUNDS),
     ([k for k in CAMVID_SPLITS if k != "train"], names.SEG_EVAL_SPLITS),
 ])
 def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
@@ -50,6 +52,7 @@ def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     (DataConfig, "name", names.IMAGE_DATASETS),
     (DataConfig, "labels", names.FOLDER_LABELS),
     (DataConfig, "on_bad_image", names.BAD_IMAGE_POLICIES),
+    (DataConfig, "shapes_background", names.SHAPES_BACKGROUNDS),
     (TrainConfig, "mixed_precision", names.MIXED_PRECISION),
     (TrainConfig, "on_nonfinite", names.ON_NONFINITE),
     (LogConfig, "tracker", names.TRACKERS),

@@ -53,3 +53,22 @@ def test_grayscale_shapes_are_uint8_luma_so_the_cache_is_exact(tmp_path):
     luma = (img.astype("float32") @ [0.299, 0.587, 0.114]).round()
     assert torch.allclose(plain[1], torch.from_numpy(luma).float()[None] / 127.5 - 1, atol=1e-6)
     assert all(torch.equal(cached[i][0], plain[i]) for i in range(3))
+
+
+def test_plain_background_is_one_flat_colour_and_flat_shapes(tmp_path, monkeypatch):
+    for i in range(6):
+        img, mask = render_shapes(0, i, 24, max_shapes=1, background="plain")
+        for kind in set(mask.flatten().tolist()):  # background (0) and the shape: each a single colour
+            assert len({tuple(p) for p in img[mask == kind]}) == 1
+        textured, _ = render_shapes(0, i, 24, max_shapes=1)
+        assert len({tuple(p) for p in textured[mask == 0]}) > 50  # the default keeps its gradient, stripes and noise
+    with pytest.raises(ValueError, match="shapes background 'dots' is not one of textured, plain"):
+        render_shapes(0, 0, 16, background="dots")
+    with pytest.raises(ConfigError, match="'data.shapes_background': got 'dots'"):
+        load_config(GANConfig, None, ["data.shapes_background=dots"])
+    cfg = DataConfig(resolution=16, shapes_size=4, shapes_max=1, shapes_background="plain", cache="disk", cache_dir=str(tmp_path))
+    plain = build_image_dataset(cfg)
+    assert torch.equal(plain[2][0], ShapesDataset(4, 16, max_shapes=1, labelled=True, background="plain")[2][0])
+    monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
+    with pytest.raises(pytest.fail.Exception, match="rendered again"):  # the background is part of the cache key
+        build_image_dataset(DataConfig(resolution=16, shapes_size=4, shapes_max=1, cache="disk", cache_dir=str(tmp_path)))

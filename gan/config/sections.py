@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ..names import BAD_IMAGE_POLICIES, DATA_CACHE_MODES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE, TRACKERS
+from ..names import (BAD_IMAGE_POLICIES, DATA_CACHE_MODES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE,
+                     SHAPES_BACKGROUNDS, TRACKERS)
 from .schema import MIN_EVAL_IMAGES, Check, Section, positive, resumable, valid_cpu_threads
 
 
@@ -23,6 +24,7 @@ class DataConfig(Section):
     shapes_size: int = 10000  # number of images in the procedural shapes dataset
     shapes_seed: int = 0
     shapes_max: int = 3  # shapes per image (1..3); 1 = one shape whose class (circle, square, triangle) is the label
+    shapes_background: Literal[SHAPES_BACKGROUNDS] = "textured"  # type: ignore[valid-type]  # plain: one flat colour, flat shapes
     num_workers: int = resumable(0)
     on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
     # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.

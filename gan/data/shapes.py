@@ -1,4 +1,4 @@
-"""Procedural shapes: filled circles, squares and triangles on textured backgrounds, with masks.
+"""Procedural shapes: filled circles, squares and triangles on textured (or plain) backgrounds, with masks.
 
 Every image is a pure function of ``(seed, index, resolution)``, so the dataset needs no download,
 no disk, and is identical on every machine and worker. Each image comes with a per-pixel class mask
@@ -6,9 +6,13 @@ no disk, and is identical on every machine and worker. Each image comes with a p
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from ..names import SHAPES_BACKGROUNDS
 
 CLASS_NAMES = ("background", "circle", "square", "triangle")
 PALETTE = np.array(
@@ -19,7 +23,7 @@ MAX_SHAPES = 3
 SHAPE_NAMES = CLASS_NAMES[1:]  # labels of one-shape images (max_shapes=1)
 
 
-def _background(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+def _textured(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
     """A dim two-colour gradient with faint stripes and pixel noise (the 'texture')."""
     c0, c1 = rng.uniform(0, 110, size=(2, 3)).astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
@@ -29,6 +33,15 @@ def _background(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.
     stripes = np.sin(freq * np.pi * (np.sin(angle) * xx - np.cos(angle) * yy) + phase)
     img += 12 * stripes[..., None] + rng.normal(0, 6, size=img.shape).astype(np.float32)
     return img
+
+
+def _plain(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """One dim colour everywhere."""
+    return np.broadcast_to(rng.uniform(0, 110, size=3).astype(np.float32), (*xx.shape, 3)).copy()
+
+
+# One background per name of gan.names.SHAPES_BACKGROUNDS. Shapes on a plain background are flat too (no pixel noise).
+BACKGROUNDS: dict[str, Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]] = {"textured": _textured, "plain": _plain}
 
 
 def _polygon(xx: np.ndarray, yy: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -51,17 +64,20 @@ def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndar
     return _polygon(xx, yy, pts)
 
 
-def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES) -> tuple[np.ndarray, np.ndarray]:
+def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES, background: str = "textured") -> tuple[np.ndarray, np.ndarray]:
     """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample of 1..``max_shapes`` shapes."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"shapes background {background!r} is not one of {', '.join(SHAPES_BACKGROUNDS)}")
     rng = np.random.default_rng([seed, index])
     coords = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution * 2 - 1  # pixel centres in [-1, 1]
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
-    img = _background(rng, yy, xx)
+    img = BACKGROUNDS[background](rng, yy, xx)
+    fill_noise = 4 if background == "textured" else 0
     mask = np.zeros((resolution, resolution), dtype=np.uint8)
     for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(CLASS_NAMES)))
         inside = _shape_mask(kind, rng, xx, yy)
-        img[inside] = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, 4, size=(int(inside.sum()), 3))
+        img[inside] = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, fill_noise, size=(int(inside.sum()), 3))
         mask[inside] = kind
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
@@ -84,11 +100,11 @@ class ShapesDataset(Dataset):
     class_names = CLASS_NAMES
 
     def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False,
-                 max_shapes: int = MAX_SHAPES, labelled: bool = False) -> None:
+                 max_shapes: int = MAX_SHAPES, labelled: bool = False, background: str = "textured") -> None:
         if labelled and max_shapes != 1:
             raise ValueError("labelled shapes need max_shapes=1 (one shape, one class per image)")
         self.size, self.resolution, self.channels, self.seed = size, resolution, channels, seed
-        self.with_masks, self.max_shapes, self.labelled = with_masks, max_shapes, labelled
+        self.with_masks, self.max_shapes, self.labelled, self.background = with_masks, max_shapes, labelled, background
 
     def __len__(self) -> int:
         return self.size
@@ -96,7 +112,7 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int):
         if not 0 <= index < self.size:
             raise IndexError(index)
-        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes)
+        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes, self.background)
         x = to_tensor_image(img, self.channels)
         if self.labelled:
             return x, int(mask.max()) - 1  # the one shape's class (it is never fully hidden)
