@@ -41,7 +41,8 @@ MEMORY_FRACTION = 0.25  # auto: in RAM when the decoded images take at most this
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 -> float in [-1, 1] with the same operations as ``ToTensor`` + ``Normalize(0.5, 0.5)``."""
-    return images.float().div(255).sub(0.5).div(0.5)
+    # One new float tensor, then in place: a batch-sized temporary per operation costs more than the arithmetic.
+    return images.to(torch.float32, copy=True).div_(255).sub_(0.5).div_(0.5)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

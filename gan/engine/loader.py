@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -69,9 +69,10 @@ def worker_iter(loader: Iterable[Any]) -> Iterator[Any]:
 _END = object()
 
 
-def train_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool = True, drop_last: bool = True) -> DataLoader:
-    """A training DataLoader: persistent workers (when any) that ignore stop signals."""
+def train_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool = True, drop_last: bool = True,
+                 collate_fn: Callable[[list[Any]], Any] | None = None) -> DataLoader:
+    """A training DataLoader: persistent workers (when any) that ignore stop signals; ``collate_fn`` None = PyTorch's default."""
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,
-        persistent_workers=num_workers > 0, worker_init_fn=ignore_stop_signals,
+        persistent_workers=num_workers > 0, worker_init_fn=ignore_stop_signals, collate_fn=collate_fn,
     )

@@ -74,14 +74,19 @@ class GANStep:
     # ---- inputs ------------------------------------------------------------------------------
 
     def latents(self, n: int) -> tuple[Tensor, Tensor | None]:
-        """Latents (and labels) for ``n`` fakes.
-
-        One draw per sample: k micro-batches of b then get the same latents as one batch of k*b.
-        """
-        nz = self.cfg.model.nz
-        z = torch.stack([torch.randn(nz, generator=self.noise) for _ in range(n)]).to(self.acc.device)
-        c = None if not self.c_dim else torch.randint(self.c_dim, (n,), generator=self.noise).to(self.acc.device)
+        """Latents (and labels) for ``n`` fakes, drawn in one call each where the noise generator lives (the device)."""
+        device = self.noise.device
+        z = torch.randn(n, self.cfg.model.nz, generator=self.noise, device=device).to(self.acc.device)
+        c = None if not self.c_dim else torch.randint(self.c_dim, (n,), generator=self.noise, device=device).to(self.acc.device)
         return z, c
+
+    def update_latents(self, n: int, accum: int) -> list[tuple[Tensor, Tensor | None]]:
+        """Latents (and labels) of the ``accum`` micro-batches of ``n`` fakes of one update, drawn for all at once.
+
+        So k micro-batches of b get the latents of one batch of k*b by construction.
+        """
+        z, c = self.latents(n * accum)
+        return list(zip(z.split(n), c.split(n) if c is not None else [None] * accum))
 
     def real_batch(self, batches: BatchStream) -> tuple[Tensor, Tensor | None]:
         images, labels = next(batches)
@@ -124,10 +129,12 @@ class GANStep:
             keep = self.reuse_fakes and d_iter == d_steps - 1
             self.guard.begin()
             self.opt_d.zero_grad(set_to_none=True)
-            iter_loss, for_g = torch.zeros((), device=self.acc.device), []
+            iter_loss, for_g, latents = torch.zeros((), device=self.acc.device), [], []
             for micro in range(accum):
                 real, c_real = self.real_batch(batches)
-                z, c_fake = self.latents(real.shape[0])
+                if micro == 0:  # every micro-batch has the first one's size (the loaders drop the last, short batch)
+                    latents = self.update_latents(real.shape[0], accum)
+                z, c_fake = latents[micro]
                 with torch.set_grad_enabled(keep):
                     fake = self.run_G(z, c_fake)
                 loss, parts = self.d_loss(real, c_real, fake.detach(), c_fake, sync=is_last_micro(micro, accum))

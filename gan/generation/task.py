@@ -13,14 +13,13 @@ from torch import nn
 
 from ..config import to_dict
 from ..data import build_image_dataset
-from ..data.cache import DecodedDataset
+from ..data.indexed import gan_train_loader
 from ..engine.checkpoint import CheckpointError
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
 from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..engine.guards import StepGuard
 from ..engine.optim import fused_optimizer
-from ..engine.loader import train_loader
 from ..models import Discriminator, Generator
 from .augment import build_augmentation
 from .classes import class_grid_inputs, resolve_num_classes
@@ -66,15 +65,15 @@ class GANTask:
         if cfg.train.channels_last:
             g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
         opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg, accelerator.device), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg, accelerator.device)
-        # Workers decode images; batches of an already decoded array cost less to index here than to pass between processes.
-        workers = 0 if isinstance(dataset, DecodedDataset) else cfg.data.num_workers
-        loader = train_loader(dataset, cfg.train.batch_size, workers)
+        # Workers decode images; a decoded cache is indexed a batch at a time instead (on the device when it fits).
+        loader = gan_train_loader(dataset, cfg.train.batch_size, cfg.data.num_workers, accelerator.device)
         self.G, self.D, self.opt_g, self.opt_d, self.dataloader = accelerator.prepare(g, d, opt_g, opt_d, loader)
         # For checkpoints, the EMA and exports. Without Accelerate's autocast wrapper on forward: the step
         # autocasts itself, and grids, evaluation and exports must compute as inference does (float32).
         self.g_raw, self.d_raw = (accelerator.unwrap_model(m, keep_fp32_wrapper=False) for m in (self.G, self.D))
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
-        self.noise = torch.Generator().manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
+        # On the device: a D update's latents are drawn there in one call (GANStep.latents).
+        self.noise = torch.Generator(device=accelerator.device).manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
         guard = StepGuard(accelerator, [self.g_raw, self.d_raw], cfg.train.on_nonfinite)
         # The step may run compiled modules; the EMA, checkpoints and exports keep the uncompiled ones.
         run_g, run_d = (torch.compile(self.G), torch.compile(self.D)) if cfg.train.compile else (self.G, self.D)
@@ -119,7 +118,11 @@ class GANTask:
     def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         if "noise" not in tensors:
             raise CheckpointError("the checkpoint has no latent-noise RNG state ('noise'); cannot resume exactly")
-        self.noise.set_state(tensors["noise"])
+        try:
+            self.noise.set_state(tensors["noise"])
+        except RuntimeError:  # e.g. a CPU generator's state offered to a CUDA generator
+            raise CheckpointError(f"the checkpoint's latent-noise RNG state ('noise') does not fit this run's {self.noise.device.type} "
+                                  "generator (saved on another kind of device?); cannot resume exactly") from None
         self.augment.load_rng_tensors(tensors)
 
     # ---- outputs ----------------------------------------------------------------------------
