@@ -8,8 +8,8 @@
 - ``cbn`` (G): conditional BatchNorm in the decoder stages, BigGAN-style: the stage's BatchNorm is
   swapped for one without its own affine, and ``gamma = 1 + W_g e``, ``beta = W_b e`` come from a
   shared class embedding ``e`` through one linear map per stage. (Per-class gamma/beta tables, each
-  entry moved only by its own class's samples, learned too slowly: G still ignored the class at step
-  1500 where this reaches 0.7 class accuracy.)
+  entry moved only by its own class's samples, learned the class too slowly: class accuracy 0.18 at
+  MNIST step 1500, where this reaches 0.71.)
 - ``projection`` (D): Miyato & Koyama 2018, ``logit = out(h) + <embed(c), sum_xy h>``.
 - :class:`SelfAttention2d`: the SAGAN block (Zhang et al. 2019), put into a block's ``extra`` slot.
 
