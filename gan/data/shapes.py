@@ -40,8 +40,12 @@ def _plain(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarr
     return np.broadcast_to(rng.uniform(0, 110, size=3).astype(np.float32), (*xx.shape, 3)).copy()
 
 
-# One background per name of gan.names.SHAPES_BACKGROUNDS. Shapes on a plain background are flat too (no pixel noise).
-BACKGROUNDS: dict[str, Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]] = {"textured": _textured, "plain": _plain}
+# One background per name of gan.names.SHAPES_BACKGROUNDS, with the pixel noise (std) of the shapes drawn on it:
+# shapes on a plain background are flat too.
+BACKGROUNDS: dict[str, tuple[Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray], float]] = {
+    "textured": (_textured, 4.0),
+    "plain": (_plain, 0.0),
+}
 
 
 def _polygon(xx: np.ndarray, yy: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -71,8 +75,8 @@ def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_
     rng = np.random.default_rng([seed, index])
     coords = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution * 2 - 1  # pixel centres in [-1, 1]
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
-    img = BACKGROUNDS[background](rng, yy, xx)
-    fill_noise = 4 if background == "textured" else 0
+    draw_background, fill_noise = BACKGROUNDS[background]
+    img = draw_background(rng, yy, xx)
     mask = np.zeros((resolution, resolution), dtype=np.uint8)
     for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(CLASS_NAMES)))
