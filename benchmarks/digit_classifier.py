@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -69,9 +70,10 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500)
     return float((predicted == y).float().mean())
 
 
-def train(x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int, seed: int) -> DigitNet:
+def train(x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int, seed: int, make_net: Callable[[], nn.Module] = DigitNet) -> nn.Module:
+    """Adam, cross-entropy, seeded initialisation and batch order; ``make_net`` builds the (scriptable) network."""
     torch.manual_seed(seed)
-    net = DigitNet()
+    net = make_net()
     torch.jit.script(net)  # fail now, not after training
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     order_rng = torch.Generator().manual_seed(seed)

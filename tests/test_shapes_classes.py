@@ -72,3 +72,31 @@ def test_plain_background_is_one_flat_colour_and_flat_shapes(tmp_path, monkeypat
     monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
     with pytest.raises(pytest.fail.Exception, match="rendered again"):  # the background is part of the cache key
         build_image_dataset(DataConfig(resolution=16, shapes_size=4, shapes_max=1, cache="disk", cache_dir=str(tmp_path)))
+
+
+def test_shapes_radius_sets_the_size_of_each_shape(tmp_path, monkeypatch):
+    import math
+
+    res, radius = 64, 0.5  # a circle of radius 0.5 * 32 = 16 px covers pi * 16^2 = 804 pixels when it is not clipped
+    whole = 0
+    for i in range(40):
+        _, mask = render_shapes(0, i, res, max_shapes=1, background="plain", radius=(radius, radius))
+        ys, xs = (mask == 1).nonzero()
+        if len(ys) and 0 < ys.min() and ys.max() < res - 1 and 0 < xs.min() and xs.max() < res - 1:
+            assert abs(len(ys) - math.pi * 16**2) < 0.03 * math.pi * 16**2
+            assert xs.max() - xs.min() + 1 in (32, 33)  # the diameter, +-1 for the pixel grid
+            whole += 1
+    assert whole >= 3
+    small = ShapesDataset(30, 32, max_shapes=1, labelled=True, background="plain", radius=(0.2, 0.2))
+    big = ShapesDataset(30, 32, max_shapes=1, labelled=True, background="plain", radius=(0.8, 0.8))
+    area = lambda ds: sum(int((render_shapes(0, i, 32, 1, "plain", ds.radius)[1] > 0).sum()) for i in range(30))
+    assert area(big) > 8 * area(small)  # (0.8 / 0.2)^2 = 16 where nothing is clipped; big shapes are clipped more
+    for bad in ("[0.5]", "[0.7,0.5]", "[0,0.5]", "[0.5,1.5]"):
+        with pytest.raises(ConfigError, match=r"'data.shapes_radius': got .*, expected \[min, max\] with 0 < min <= max <= 1"):
+            load_config(GANConfig, None, [f"data.shapes_radius={bad}"])
+    cfg = DataConfig(resolution=16, shapes_size=4, shapes_max=1, shapes_radius=[0.5, 0.8], cache="disk", cache_dir=str(tmp_path))
+    built = build_image_dataset(cfg)
+    assert torch.equal(built[1][0], ShapesDataset(4, 16, max_shapes=1, labelled=True, radius=(0.5, 0.8))[1][0])
+    monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
+    with pytest.raises(pytest.fail.Exception, match="rendered again"):  # the radius is part of the cache key
+        build_image_dataset(DataConfig(resolution=16, shapes_size=4, shapes_max=1, cache="disk", cache_dir=str(tmp_path)))

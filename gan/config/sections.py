@@ -25,6 +25,8 @@ class DataConfig(Section):
     shapes_seed: int = 0
     shapes_max: int = 3  # shapes per image (1..3); 1 = one shape whose class (circle, square, triangle) is the label
     shapes_background: Literal[SHAPES_BACKGROUNDS] = "textured"  # type: ignore[valid-type]  # plain: one flat colour, flat shapes
+    # [min, max] circumradius of each shape as a fraction of half the image side (bigger shapes show their corners)
+    shapes_radius: list[float] = dataclasses.field(default_factory=lambda: [0.3, 0.6])
     num_workers: int = resumable(0)
     on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
     # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.
@@ -41,6 +43,7 @@ class DataConfig(Section):
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("shapes_size", self.shapes_size > 0, "> 0"),
             ("shapes_max", 1 <= self.shapes_max <= 3, "1..3"),
+            ("shapes_radius", len(self.shapes_radius) == 2 and 0 < self.shapes_radius[0] <= self.shapes_radius[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
             ("root", bool(self.root.strip()), "a folder name"),
             ("max_image_pixels", self.max_image_pixels >= 1, ">= 1"),
             ("limit", self.limit >= 0, ">= 0 (0 = all images)"),

@@ -20,6 +20,7 @@ PALETTE = np.array(
     dtype=np.float32,
 )
 MAX_SHAPES = 3
+RADIUS = (0.3, 0.6)  # default shape size: circumradius range as a fraction of half the image side
 SHAPE_NAMES = CLASS_NAMES[1:]  # labels of one-shape images (max_shapes=1)
 
 
@@ -56,8 +57,8 @@ def _polygon(xx: np.ndarray, yy: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return inside
 
 
-def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
-    radius = rng.uniform(0.3, 0.6)
+def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray, radius_range: tuple[float, float]) -> np.ndarray:
+    radius = rng.uniform(*radius_range)
     cx, cy = rng.uniform(-1 + radius * 0.7, 1 - radius * 0.7, size=2)
     if kind == 1:
         return (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
@@ -68,8 +69,12 @@ def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndar
     return _polygon(xx, yy, pts)
 
 
-def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES, background: str = "textured") -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample of 1..``max_shapes`` shapes."""
+def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES, background: str = "textured",
+                  radius: tuple[float, float] = RADIUS) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample of 1..``max_shapes`` shapes.
+
+    ``radius`` is the range of each shape's circumradius as a fraction of half the image side.
+    """
     if background not in BACKGROUNDS:
         raise ValueError(f"shapes background {background!r} is not one of {', '.join(SHAPES_BACKGROUNDS)}")
     rng = np.random.default_rng([seed, index])
@@ -80,7 +85,7 @@ def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_
     mask = np.zeros((resolution, resolution), dtype=np.uint8)
     for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(CLASS_NAMES)))
-        inside = _shape_mask(kind, rng, xx, yy)
+        inside = _shape_mask(kind, rng, xx, yy, radius)
         img[inside] = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, fill_noise, size=(int(inside.sum()), 3))
         mask[inside] = kind
     return np.clip(img, 0, 255).astype(np.uint8), mask
@@ -104,11 +109,13 @@ class ShapesDataset(Dataset):
     class_names = CLASS_NAMES
 
     def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False,
-                 max_shapes: int = MAX_SHAPES, labelled: bool = False, background: str = "textured") -> None:
+                 max_shapes: int = MAX_SHAPES, labelled: bool = False, background: str = "textured",
+                 radius: tuple[float, float] = RADIUS) -> None:
         if labelled and max_shapes != 1:
             raise ValueError("labelled shapes need max_shapes=1 (one shape, one class per image)")
         self.size, self.resolution, self.channels, self.seed = size, resolution, channels, seed
         self.with_masks, self.max_shapes, self.labelled, self.background = with_masks, max_shapes, labelled, background
+        self.radius = (float(radius[0]), float(radius[1]))
 
     def __len__(self) -> int:
         return self.size
@@ -116,7 +123,7 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int):
         if not 0 <= index < self.size:
             raise IndexError(index)
-        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes, self.background)
+        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes, self.background, self.radius)
         x = to_tensor_image(img, self.channels)
         if self.labelled:
             return x, int(mask.max()) - 1  # the one shape's class (it is never fully hidden)
