@@ -53,7 +53,7 @@ def load_shapes(cfg: GANConfig, seed: int, count: int) -> tuple[torch.Tensor, to
     """``count`` labelled one-shape images of the config's data settings with ``seed``, float in [0, 1] via uint8."""
     d = dataclasses.replace(cfg.data, shapes_seed=seed)
     ds = ShapesDataset(count, d.resolution, d.channels, d.shapes_seed, max_shapes=1, labelled=True, background=d.shapes_background,
-                      radius=tuple(d.shapes_radius))
+                      radius=tuple(d.shapes_radius), antialias=d.shapes_antialias)
     images, labels = zip(*(ds[i] for i in range(count)))
     return to_uint8_rgb(torch.stack(images)).float() / 255.0, torch.tensor(labels)
 

@@ -1,6 +1,9 @@
 """One-shape images labelled with their shape class (the conditional quick start), and the shapes cache."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -75,8 +78,6 @@ def test_plain_background_is_one_flat_colour_and_flat_shapes(tmp_path, monkeypat
 
 
 def test_shapes_radius_sets_the_size_of_each_shape(tmp_path, monkeypatch):
-    import math
-
     res, radius = 64, 0.5  # a circle of radius 0.5 * 32 = 16 px covers pi * 16^2 = 804 pixels when it is not clipped
     whole = 0
     for i in range(40):
@@ -99,4 +100,33 @@ def test_shapes_radius_sets_the_size_of_each_shape(tmp_path, monkeypatch):
     assert torch.equal(built[1][0], ShapesDataset(4, 16, max_shapes=1, labelled=True, radius=(0.5, 0.8))[1][0])
     monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
     with pytest.raises(pytest.fail.Exception, match="rendered again"):  # the radius is part of the cache key
+        build_image_dataset(DataConfig(resolution=16, shapes_size=4, shapes_max=1, cache="disk", cache_dir=str(tmp_path)))
+
+
+def test_antialiased_shapes_blend_edges_by_coverage(tmp_path, monkeypatch):
+    for i in range(8):
+        hard, hard_mask = render_shapes(0, i, 24, max_shapes=1, background="plain")
+        soft, soft_mask = render_shapes(0, i, 24, max_shapes=1, background="plain", antialias=True)
+        background, shape = hard[0, 0] if hard_mask[0, 0] == 0 else hard[-1, -1], hard[hard_mask > 0][0]
+        assert (hard_mask > 0).sum() and len({tuple(p) for p in hard.reshape(-1, 3)}) == 2  # two flat colours, hard edges
+        # Every antialiased pixel lies between the two colours (channel-wise, rounding aside), and some lie strictly between.
+        lo, hi = np.minimum(background, shape).astype(int) - 1, np.maximum(background, shape).astype(int) + 1
+        assert ((soft >= lo) & (soft <= hi)).all()
+        assert len({tuple(p) for p in soft.reshape(-1, 3)}) > 2
+        assert ((soft_mask > 0) != (hard_mask > 0)).mean() < 0.05  # the mask moves by at most an edge pixel here and there
+        assert set(soft_mask.flatten().tolist()) == set(hard_mask.flatten().tolist())
+    # The coverage read back from the colours of an unclipped circle of radius 0.5 * 8 = 4 px adds up to its area, pi * 16.
+    hard, hard_mask = render_shapes(0, 1, 16, max_shapes=1, background="plain", radius=(0.5, 0.5))
+    soft, _ = render_shapes(0, 1, 16, max_shapes=1, background="plain", radius=(0.5, 0.5), antialias=True)
+    ys, xs = (hard_mask == 1).nonzero()
+    assert len(ys) and ys.min() > 0 and xs.min() > 0 and ys.max() < 15 and xs.max() < 15  # image 1 is such a circle
+    background, shape = hard[hard_mask == 0][0].astype(float), hard[hard_mask == 1][0].astype(float)
+    ch = int(np.argmax(np.abs(shape - background)))
+    coverage = (soft[..., ch] - background[ch]) / (shape[ch] - background[ch])
+    assert coverage.min() > -0.01 and coverage.max() < 1.01 and abs(coverage.sum() - math.pi * 16) < 0.02 * math.pi * 16
+    cfg = DataConfig(resolution=16, shapes_size=4, shapes_max=1, shapes_antialias=True, cache="disk", cache_dir=str(tmp_path))
+    built = build_image_dataset(cfg)
+    assert torch.equal(built[2][0], ShapesDataset(4, 16, max_shapes=1, labelled=True, antialias=True)[2][0])
+    monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
+    with pytest.raises(pytest.fail.Exception, match="rendered again"):  # antialias is part of the cache key
         build_image_dataset(DataConfig(resolution=16, shapes_size=4, shapes_max=1, cache="disk", cache_dir=str(tmp_path)))

@@ -21,6 +21,7 @@ PALETTE = np.array(
 )
 MAX_SHAPES = 3
 RADIUS = (0.3, 0.6)  # default shape size: circumradius range as a fraction of half the image side
+SUPERSAMPLE = 4  # antialiased shapes: coverage from SUPERSAMPLE x SUPERSAMPLE points a pixel
 SHAPE_NAMES = CLASS_NAMES[1:]  # labels of one-shape images (max_shapes=1)
 
 
@@ -69,25 +70,39 @@ def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndar
     return _polygon(xx, yy, pts)
 
 
+def _grid(resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """(yy, xx) of the pixel centres of a ``resolution`` square in [-1, 1]."""
+    coords = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution * 2 - 1
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    return yy, xx
+
+
 def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES, background: str = "textured",
-                  radius: tuple[float, float] = RADIUS) -> tuple[np.ndarray, np.ndarray]:
+                  radius: tuple[float, float] = RADIUS, antialias: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample of 1..``max_shapes`` shapes.
 
     ``radius`` is the range of each shape's circumradius as a fraction of half the image side.
+    ``antialias`` blends each shape's colour by the fraction of the pixel it covers (the mask takes
+    the pixels it covers at least half of); otherwise a pixel is the shape's when its centre is.
     """
     if background not in BACKGROUNDS:
         raise ValueError(f"shapes background {background!r} is not one of {', '.join(SHAPES_BACKGROUNDS)}")
     rng = np.random.default_rng([seed, index])
-    coords = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution * 2 - 1  # pixel centres in [-1, 1]
-    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    yy, xx = _grid(resolution)
+    fine = SUPERSAMPLE if antialias else 1
+    fine_yy, fine_xx = _grid(resolution * fine)
     draw_background, fill_noise = BACKGROUNDS[background]
     img = draw_background(rng, yy, xx)
     mask = np.zeros((resolution, resolution), dtype=np.uint8)
     for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(CLASS_NAMES)))
-        inside = _shape_mask(kind, rng, xx, yy, radius)
-        img[inside] = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, fill_noise, size=(int(inside.sum()), 3))
-        mask[inside] = kind
+        inside = _shape_mask(kind, rng, fine_xx, fine_yy, radius)
+        cover = inside.reshape(resolution, fine, resolution, fine).mean(axis=(1, 3), dtype=np.float32)
+        touched = cover > 0
+        fill = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, fill_noise, size=(int(touched.sum()), 3))
+        alpha = cover[touched][:, None]
+        img[touched] = img[touched] * (1 - alpha) + fill * alpha
+        mask[cover >= 0.5] = kind
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
 
@@ -110,12 +125,12 @@ class ShapesDataset(Dataset):
 
     def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False,
                  max_shapes: int = MAX_SHAPES, labelled: bool = False, background: str = "textured",
-                 radius: tuple[float, float] = RADIUS) -> None:
+                 radius: tuple[float, float] = RADIUS, antialias: bool = False) -> None:
         if labelled and max_shapes != 1:
             raise ValueError("labelled shapes need max_shapes=1 (one shape, one class per image)")
         self.size, self.resolution, self.channels, self.seed = size, resolution, channels, seed
         self.with_masks, self.max_shapes, self.labelled, self.background = with_masks, max_shapes, labelled, background
-        self.radius = (float(radius[0]), float(radius[1]))
+        self.radius, self.antialias = (float(radius[0]), float(radius[1])), antialias
 
     def __len__(self) -> int:
         return self.size
@@ -123,7 +138,7 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int):
         if not 0 <= index < self.size:
             raise IndexError(index)
-        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes, self.background, self.radius)
+        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes, self.background, self.radius, self.antialias)
         x = to_tensor_image(img, self.channels)
         if self.labelled:
             return x, int(mask.max()) - 1  # the one shape's class (it is never fully hidden)
