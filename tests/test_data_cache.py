@@ -230,3 +230,16 @@ def test_a_build_leaves_another_process_s_build_of_the_same_cache_alone(folder, 
     assert theirs.read_bytes() == b"in progress" and not stale.exists() and len(ds) == 5
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
         [meta.name, meta.with_suffix(".u8").name, meta.with_suffix(".labels.npy").name, theirs.name])  # none of ours left
+
+
+def test_caches_of_other_shapes_settings_do_not_evict_each_other(tmp_path):
+    """Two runs on different shapes settings (or subsets) share a cache folder: each keeps its cache,
+    and a build in progress of one is not deleted by the other (it was: both were 'shapes' in 'data')."""
+    common = dict(name="shapes", resolution=8, shapes_size=6, cache="disk", cache_dir=str(tmp_path))
+    build_image_dataset(DataConfig(**common))
+    (first,) = tmp_path.glob("*.json")
+    in_progress = first.with_suffix(".u8.tmp999999")
+    in_progress.write_bytes(b"in progress")
+    for other in (dict(shapes_max=1), dict(shapes_antialias=True), dict(limit=3)):
+        build_image_dataset(DataConfig(**common, **other))
+    assert len(list(tmp_path.glob("*.json"))) == 4 and first.exists() and in_progress.read_bytes() == b"in progress"

@@ -250,7 +250,13 @@ def cached_dataset(cfg: DataConfig, base: Dataset, files_or_key: Sequence[Path] 
         return cached
     content = files_or_key if isinstance(files_or_key, str) else files_key(files_or_key, Path(cfg.root))
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, content, cfg.resolution, cfg.channels]).encode()).hexdigest()[:20]
-    dataset_id = hashlib.sha256(f"{cfg.name}\t{Path(cfg.root).resolve()}".encode()).hexdigest()[:12]
+    # Caches of one dataset id evict each other (a folder whose files changed). A generated or downloaded
+    # dataset is named by its whole key: other shapes settings or another subset are other datasets, and
+    # parallel runs on them must not delete each other's builds.
+    from .limit import limit_key
+
+    identity = files_or_key if isinstance(files_or_key, str) else f"{cfg.name}\t{Path(cfg.root).resolve()}{limit_key(cfg)}"
+    dataset_id = hashlib.sha256(identity.encode()).hexdigest()[:12]
     meta = cache_folder(cfg) / f"{dataset_id}-{digest}.json"
     # One builder per machine (the cache folder may be local to it); the others then map its file.
     with state.local_main_process_first():
