@@ -12,7 +12,9 @@ LAUNCH = ["accelerate", "launch", "--num_processes", "1", "--num_machines", "1",
 
 
 def train(out, *overrides):
-    args = LAUNCH + ["train_gan.py", "--config", "configs/quickstart.yaml", *TINY, f"out_dir={out}", "checkpoint.every=3", "log.sample_every=3", *overrides]
+    # The unconditional path (the quick start itself is class-conditional; tests/test_conditional.py covers that path).
+    args = LAUNCH + ["train_gan.py", "--config", "configs/quickstart.yaml", *TINY, "model.num_classes=0", f"out_dir={out}", "checkpoint.every=3",
+                     "log.sample_every=3", *overrides]
     return run_cmd(args)
 
 
