@@ -13,6 +13,7 @@ FOLDER_LABELS = ("none", "folders")
 BAD_IMAGE_POLICIES = ("skip", "error")
 # Backgrounds of the procedural shapes (gan.data.shapes.BACKGROUNDS).
 SHAPES_BACKGROUNDS = ("textured", "plain")
+SHAPES_RADIUS = (0.3, 0.6)  # default shape size (data.shapes_radius): circumradius range, fraction of half the image side
 # Decoded-image cache of image folders and torchvision datasets (gan.data.cache).
 DATA_CACHE_MODES = ("auto", "memory", "disk", "none")
 

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Literal
 
 from ..names import (BAD_IMAGE_POLICIES, DATA_CACHE_MODES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE,
-                     SHAPES_BACKGROUNDS, TRACKERS)
+                     SHAPES_BACKGROUNDS, SHAPES_RADIUS, TRACKERS)
 from .schema import MIN_EVAL_IMAGES, Check, Section, positive, resumable, valid_cpu_threads
 
 
@@ -26,7 +26,7 @@ class DataConfig(Section):
     shapes_max: int = 3  # shapes per image (1..3); 1 = one shape whose class (circle, square, triangle) is the label
     shapes_background: Literal[SHAPES_BACKGROUNDS] = "textured"  # type: ignore[valid-type]  # plain: one flat colour, flat shapes
     # [min, max] circumradius of each shape as a fraction of half the image side (bigger shapes show their corners)
-    shapes_radius: list[float] = dataclasses.field(default_factory=lambda: [0.3, 0.6])
+    shapes_radius: list[float] = dataclasses.field(default_factory=lambda: list(SHAPES_RADIUS))
     shapes_antialias: bool = False  # blend shape edges by pixel coverage (smooth edges, as a generator draws them)
     num_workers: int = resumable(0)
     on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..names import SHAPES_BACKGROUNDS
+from ..names import SHAPES_BACKGROUNDS, SHAPES_RADIUS
 
 CLASS_NAMES = ("background", "circle", "square", "triangle")
 PALETTE = np.array(
@@ -20,7 +20,6 @@ PALETTE = np.array(
     dtype=np.float32,
 )
 MAX_SHAPES = 3
-RADIUS = (0.3, 0.6)  # default shape size: circumradius range as a fraction of half the image side
 SUPERSAMPLE = 4  # antialiased shapes: coverage from SUPERSAMPLE x SUPERSAMPLE points a pixel
 SHAPE_NAMES = CLASS_NAMES[1:]  # labels of one-shape images (max_shapes=1)
 
@@ -78,7 +77,7 @@ def _grid(resolution: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES, background: str = "textured",
-                  radius: tuple[float, float] = RADIUS, antialias: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  radius: tuple[float, float] = SHAPES_RADIUS, antialias: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample of 1..``max_shapes`` shapes.
 
     ``radius`` is the range of each shape's circumradius as a fraction of half the image side.
@@ -125,7 +124,7 @@ class ShapesDataset(Dataset):
 
     def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False,
                  max_shapes: int = MAX_SHAPES, labelled: bool = False, background: str = "textured",
-                 radius: tuple[float, float] = RADIUS, antialias: bool = False) -> None:
+                 radius: tuple[float, float] = SHAPES_RADIUS, antialias: bool = False) -> None:
         if labelled and max_shapes != 1:
             raise ValueError("labelled shapes need max_shapes=1 (one shape, one class per image)")
         self.size, self.resolution, self.channels, self.seed = size, resolution, channels, seed
