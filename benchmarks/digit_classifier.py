@@ -90,6 +90,13 @@ def train(x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int, seed: int, 
     return net.eval()
 
 
+def save_scripted(net: nn.Module, out: Path) -> torch.jit.ScriptModule:
+    """Write ``net`` as TorchScript to ``out`` and load it back: figures are then the exported file's, not the Python module's."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(torch.jit.script(net), out)
+    return torch.jit.load(str(out))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/mnist-test", help="MNIST as <digit>/<image>.png folders")
@@ -111,9 +118,7 @@ def main() -> None:
     net = train(x[fit], y[fit], args.epochs, args.batch_size, args.seed)
     trained = time.perf_counter()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(net), out)
-    reloaded = torch.jit.load(str(out))  # the figure is the exported file's, not the Python module's
+    reloaded = save_scripted(net, out)
     acc = accuracy(reloaded, x[test], y[test])
     feats, logits = reloaded(x[test][:2])
     print(f"held-out accuracy {acc:.4f} ({len(test)} images); training {trained - loaded:.1f} s, total {time.perf_counter() - start:.1f} s "

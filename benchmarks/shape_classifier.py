@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from digit_classifier import FEATURES, accuracy, train
+from digit_classifier import FEATURES, accuracy, save_scripted, train
 from gan.config.loading import load_config
-from gan.data.shapes import SHAPE_NAMES, ShapesDataset
+from gan.data import build_image_dataset
+from gan.data.shapes import SHAPE_NAMES
 from gan.evaluation.inputs import to_uint8_rgb
 from gan.generation.config import GANConfig
 
@@ -51,9 +52,8 @@ class ShapeNet(nn.Module):
 
 def load_shapes(cfg: GANConfig, seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` labelled one-shape images of the config's data settings with ``seed``, float in [0, 1] via uint8."""
-    d = dataclasses.replace(cfg.data, shapes_seed=seed)
-    ds = ShapesDataset(count, d.resolution, d.channels, d.shapes_seed, max_shapes=1, labelled=True, background=d.shapes_background,
-                      radius=tuple(d.shapes_radius), antialias=d.shapes_antialias)
+    # The training pipeline's own dataset (one shape an image = labelled), uncached: nothing written to the cache folder.
+    ds = build_image_dataset(dataclasses.replace(cfg.data, shapes_seed=seed, shapes_size=count, shapes_max=1, limit=0, cache="none"))
     images, labels = zip(*(ds[i] for i in range(count)))
     return to_uint8_rgb(torch.stack(images)).float() / 255.0, torch.tensor(labels)
 
@@ -81,9 +81,7 @@ def main() -> None:
     net = train(x, y, args.epochs, args.batch_size, args.seed, make_net=ShapeNet)
     trained = time.perf_counter()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(net), out)
-    reloaded = torch.jit.load(str(out))  # the figure is the exported file's
+    reloaded = save_scripted(net, out)
     print(f"held-out accuracy {accuracy(reloaded, x_test, y_test):.4f} ({len(x_test)} images); training {trained - loaded:.1f} s "
           f"({torch.get_num_threads()} threads)")
     print(f"wrote {out}: (N, 3, R, R) in [0, 1] -> (features, logits over {', '.join(SHAPE_NAMES)})")
