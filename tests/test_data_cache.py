@@ -240,6 +240,6 @@ def test_caches_of_other_shapes_settings_do_not_evict_each_other(tmp_path):
     (first,) = tmp_path.glob("*.json")
     in_progress = first.with_suffix(".u8.tmp999999")
     in_progress.write_bytes(b"in progress")
-    for other in (dict(shapes_max=1), dict(shapes_antialias=True), dict(limit=3)):
+    for other in (dict(shapes_max=1), dict(shapes_antialias=True), dict(shapes_rotate=False), dict(limit=3)):
         build_image_dataset(DataConfig(**common, **other))
-    assert len(list(tmp_path.glob("*.json"))) == 4 and first.exists() and in_progress.read_bytes() == b"in progress"
+    assert len(list(tmp_path.glob("*.json"))) == 5 and first.exists() and in_progress.read_bytes() == b"in progress"

@@ -130,3 +130,31 @@ def test_antialiased_shapes_blend_edges_by_coverage(tmp_path, monkeypatch):
     monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
     with pytest.raises(pytest.fail.Exception, match="rendered again"):  # antialias is part of the cache key
         build_image_dataset(DataConfig(resolution=16, shapes_size=4, shapes_max=1, cache="disk", cache_dir=str(tmp_path)))
+
+
+def test_upright_shapes_keep_their_pose_centre_and_colour(tmp_path, monkeypatch):
+    seen, turned_fills = set(), []
+    for i in range(12):
+        turned, turned_mask = render_shapes(0, i, 32, max_shapes=1, background="plain", radius=(0.5, 0.6))
+        upright, mask = render_shapes(0, i, 32, max_shapes=1, background="plain", radius=(0.5, 0.6), rotate=False)
+        kind = int(mask.max())
+        seen.add(kind)
+        assert kind == int(turned_mask.max())  # the same random draws: class, colour and background
+        assert set(map(tuple, upright.reshape(-1, 3))) == set(map(tuple, turned.reshape(-1, 3)))
+        rows, cols = (mask == kind).nonzero()
+        box = mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1] == kind
+        widths = box.sum(axis=1)
+        if kind == 2:  # an axis-aligned square fills its bounding box; the rotated one (the default) seldom does
+            assert box.all()
+            t_rows, t_cols = (turned_mask == kind).nonzero()
+            turned_fills.append((turned_mask[t_rows.min():t_rows.max() + 1, t_cols.min():t_cols.max() + 1] == kind).all())
+        elif kind == 3:  # a triangle pointing up: rows widen from the apex down
+            assert widths[0] <= 3 and widths[-1] > 3 * widths[0] and (np.diff(widths) >= 0).all()
+    assert seen == {1, 2, 3} and not all(turned_fills)
+    # The setting is part of the cache key.
+    cfg = dict(resolution=16, shapes_size=4, shapes_max=1, cache="disk", cache_dir=str(tmp_path))
+    built = build_image_dataset(DataConfig(**cfg, shapes_rotate=False))
+    assert torch.equal(built[3][0], ShapesDataset(4, 16, max_shapes=1, labelled=True, rotate=False)[3][0])
+    monkeypatch.setattr("gan.data.shapes.render_shapes", lambda *a, **k: pytest.fail("rendered again"))
+    with pytest.raises(pytest.fail.Exception, match="rendered again"):
+        build_image_dataset(DataConfig(**cfg))

@@ -28,6 +28,7 @@ class DataConfig(Section):
     # [min, max] circumradius of each shape as a fraction of half the image side (bigger shapes show their corners)
     shapes_radius: list[float] = dataclasses.field(default_factory=lambda: list(SHAPES_RADIUS))
     shapes_antialias: bool = False  # blend shape edges by pixel coverage (smooth edges, as a generator draws them)
+    shapes_rotate: bool = True  # false: upright shapes (axis-aligned squares, triangles pointing up), fewer poses to learn
     num_workers: int = resumable(0)
     on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
     # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.

@@ -70,7 +70,7 @@ def shapes_key(cfg: DataConfig) -> str:
     """What the procedural shapes' cache depends on (the images are a pure function of these)."""
     from .limit import limit_key
 
-    return f"shapes\t{cfg.shapes_size}\t{cfg.shapes_seed}\t{cfg.shapes_max}\t{cfg.shapes_background}\t{cfg.shapes_radius}\t{cfg.shapes_antialias}{limit_key(cfg)}"
+    return f"shapes\t{cfg.shapes_size}\t{cfg.shapes_seed}\t{cfg.shapes_max}\t{cfg.shapes_background}\t{cfg.shapes_radius}\t{cfg.shapes_antialias}\t{cfg.shapes_rotate}{limit_key(cfg)}"
 
 
 def cache_folder(cfg: DataConfig) -> Path:

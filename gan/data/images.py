@@ -242,7 +242,7 @@ def _shapes(cfg: DataConfig) -> Dataset:
     single = cfg.shapes_max == 1  # one shape per image: its class is the image's label
     shapes = ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed, max_shapes=cfg.shapes_max, labelled=single,
                            background=cfg.shapes_background, radius=tuple(cfg.shapes_radius),
-                           antialias=cfg.shapes_antialias)
+                           antialias=cfg.shapes_antialias, rotate=cfg.shapes_rotate)
     return cached_dataset(cfg, limit_dataset(cfg, Labelled(shapes, list(SHAPE_NAMES) if single else None)), shapes_key(cfg))
 
 

@@ -20,6 +20,8 @@ PALETTE = np.array(
     dtype=np.float32,
 )
 MAX_SHAPES = 3
+# The first corner's angle of an upright shape (y grows downwards): an axis-aligned square, a triangle pointing up.
+UPRIGHT = {2: np.pi / 4, 3: -np.pi / 2}
 SUPERSAMPLE = 4  # antialiased shapes: coverage from SUPERSAMPLE x SUPERSAMPLE points a pixel
 SHAPE_NAMES = CLASS_NAMES[1:]  # labels of one-shape images (max_shapes=1)
 
@@ -57,13 +59,16 @@ def _polygon(xx: np.ndarray, yy: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return inside
 
 
-def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray, radius_range: tuple[float, float]) -> np.ndarray:
+def _shape_mask(kind: int, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray, radius_range: tuple[float, float],
+                rotate: bool = True) -> np.ndarray:
     radius = rng.uniform(*radius_range)
     cx, cy = rng.uniform(-1 + radius * 0.7, 1 - radius * 0.7, size=2)
     if kind == 1:
         return (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
     corners = 4 if kind == 2 else 3
-    rot = rng.uniform(0, 2 * np.pi)
+    rot = rng.uniform(0, 2 * np.pi)  # drawn either way, so an upright shape keeps the centre and colour it would have rotated
+    if not rotate:
+        rot = UPRIGHT[kind]
     angles = rot + 2 * np.pi * np.arange(corners) / corners
     pts = np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1)
     return _polygon(xx, yy, pts)
@@ -77,12 +82,13 @@ def _grid(resolution: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_SHAPES, background: str = "textured",
-                  radius: tuple[float, float] = SHAPES_RADIUS, antialias: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  radius: tuple[float, float] = SHAPES_RADIUS, antialias: bool = False, rotate: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(image uint8 HxWx3, mask uint8 HxW)`` for one sample of 1..``max_shapes`` shapes.
 
     ``radius`` is the range of each shape's circumradius as a fraction of half the image side.
     ``antialias`` blends each shape's colour by the fraction of the pixel it covers (the mask takes
     the pixels it covers at least half of); otherwise a pixel is the shape's when its centre is.
+    ``rotate=False`` draws squares axis-aligned and triangles pointing up (fewer poses to learn).
     """
     if background not in BACKGROUNDS:
         raise ValueError(f"shapes background {background!r} is not one of {', '.join(SHAPES_BACKGROUNDS)}")
@@ -95,7 +101,7 @@ def render_shapes(seed: int, index: int, resolution: int, max_shapes: int = MAX_
     mask = np.zeros((resolution, resolution), dtype=np.uint8)
     for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(CLASS_NAMES)))
-        inside = _shape_mask(kind, rng, fine_xx, fine_yy, radius)
+        inside = _shape_mask(kind, rng, fine_xx, fine_yy, radius, rotate)
         cover = inside.reshape(resolution, fine, resolution, fine).mean(axis=(1, 3), dtype=np.float32)
         touched = cover > 0
         fill = PALETTE[rng.integers(len(PALETTE))] + rng.normal(0, fill_noise, size=(int(touched.sum()), 3))
@@ -124,12 +130,12 @@ class ShapesDataset(Dataset):
 
     def __init__(self, size: int = 10000, resolution: int = 32, channels: int = 3, seed: int = 0, with_masks: bool = False,
                  max_shapes: int = MAX_SHAPES, labelled: bool = False, background: str = "textured",
-                 radius: tuple[float, float] = SHAPES_RADIUS, antialias: bool = False) -> None:
+                 radius: tuple[float, float] = SHAPES_RADIUS, antialias: bool = False, rotate: bool = True) -> None:
         if labelled and max_shapes != 1:
             raise ValueError("labelled shapes need max_shapes=1 (one shape, one class per image)")
         self.size, self.resolution, self.channels, self.seed = size, resolution, channels, seed
         self.with_masks, self.max_shapes, self.labelled, self.background = with_masks, max_shapes, labelled, background
-        self.radius, self.antialias = (float(radius[0]), float(radius[1])), antialias
+        self.radius, self.antialias, self.rotate = (float(radius[0]), float(radius[1])), antialias, rotate
 
     def __len__(self) -> int:
         return self.size
@@ -137,7 +143,8 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int):
         if not 0 <= index < self.size:
             raise IndexError(index)
-        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes, self.background, self.radius, self.antialias)
+        img, mask = render_shapes(self.seed, index, self.resolution, self.max_shapes, self.background, self.radius, self.antialias,
+                                  self.rotate)
         x = to_tensor_image(img, self.channels)
         if self.labelled:
             return x, int(mask.max()) - 1  # the one shape's class (it is never fully hidden)
