@@ -17,7 +17,7 @@ def test_shape_classifier_learns_the_configs_shapes_and_exports_torchscript(tmp_
     out = tmp_path / "shapes.pt"
     cmd = [sys.executable, str(REPO / "benchmarks" / "shape_classifier.py"), "--out", str(out), "--train-images", "600",
            "--holdout", "90", "--epochs", "4", "data.resolution=16", "data.shapes_max=1", "data.shapes_background=plain",
-           "data.shapes_radius=[0.7,0.9]"]
+           "data.shapes_radius=[0.7,0.9]", "data.shapes_antialias=false", "data.shapes_rotate=true"]  # whatever the quick start sets
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "held-out accuracy" in done.stdout and "(plain background)" in done.stdout
