@@ -21,6 +21,7 @@ build with its :class:`DataError` under ``data.on_bad_image=error``.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -67,10 +68,14 @@ def torchvision_key(cfg: DataConfig) -> str:
 
 
 def shapes_key(cfg: DataConfig) -> str:
-    """What the procedural shapes' cache depends on (the images are a pure function of these)."""
+    """What the procedural shapes' cache depends on: every ``data.shapes_*`` key (the images are a pure function of them).
+
+    Taken from the config's fields, so a new ``shapes_*`` setting cannot be left out of the key.
+    """
     from .limit import limit_key
 
-    return f"shapes\t{cfg.shapes_size}\t{cfg.shapes_seed}\t{cfg.shapes_max}\t{cfg.shapes_background}\t{cfg.shapes_radius}\t{cfg.shapes_antialias}\t{cfg.shapes_rotate}{limit_key(cfg)}"
+    settings = "\t".join(f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg) if f.name.startswith("shapes_"))
+    return f"shapes\t{settings}{limit_key(cfg)}"
 
 
 def cache_folder(cfg: DataConfig) -> Path:
