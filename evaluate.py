@@ -19,11 +19,10 @@ split, resolution, extractor and its weights).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gan.cli import run_cli
+from gan.cli import exit_process, run_cli
 
 if TYPE_CHECKING:
     from gan.generation.config import GANConfig
@@ -125,4 +124,4 @@ def protocol_line(p: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

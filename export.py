@@ -15,10 +15,9 @@ optional extra: pip install -e ".[export]".
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from gan.cli import fail, run_cli
+from gan.cli import exit_process, fail, run_cli
 from gan.names import EXPORT_FORMATS
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -80,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

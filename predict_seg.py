@@ -9,10 +9,9 @@ Masks hold the training config's data.mask_values (e.g. 0/255) if it had them, e
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from gan.cli import run_cli
+from gan.cli import exit_process, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,4 +36,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -20,7 +20,7 @@ import argparse
 import sys
 from typing import Any
 
-from gan.cli import fail, run_cli
+from gan.cli import exit_process, fail, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,4 +131,4 @@ def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

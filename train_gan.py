@@ -5,9 +5,7 @@
 """
 from __future__ import annotations
 
-import sys
-
-from gan.cli import config_main
+from gan.cli import config_main, exit_process
 from gan.generation.config import load_gan_config
 
 
@@ -22,4 +20,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -6,9 +6,7 @@
 """
 from __future__ import annotations
 
-import sys
-
-from gan.cli import config_main
+from gan.cli import config_main, exit_process
 
 
 def load(path: str | None, overrides: list[str]):
@@ -28,4 +26,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())
