@@ -4,10 +4,13 @@
     python benchmarks/train_throughput.py --steps 10 --warmup 3   # quick check
     python benchmarks/train_throughput.py --make-folder /tmp/mnist2560        # 256 PNGs per digit
     python benchmarks/train_throughput.py --whole-process --folder /tmp/mnist2560 --runs 3
+    python benchmarks/train_throughput.py --whole-process --folder /tmp/mnist2560 --override train.mixed_precision=no
 
 Whole-process mode (``--whole-process``) times complete commands, start-up included: the README's
 ``accelerate launch train_gan.py --config configs/image_folder.yaml ...`` for ``--steps`` steps
 against a plain pytorch/examples-style DCGAN script (``plain_dcgan.py``, below), on the same folder.
+``--override key=value`` adds settings to the README command only (``train.mixed_precision=no``: the
+float32 path that a CPU without native bf16 takes by default).
 
 The reference is the pytorch/examples DCGAN training step written out plainly (BCE on sigmoid
 outputs, one D and one G update per batch, fakes reused for the G step). The toolkit runs its
@@ -113,7 +116,7 @@ def whole_process(args: argparse.Namespace) -> None:
             toolkit_cmd = [
                 accelerate, "launch", "train_gan.py", "--config", "configs/image_folder.yaml", f"data.root={folder}",
                 f"train.steps={args.steps}", "log.tracker=none", f"checkpoint.every={args.steps}",
-                f"log.sample_every={args.steps}", f"out_dir={Path(tmp) / f'toolkit{run}'}",
+                f"log.sample_every={args.steps}", f"out_dir={Path(tmp) / f'toolkit{run}'}", *args.override,
             ]
             plain_cmd = [sys.executable, plain_script, "--dataroot", str(folder), "--iters", str(args.steps),
                          "--outf", str(Path(tmp) / f"plain{run}")]
@@ -139,6 +142,8 @@ def main() -> None:
     p.add_argument("--whole-process", action="store_true", help="time whole commands (see above); --steps sets the steps")
     p.add_argument("--folder", help="image folder for --whole-process")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="--whole-process: a setting added to the README command (repeatable)")
     args = p.parse_args()
     args.steps = args.steps or (40 if args.whole_process else 30)
     if args.make_folder:

@@ -32,6 +32,7 @@ GAN_AUGMENTATIONS = ("color", "translation", "cutout")
 
 # Training.
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+CHANNELS_LAST = ("auto", "true", "false")  # auto: NHWC where measured faster (gan.generation.task.use_channels_last)
 ON_NONFINITE = ("error", "skip")
 TRACKERS = ("wandb", "tensorboard", "none")
 

@@ -11,6 +11,7 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, set_seed
 
 from ..config import flatten, to_dict, to_yaml
+from .cpu_memory import keep_freed_memory
 from .distributed import check_process_group, needs_cpu_group
 from .formats import RUN_CONFIG
 from .precision import resolve_precision, run_device_type
@@ -37,6 +38,8 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
         kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=cfg.train.collective_timeout_s))],
     )
     check_process_group(acc)
+    if acc.device.type == "cpu":
+        keep_freed_memory()  # activations are reallocated every step: no page faults for them (cpu_memory.py)
     apply_cpu_threads(acc, cfg.train.cpu_threads, precision)  # accelerate launch exports OMP_NUM_THREADS=1
     if precision == "fp16" and not acc.native_amp and acc.is_main_process:
         print(f"note: train.mixed_precision=fp16 needs a GPU; on {acc.device.type} it runs in float32 (bf16 autocasts on CPU)")

@@ -9,7 +9,7 @@ from ..config import (
     MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, LogConfig, RunConfig, Section, TrainConfig,
     adam_checks, finite_positive, positive, resumable,
 )
-from ..names import D_CONDITIONINGS, D_NORMS, G_CONDITIONINGS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, UPSAMPLE_MODES
+from ..names import CHANNELS_LAST, D_CONDITIONINGS, D_NORMS, G_CONDITIONINGS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, UPSAMPLE_MODES
 
 MAX_CLASSES = 100_000  # the export reader's limit on num_classes (gan.engine.formats.MODEL_ARG_LIMITS)
 
@@ -79,7 +79,7 @@ class GANTrainConfig(TrainConfig):
     ema_decay: float = 0.999
     ema_start: int = 0  # EMA copies the weights until this step, then averages
     compile: bool = resumable(False)  # torch.compile G and D for the step (EMA, checkpoints, exports stay uncompiled)
-    channels_last: bool = resumable(False)  # NHWC memory format for G and D (measure: slower on some CPUs)
+    channels_last: Literal[CHANNELS_LAST] = resumable("auto")  # type: ignore[valid-type]  # NHWC memory format for G and D; auto: CPU float32 only
 
     def checks(self) -> list[Check]:
         return super().checks() + positive(self, "d_steps") + [
