@@ -33,8 +33,9 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     bad = ConfigError(f"config key '{key}': got {value!r}, expected {_describe(tp)}")
     if origin is Literal:
-        if isinstance(value, bool):  # YAML 1.1 reads an unquoted no/off/false as False, yes/on/true as True
-            value = next((word for word in (("yes", "true") if value else ("no", "false")) if word in typing.get_args(tp)), value)
+        if isinstance(value, bool):  # YAML 1.1 reads unquoted no/off/false as False and yes/on/true as True
+            words = ("yes", "true") if value else ("no", "false")
+            value = next((word for word in words if word in typing.get_args(tp)), value)
         if value not in typing.get_args(tp):
             raise bad
         return value
