@@ -47,9 +47,9 @@ def discriminator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]
 def use_channels_last(setting: str, device_type: str, precision: str) -> bool:
     """Whether G and D are stored in NHWC: ``setting`` itself, or for ``auto`` where it was measured faster.
 
-    On 2 AMD EPYC cores NHWC made the float32 DCGAN-64 step 1.05x faster (4 alternating pairs of
-    20-step runs, every pair faster) and did not speed up the bf16 step (5 pairs: means 0.540 s NCHW,
-    0.549 s NHWC); it has not been measured on a GPU, so ``auto`` leaves GPUs alone.
+    On 2 AMD EPYC cores NHWC made the float32 DCGAN-64 step 1.04-1.05x faster (8 alternating pairs,
+    7 faster; ``benchmarks/cpu_step_ab.py``); for bf16 three measurements (1.00x, 1.11x, 1.02x) stayed
+    within the machine's noise, and it has not been measured on a GPU, so ``auto`` leaves both alone.
     """
     if setting != "auto":
         return setting == "true"
