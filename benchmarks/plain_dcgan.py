@@ -54,18 +54,32 @@ def train_step(net_g: nn.Module, net_d: nn.Module, opt_g, opt_d, criterion: nn.M
     n = real.size(0)
     # D: maximise log D(x) + log(1 - D(G(z)))
     net_d.zero_grad()
-    err_d_real = criterion(net_d(real).view(-1), torch.ones(n))
+    err_d_real = criterion(net_d(real).view(-1), torch.ones(n, device=real.device))
     err_d_real.backward()
-    fake = net_g(torch.randn(n, nz, 1, 1))
-    err_d_fake = criterion(net_d(fake.detach()).view(-1), torch.zeros(n))
+    fake = net_g(torch.randn(n, nz, 1, 1, device=real.device))
+    err_d_fake = criterion(net_d(fake.detach()).view(-1), torch.zeros(n, device=real.device))
     err_d_fake.backward()
     opt_d.step()
     # G: maximise log D(G(z)), on the same fakes
     net_g.zero_grad()
-    err_g = criterion(net_d(fake).view(-1), torch.ones(n))
+    err_g = criterion(net_d(fake).view(-1), torch.ones(n, device=real.device))
     err_g.backward()
     opt_g.step()
     return err_d_real + err_d_fake, err_g
+
+
+def folder_loader(root: str, image_size: int, batch_size: int, workers: int) -> torch.utils.data.DataLoader:
+    """The example's data path: torchvision ImageFolder, PIL decode + resize + centre crop + [-1, 1], shuffled."""
+    import torchvision.datasets as dset
+    import torchvision.transforms as transforms
+
+    dataset = dset.ImageFolder(root=root, transform=transforms.Compose([
+        transforms.Resize(image_size),
+        transforms.CenterCrop(image_size),
+        transforms.ToTensor(),
+        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    ]))
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
 
 
 def main() -> None:
@@ -80,20 +94,12 @@ def main() -> None:
     p.add_argument("--manualSeed", type=int, default=999)
     args = p.parse_args()
 
-    import torchvision.datasets as dset
-    import torchvision.transforms as transforms
     import torchvision.utils as vutils
 
     Path(args.outf).mkdir(parents=True, exist_ok=True)
     random.seed(args.manualSeed)
     torch.manual_seed(args.manualSeed)
-    dataset = dset.ImageFolder(root=args.dataroot, transform=transforms.Compose([
-        transforms.Resize(args.imageSize),
-        transforms.CenterCrop(args.imageSize),
-        transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    ]))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batchSize, shuffle=True, num_workers=args.workers)
+    loader = folder_loader(args.dataroot, args.imageSize, args.batchSize, args.workers)
     net_g, net_d = dcgan_networks(args.nz)
     criterion = nn.BCELoss()
     fixed_noise = torch.randn(args.batchSize, args.nz, 1, 1)
