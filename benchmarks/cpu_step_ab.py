@@ -2,9 +2,11 @@
 
     python benchmarks/cpu_step_ab.py --folder /tmp/mnist2560 --ab memory --precision no --pairs 6
     python benchmarks/cpu_step_ab.py --folder /tmp/mnist2560 --ab channels_last --precision bf16 --pairs 5
+    python benchmarks/cpu_step_ab.py --config configs/quickstart.yaml --ab channels_last --precision bf16 --steps 100
 
-Each run builds `GANTask` from ``configs/image_folder.yaml`` on ``--folder`` (DCGAN-64, batch 64), takes
-``--warmup`` steps, then times ``--steps`` steps and prints seconds per step and page faults per step.
+Each run builds `GANTask` from ``--config`` (default ``configs/image_folder.yaml``: DCGAN-64, batch 64,
+on ``--folder``), takes ``--warmup`` steps, then times ``--steps`` steps and prints seconds per step and
+page faults per step.
 ``--ab memory`` compares glibc's malloc defaults ("without") with the kept freed memory of
 ``gan/engine/cpu_memory.py`` ("with"); ``--ab channels_last`` compares ``train.channels_last=false``
 with ``true``. Runs alternate without/with so that drifts in the machine's speed hit both sides;
@@ -33,13 +35,13 @@ def one_run(args: argparse.Namespace) -> None:
     from gan.generation.config import GANConfig
     from gan.generation.task import GANTask
 
-    overrides = [f"data.root={args.folder}", f"out_dir={tempfile.mkdtemp()}", "log.tracker=none",
-                 f"train.mixed_precision={args.precision}", "train.channels_last=false"]
+    overrides = [*([f"data.root={args.folder}"] if args.folder else []), f"out_dir={tempfile.mkdtemp()}",
+                 "log.tracker=none", f"train.mixed_precision={args.precision}", "train.channels_last=false"]
     if args.ab == "memory" and args.side == "without":
         setup.keep_freed_memory = lambda: False  # glibc's defaults for this process
     if args.ab == "channels_last" and args.side == "with":
         overrides[-1] = "train.channels_last=true"
-    cfg = load_config(GANConfig, str(REPO / "configs/image_folder.yaml"), overrides)
+    cfg = load_config(GANConfig, str(REPO / args.config), overrides)
     acc, logger = setup.make_accelerator(cfg)
     task = GANTask(cfg, acc)
     batches = Trainer(cfg, task, acc, logger).batches
@@ -55,7 +57,8 @@ def one_run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--folder", required=True, help="image folder (make one with train_throughput.py --make-folder)")
+    p.add_argument("--config", default="configs/image_folder.yaml", help="the config file of every run")
+    p.add_argument("--folder", help="data.root (configs/image_folder.yaml needs one: train_throughput.py --make-folder DIR)")
     p.add_argument("--ab", choices=["memory", "channels_last"], required=True)
     p.add_argument("--precision", choices=["no", "bf16"], default="no", help="train.mixed_precision of every run")
     p.add_argument("--pairs", type=int, default=4)

@@ -79,7 +79,7 @@ class GANTrainConfig(TrainConfig):
     ema_decay: float = 0.999
     ema_start: int = 0  # EMA copies the weights until this step, then averages
     compile: bool = resumable(False)  # torch.compile G and D for the step (EMA, checkpoints, exports stay uncompiled)
-    channels_last: Literal[CHANNELS_LAST] = resumable("auto")  # type: ignore[valid-type]  # NHWC memory format for G and D; auto: CPU float32 only
+    channels_last: Literal[CHANNELS_LAST] = resumable("auto")  # type: ignore[valid-type]  # NHWC memory format for G and D; auto: on a CPU
 
     def checks(self) -> list[Check]:
         return super().checks() + positive(self, "d_steps") + [

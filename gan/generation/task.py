@@ -44,16 +44,17 @@ def discriminator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]
                 num_classes=num_classes, cond=m.d_cond if num_classes else "none", attention=list(m.attention))
 
 
-def use_channels_last(setting: str, device_type: str, precision: str) -> bool:
+def use_channels_last(setting: str, device_type: str) -> bool:
     """Whether G and D are stored in NHWC: ``setting`` itself, or for ``auto`` where it was measured faster.
 
-    On 2 AMD EPYC cores NHWC made the float32 DCGAN-64 step 1.04-1.05x faster (8 alternating pairs,
-    7 faster; ``benchmarks/cpu_step_ab.py``); for bf16 three measurements (1.00x, 1.11x, 1.02x) stayed
-    within the machine's noise, and it has not been measured on a GPU, so ``auto`` leaves both alone.
+    On 2 AMD EPYC cores (``benchmarks/cpu_step_ab.py``, alternating pairs of fresh processes) NHWC made
+    the float32 DCGAN-64 step 1.04-1.05x faster, the bf16 one 1.11x (6 of 6 pairs) and the bf16
+    quick-start step 1.28x (4 of 4); earlier bf16 pairs had been within noise. It has not been
+    measured on a GPU, so ``auto`` means NHWC on a CPU only, whatever the precision.
     """
     if setting != "auto":
         return setting == "true"
-    return device_type == "cpu" and precision == "no"
+    return device_type == "cpu"
 
 
 def make_optimizer(params: Any, lr: float, cfg: GANConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -74,7 +75,7 @@ class GANTask:
         # model.num_classes=auto stays "auto" in the recorded config; the export records the resolved count.
         self.num_classes = resolve_num_classes(cfg.model, cfg.data, self.label_names)
         g, d = Generator(**generator_kwargs(cfg, self.num_classes)), Discriminator(**discriminator_kwargs(cfg, self.num_classes))
-        if use_channels_last(cfg.train.channels_last, accelerator.device.type, accelerator.mixed_precision):
+        if use_channels_last(cfg.train.channels_last, accelerator.device.type):
             g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
         opt_g, opt_d = make_optimizer(g.parameters(), cfg.optim.g_lr, cfg, accelerator.device), make_optimizer(d.parameters(), cfg.optim.d_lr, cfg, accelerator.device)
         # Workers decode images; a decoded cache is indexed a batch at a time instead (on the device when it fits).
