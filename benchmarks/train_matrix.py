@@ -120,7 +120,7 @@ def toolkit_row(args: argparse.Namespace, overrides: list[str]) -> dict[str, flo
         acc, logger = make_accelerator(cfg)
         task = GANTask(cfg, acc)
         clock = Clock(acc.device, (args.warmup, total))  # starts after set-up: only the steps are timed
-        Trainer(cfg, task, acc, logger, [Hook(1, lambda step: clock(step))]).fit()
+        Trainer(cfg, task, acc, logger, [Hook(1, clock)]).fit()
     return clock.result(args.warmup, args.steps, args.batch)
 
 

@@ -42,6 +42,7 @@ from gan.engine.setup import make_accelerator  # noqa: E402
 from gan.engine.trainer import Hook, Trainer  # noqa: E402
 from gan.generation.task import GANTask  # noqa: E402
 from plain_dcgan import dcgan_networks, train_step  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from train_matrix import Clock  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_PNGS = Path("/work/shared/data/mnist-test")  # <digit>/<index>.png
@@ -80,10 +81,10 @@ def toolkit_images_per_s(args: argparse.Namespace) -> float:
             f"checkpoint.every={total}",
         ])
         acc, logger = make_accelerator(cfg)
-        stamps: dict[int, float] = {}
-        timer = Hook(1, lambda step: stamps.setdefault(step, time.perf_counter()) and None)
-        Trainer(cfg, GANTask(cfg, acc), acc, logger, [timer]).fit()
-    return args.steps * args.batch / (stamps[total] - stamps[args.warmup])
+        task = GANTask(cfg, acc)
+        clock = Clock(acc.device, (args.warmup, total))
+        Trainer(cfg, task, acc, logger, [Hook(1, clock)]).fit()
+    return clock.result(args.warmup, args.steps, args.batch)["images_per_s"]
 
 
 def make_folder(dest: Path, source: Path = MNIST_PNGS, per_class: int = 256) -> None:
