@@ -87,3 +87,40 @@ def test_unquoted_no_is_the_choice_no_not_false():
     assert load_config(GANConfig, None, ["train.mixed_precision=no"]).train.mixed_precision == "no"
     with pytest.raises(ConfigError, match="train.on_nonfinite': got False"):
         load_config(GANConfig, None, ["train.on_nonfinite=no"])
+
+
+@pytest.mark.parametrize("overrides, stored", [
+    ([], {"num_classes": 0, "cpu_threads": "auto"}),
+    (["model.num_classes=3", "train.cpu_threads=2"], {"num_classes": 3, "cpu_threads": 2}),
+    (["model.num_classes=auto", "train.cpu_threads='4'"], {"num_classes": "auto", "cpu_threads": 4}),
+])
+def test_counts_are_stored_as_numbers_and_the_written_config_loads_back_the_same(tmp_path, overrides, stored):
+    """config.yaml stored num_classes: '0' (a str field holding 'auto' or a count)."""
+    import yaml
+
+    from gan.config import to_yaml
+
+    cfg = load_config(GANConfig, None, overrides)
+    written = write(tmp_path, to_yaml(cfg))  # what the run directory's config.yaml holds
+    data = yaml.safe_load(written.read_text())
+    assert {"num_classes": data["model"]["num_classes"], "cpu_threads": data["train"]["cpu_threads"]} == stored
+    assert f"num_classes: {stored['num_classes']}\n" in written.read_text()
+    assert load_config(GANConfig, written) == cfg
+
+
+def test_a_count_or_auto_setting_rejects_other_words_in_one_line():
+    with pytest.raises(ConfigError, match=r"^config key 'model.num_classes': got 'many', expected 'auto' or int$"):
+        load_config(GANConfig, None, ["model.num_classes=many"])
+    with pytest.raises(ConfigError, match=r"^config key 'model.num_classes': got -1, expected 'auto' or an integer in 0..100000$"):
+        load_config(GANConfig, None, ["model.num_classes=-1"])
+
+
+def test_an_older_checkpoint_s_quoted_count_equals_today_s_number():
+    """A resume compares configs: the '0' an older version stored must not count as a changed setting."""
+    from gan.config import typed_dict
+    from gan.engine.trainer import config_differences
+
+    old = to_dict(load_config(GANConfig))
+    old["model"]["num_classes"], old["train"]["cpu_threads"], old["model"]["gone"] = "0", "auto", "kept"
+    assert config_differences(typed_dict(GANConfig, old), to_dict(load_config(GANConfig))) == ["model.gone"]
+    assert config_differences(old, to_dict(load_config(GANConfig))) == ["model.gone", "model.num_classes"]

@@ -11,7 +11,7 @@ import difflib
 import math
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -21,17 +21,30 @@ T = TypeVar("T")
 
 
 def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Union:
+        return " or ".join(_describe(member) for member in typing.get_args(tp))
     if typing.get_origin(tp) is Literal:
-        return "one of " + ", ".join(repr(c) for c in typing.get_args(tp))
+        choices = typing.get_args(tp)
+        return repr(choices[0]) if len(choices) == 1 else "one of " + ", ".join(repr(c) for c in choices)
     if typing.get_origin(tp) is list:
         return f"a list of {typing.get_args(tp)[0].__name__}"
     return tp.__name__
 
 
 def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Return ``value`` converted to the schema type ``tp`` or raise a one-line ConfigError."""
+    """Return ``value`` converted to the schema type ``tp`` or raise a one-line ConfigError.
+
+    A ``Union`` (e.g. :data:`~gan.config.schema.IntOrAuto`) takes the first member ``value`` converts to.
+    """
     origin = typing.get_origin(tp)
     bad = ConfigError(f"config key '{key}': got {value!r}, expected {_describe(tp)}")
+    if origin is Union:
+        for member in typing.get_args(tp):
+            try:
+                return coerce(value, member, key)
+            except ConfigError:
+                continue
+        raise bad
     if origin is Literal:
         if isinstance(value, bool):  # YAML 1.1 reads unquoted no/off/false as False and yes/on/true as True
             words = ("yes", "true") if value else ("no", "false")
@@ -160,6 +173,26 @@ def from_dict(schema: type[T], data: dict) -> T:
         _set(cfg, key, value)
     validate(cfg)
     return cfg
+
+
+def typed_dict(schema: type, data: dict) -> dict:
+    """``data`` (a :func:`to_dict` of ``schema``, maybe written by an older version) with its values in the schema's types.
+
+    A resume compares a checkpoint's config with the run's: an older checkpoint's ``num_classes: '0'``
+    is then the ``0`` of today's schema. Unknown keys and values that do not convert are kept as they are.
+    """
+    fields = _fields(schema) if dataclasses.is_dataclass(schema) else {}
+    out = {}
+    for key, value in data.items():
+        tp = fields[key][1] if key in fields else None
+        if tp is not None and dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            out[key] = typed_dict(tp, value)
+            continue
+        try:
+            out[key] = coerce(value, tp, key) if tp is not None else value
+        except ConfigError:
+            out[key] = value
+    return out
 
 
 def to_dict(cfg: Any) -> dict:
