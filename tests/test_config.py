@@ -124,3 +124,23 @@ def test_an_older_checkpoint_s_quoted_count_equals_today_s_number():
     old["model"]["num_classes"], old["train"]["cpu_threads"], old["model"]["gone"] = "0", "auto", "kept"
     assert config_differences(typed_dict(GANConfig, old), to_dict(load_config(GANConfig))) == ["model.gone"]
     assert config_differences(old, to_dict(load_config(GANConfig))) == ["model.gone", "model.num_classes"]
+
+
+@pytest.mark.parametrize("override, hint", [
+    ("steps=100", "unknown config key 'steps' (did you mean 'train.steps'?)"),
+    ("num_classes=3", "unknown config key 'num_classes' (did you mean 'model.num_classes'?)"),
+    ("model.g_lr=0.1", "unknown config key 'model.g_lr' (did you mean 'optim.g_lr'?)"),
+    ("every=5", "unknown config key 'every' (did you mean 'log.every', 'checkpoint.every' or 'eval.every'?)"),
+    ("lr=0.1", "unknown config key 'lr' (did you mean 'optim.g_lr' or 'optim.d_lr'?)"),
+    ("train.stepz=3", "unknown config key 'train.stepz' (did you mean 'train.steps'?)"),
+    ("foo=1", "unknown config key 'foo'; known keys: out_dir, resume, overwrite, data, model,"),
+])
+def test_an_unknown_key_suggests_the_dotted_keys_it_probably_meant(override, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config(GANConfig, None, [override])
+    assert str(err.value).startswith(hint) and "\n" not in str(err.value)
+
+
+def test_a_yaml_key_without_its_section_is_suggested_with_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"^.*c.yaml: unknown config key 'batch_size' \(did you mean 'train.batch_size' or 'eval.batch_size'\?\)$"):
+        load_config(GANConfig, write(tmp_path, "batch_size: 8\n"))

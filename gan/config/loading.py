@@ -85,25 +85,55 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     raise bad
 
 
-def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
+def _leaf_keys(schema: type, prefix: str = "") -> list[str]:
+    """Every dotted key of ``schema`` that holds a value (not a section)."""
+    out: list[str] = []
+    for name, (_, tp) in _fields(schema).items():
+        out += _leaf_keys(tp, f"{prefix}{name}.") if dataclasses.is_dataclass(tp) else [prefix + name]
+    return out
+
+
+def _one_of(keys: list[str]) -> str:
+    quoted = [f"'{k}'" for k in keys]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _unknown(key: str, name: str, known: list[str], schema: type) -> ConfigError:
+    """The error of an unknown ``key``, suggesting what was probably meant.
+
+    ``known``: the keys beside it; ``schema``: the whole config's, so that a key given without its
+    section (``steps``) or in another one (``model.g_lr``) points at where it lives (``train.steps``).
+    """
     parent = key[: -len(name)]
+    leaves = _leaf_keys(schema)
+    elsewhere = [k for k in leaves if k.rsplit(".", 1)[-1] == name]
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean '{parent}{close[0]}'?)" if close else f"; known keys: {', '.join(parent + k for k in known)}"
+    if not elsewhere and not close:  # a misspelt key in the wrong section (or none): the closest last parts
+        last = difflib.get_close_matches(name, sorted({k.rsplit(".", 1)[-1] for k in leaves}), n=3)
+        elsewhere = [k for k in leaves if k.rsplit(".", 1)[-1] in last]
+    if elsewhere:
+        hint = f" (did you mean {_one_of(elsewhere)}?)"
+    elif close:
+        hint = f" (did you mean '{parent}{close[0]}'?)"
+    else:
+        hint = f"; known keys: {', '.join(parent + k for k in known)}"
     return ConfigError(f"unknown config key '{key}'{hint}")
 
 
-def _set(obj: Any, dotted: str, value: Any, parent: str = "") -> None:
+def _set(obj: Any, dotted: str, value: Any, parent: str = "", schema: type | None = None) -> None:
     """Set ``obj.<dotted>`` to ``value`` after checking the key and coercing the value.
 
-    ``parent`` is the dotted path of ``obj`` itself, used only to name keys in errors.
+    ``parent`` is the dotted path of ``obj`` itself, used only to name keys in errors; ``schema``
+    the whole config's type (``obj``'s by default), where an unknown key's suggestions come from.
     """
+    schema = schema or type(obj)
     parts = dotted.split(".")
     target, prefix = obj, [parent] if parent else []
     for i, name in enumerate(parts):
         fields = _fields(type(target))
         key = ".".join(prefix + [name])
         if name not in fields:
-            raise _unknown(key, name, list(fields))
+            raise _unknown(key, name, list(fields), schema)
         _, tp = fields[name]
         prefix.append(name)
         if dataclasses.is_dataclass(tp):
@@ -111,7 +141,7 @@ def _set(obj: Any, dotted: str, value: Any, parent: str = "") -> None:
                 if not isinstance(value, dict):
                     raise ConfigError(f"config key '{key}': got {value!r}, expected a mapping")
                 for sub, sub_value in value.items():
-                    _set(getattr(target, name), str(sub), sub_value, key)
+                    _set(getattr(target, name), str(sub), sub_value, key, schema)
                 return
             target = getattr(target, name)
             continue
