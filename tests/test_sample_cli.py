@@ -37,3 +37,39 @@ def test_the_other_scripts_sharing_the_loader_say_so_too(tmp_path: Path, capsys:
     assert importlib.import_module(script).main([str(missing), *args]) == 2
     assert capsys.readouterr().err == f"error: '{missing}' does not exist\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_help_imports_no_torch(tmp_path: Path):
+    """--help answered before torch is imported (it took ~3 s: the --device default asked torch for CUDA)."""
+    done = run_cmd([sys.executable, "-X", "importtime", "sample.py", "--help"])
+    assert done.returncode == 0 and "usage: sample.py" in done.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert "gan.cli" in imported and not [m for m in imported if m.split(".")[0] in ("torch", "numpy", "accelerate")], imported
+
+
+def help_examples() -> list[list[str]]:
+    """The ``python sample.py ...`` command lines of sample.py's help, without their comments."""
+    return [shlex.split(line.split("#")[0])[2:] for line in sample.__doc__.splitlines() if line.strip().startswith("python sample.py")]
+
+
+def test_help_examples_name_a_run_that_a_shipped_config_writes():
+    """The help used runs/digits, which no config writes; its class names must be the quick start's."""
+    out_dirs = {yaml.safe_load(p.read_text()).get("out_dir") for p in (REPO / "configs").glob("*.yaml")}
+    runs = {Path(argv[0]).parts[0] + "/" + Path(argv[0]).parts[1] for argv in help_examples()}
+    assert runs == {"runs/quickstart"} and runs <= out_dirs
+
+
+def test_help_examples_run_on_a_tiny_quick_start_run(tmp_path: Path, monkeypatch, capsys):
+    """Every example of the help, on a one-step run of configs/quickstart.yaml (circle, square, triangle)."""
+    run = tmp_path / "runs" / "quickstart"
+    done = run_cmd([sys.executable, "train_gan.py", "--config", "configs/quickstart.yaml", *TINY, "train.steps=1", f"out_dir={run}"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    for i, argv in enumerate(help_examples()):
+        work = tmp_path / f"example{i}"
+        work.mkdir()
+        (work / "runs").symlink_to(tmp_path / "runs")
+        monkeypatch.chdir(work)
+        assert sample.main(argv) == 0, (argv, capsys.readouterr().err)
+        assert re.search(r"^wrote ", capsys.readouterr().out, re.M), argv
+    names = sorted(p.name for p in (tmp_path / "example2" / "samples").iterdir())
+    assert len(names) == 100 and names[0] == "label1-seed000000.png" and names[-1] == "label1-seed000099.png"  # --labels square
