@@ -8,9 +8,10 @@ item bit for bit. Labels (``(image, label)`` items) are kept.
 
 - ``memory``: one ``(N, C, R, R)`` uint8 array in RAM, decoded at start-up by every process.
 - ``disk``: a memory-mapped ``.npy`` under ``data.cache_dir`` named by a hash of what it holds
-  (every ``data.*`` setting but a few that cannot change it, see :data:`NOT_IN_KEY`; an image
-  folder's file list with sizes and mtimes), so a changed folder or setting builds a new one. Built by the main process only
-  (the others wait), written to a temporary file and renamed when complete.
+  (every ``data.*`` setting but the few of :data:`NOT_IN_KEY`, which cannot change it; an image
+  folder's file list with sizes and mtimes), so a changed folder or setting builds a new one.
+  Built by the main process only (the others wait), written to a temporary file and renamed when
+  complete.
 - ``auto``: disk when the cache folder is writable and has room (reused by later runs on the same
   data, and served from the page cache as fast as RAM), else memory when the images take at most a
   quarter of the RAM, else no cache.
@@ -78,10 +79,12 @@ def settings_key(cfg: DataConfig) -> str:
     """
     settings = []
     for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
         if f.name in NOT_IN_KEY or (f.name == "limit_seed" and not cfg.limit):  # the seed picks nothing without a limit
             continue
-        settings.append(f"{f.name}={Path(value).resolve().as_posix() if f.name == 'root' else value!r}")
+        value = getattr(cfg, f.name)
+        if f.name == "root":
+            value = Path(value).resolve().as_posix()  # the same folder, named from another working directory
+        settings.append(f"{f.name}={value!r}")
     return "\t".join(settings)
 
 
