@@ -274,7 +274,12 @@ def test_unconditional_then_conditional_training_on_one_folder(tmp_path):
     for out, extra in (("uncond", []), ("cond", cond)):
         res = run_cmd(["python", "train_gan.py", *data, *extra, f"out_dir={tmp_path / out}"])
         assert res.returncode == 0, res.stderr[-2000:]
-    assert (tmp_path / "cond" / "config.yaml").is_file()
+    from gan.config import load_config, to_yaml
+    from gan.generation.config import GANConfig
+
+    for out, stored in (("uncond", "0"), ("cond", "auto")):  # the run's config.yaml: a number (it was '0') or the word
+        written = (tmp_path / out / "config.yaml").read_text()
+        assert f"\n  num_classes: {stored}\n" in written and to_yaml(load_config(GANConfig, tmp_path / out / "config.yaml")) == written
 
 
 def _another(value, tp):
