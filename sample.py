@@ -1,18 +1,19 @@
 """Sample images from a trained generator (an export, a checkpoint folder or a run directory).
 
-    python sample.py runs/quickstart --grid grid.png --seeds 0-63
-    python sample.py runs/quickstart/export --out samples/ --num 1000
-    python sample.py runs/quickstart --interpolate interp.png --seeds 0-4 --steps 8
+The quick start's run (configs/quickstart.yaml) is class-conditional: its classes are circle,
+square and triangle (labels 0, 1, 2), picked with --labels by index or by name, in any case.
 
-Class-conditional exports (their export records num_classes):
-
-    python sample.py runs/digits --grid grid.png --labels 0-9 --per-label 8   # row i = label i, column j = seed j
-    python sample.py runs/digits --out samples/ --num 100 --labels 3          # label3-seed000000.png, ...
-    python sample.py runs/digits --interpolate interp.png --labels 3          # every row within class 3
+    python sample.py runs/quickstart --grid grid.png                      # one row per class, seeds 0-7 as columns
+    python sample.py runs/quickstart --grid grid.png --labels circle,triangle --per-label 16
+    python sample.py runs/quickstart --out samples/ --num 100 --labels square   # label1-seed000000.png, ...
+    python sample.py runs/quickstart/export --out samples/ --num 999      # label0-seed000000.png, label1-seed000001.png, ...
+    python sample.py runs/quickstart --interpolate interp.png --labels 2 --seeds 0-4 --steps 8   # rows within class 2
 
 Without --labels, a conditional export's --grid shows one row per class (the first 10 classes,
-8 seeds each) and --out cycles the labels (image i, seed s: class i % num_classes, file
-label<k>-seed<s>.png); --interpolate rows cycle the classes the same way.
+8 seeds each, or --seeds as the columns) and --out cycles the labels (image i, seed s: class
+i % num_classes, file label<k>-seed<s>.png); --interpolate rows cycle the classes the same way.
+An unconditional export (model.num_classes=0) takes the same commands without --labels and
+--per-label: --grid then shows --seeds (default 0-63), --out writes seed000000.png, ...
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import argparse
 import sys
 from typing import Any
 
-from gan.cli import exit_process, fail, run_cli
+from gan.cli import exit_process, fail, run_cli  # light (no torch): --help stays fast; torch is imported after parsing
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,18 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="seeds such as 0-63 or 1,5,9: image i comes from seed i, whatever the batch size")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--nrow", type=int, help="images per grid row")
-    p.add_argument("--labels", help="conditional exports: classes such as 0-9, 3, 1,4,7 or class names; --grid: one row "
-                   "per label, --out: --num images per label, --interpolate: the rows within each label")
+    p.add_argument("--labels", help="conditional exports: classes such as 0-2, 1, 0,2 or class names in any case (circle,Square); "
+                   "--grid: one row per label, --out: --num images per label, --interpolate: the rows within each label")
     p.add_argument("--per-label", type=int, help="--grid of a conditional export: seeds 0..n-1 as columns of every label row "
                    "(default 8; or give the columns with --seeds); --nrow does not apply to such grids")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     return p
 
 
-def _cuda() -> bool:
+def default_device() -> str:
+    """``cuda`` when available, else ``cpu`` (imports torch: called after parsing, so --help stays fast)."""
     import torch
 
-    return torch.cuda.is_available()
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from gan.generation import class_sampling as C
     from gan.generation import sampling as S
 
+    args.device = args.device or default_device()
     try:
         seeds = S.parse_seeds(args.seeds) if args.seeds else list(range(args.num or 64))
     except ValueError as err:

@@ -216,7 +216,7 @@ def cond_overrides(root: Path, *extra: str) -> list[str]:
 def test_config_errors_are_one_line(labelled_folder, tmp_path):
     with pytest.raises(ConfigError, match=r"^config key 'model.g_cond': got 'film', expected one of 'embed', 'cbn'$"):
         load_config(GANConfig, None, ["model.g_cond=film"])
-    with pytest.raises(ConfigError, match=r"^config key 'model.num_classes': got 'ten', expected 'auto' or an integer in 0..100000$"):
+    with pytest.raises(ConfigError, match=r"^config key 'model.num_classes': got 'ten', expected 'auto' or int$"):
         load_config(GANConfig, None, ["model.num_classes=ten"])
     with pytest.raises(ConfigError, match=r"^config key 'model.g_cond': got 'cbn', expected 'embed' with model.g_norm=none"):
         load_config(GANConfig, None, ["model.num_classes=3", "model.g_cond=cbn", "model.g_norm=none"])
@@ -227,8 +227,8 @@ def test_config_errors_are_one_line(labelled_folder, tmp_path):
          "config key 'model.num_classes': got 'auto', but data.name=shapes has no class labels; set data.labels=folders "
          "(data.name=image_folder, one subfolder per class) or use a labelled torchvision dataset (mnist, fashion_mnist, cifar10, lsun)"),
         (["data.name=image_folder", f"data.root={labelled_folder}", "data.resolution=16", "model.num_classes=3"],
-         "config key 'model.num_classes': got '3', but data.name=image_folder with data.labels=none has no class labels"),
-        (cond_overrides(labelled_folder, "model.num_classes=5"), "config key 'model.num_classes': got '5', but the dataset has 3 classes; set it to 3 or auto"),
+         "config key 'model.num_classes': got 3, but data.name=image_folder with data.labels=none has no class labels"),
+        (cond_overrides(labelled_folder, "model.num_classes=5"), "config key 'model.num_classes': got 5, but the dataset has 3 classes; set it to 3 or auto"),
     ]:
         with pytest.raises(ConfigError) as err:
             GANTask(load_config(GANConfig, None, overrides + small), Accelerator(cpu=True))
@@ -247,7 +247,7 @@ def test_task_builds_conditional_models_and_a_grid_row_per_class(labelled_folder
     task.write_export(tmp_path / "export", 0)
     meta = json.loads((tmp_path / "export" / "generator.json").read_text())
     assert meta["model"]["num_classes"] == 3 and meta["model"]["cond"] == "embed" and meta["discriminator"]["cond"] == "projection"
-    assert meta["label_names"] == ["a", "b", "c"] and meta["config"]["model"]["num_classes"] == classes
+    assert meta["label_names"] == ["a", "b", "c"] and meta["config"]["model"]["num_classes"] == (classes if classes == "auto" else 3)  # a count is stored as a number
 
 
 def test_export_reader_accepts_zero_classes_and_refuses_negative(tmp_path):

@@ -87,3 +87,72 @@ def test_unquoted_no_is_the_choice_no_not_false():
     assert load_config(GANConfig, None, ["train.mixed_precision=no"]).train.mixed_precision == "no"
     with pytest.raises(ConfigError, match="train.on_nonfinite': got False"):
         load_config(GANConfig, None, ["train.on_nonfinite=no"])
+
+
+@pytest.mark.parametrize("overrides, stored", [
+    ([], {"num_classes": 0, "cpu_threads": "auto"}),
+    (["model.num_classes=3", "train.cpu_threads=2"], {"num_classes": 3, "cpu_threads": 2}),
+    (["model.num_classes=auto", "train.cpu_threads='4'"], {"num_classes": "auto", "cpu_threads": 4}),
+])
+def test_counts_are_stored_as_numbers_and_the_written_config_loads_back_the_same(tmp_path, overrides, stored):
+    """config.yaml stored num_classes: '0' (a str field holding 'auto' or a count)."""
+    import yaml
+
+    from gan.config import to_yaml
+
+    cfg = load_config(GANConfig, None, overrides)
+    written = write(tmp_path, to_yaml(cfg))  # what the run directory's config.yaml holds
+    data = yaml.safe_load(written.read_text())
+    assert {"num_classes": data["model"]["num_classes"], "cpu_threads": data["train"]["cpu_threads"]} == stored
+    assert f"num_classes: {stored['num_classes']}\n" in written.read_text()
+    assert load_config(GANConfig, written) == cfg
+
+
+def test_a_count_or_auto_setting_rejects_other_words_in_one_line():
+    with pytest.raises(ConfigError, match=r"^config key 'model.num_classes': got 'many', expected 'auto' or int$"):
+        load_config(GANConfig, None, ["model.num_classes=many"])
+    with pytest.raises(ConfigError, match=r"^config key 'model.num_classes': got -1, expected 'auto' or an integer in 0..100000$"):
+        load_config(GANConfig, None, ["model.num_classes=-1"])
+
+
+def test_an_older_checkpoint_s_quoted_count_equals_today_s_number():
+    """A resume compares configs: the '0' an older version stored must not count as a changed setting."""
+    from gan.config import typed_dict
+    from gan.engine.trainer import config_differences
+
+    old = to_dict(load_config(GANConfig))
+    old["model"]["num_classes"], old["train"]["cpu_threads"], old["model"]["gone"] = "0", "auto", "kept"
+    assert config_differences(typed_dict(GANConfig, old), to_dict(load_config(GANConfig))) == ["model.gone"]
+    assert config_differences(old, to_dict(load_config(GANConfig))) == ["model.gone", "model.num_classes"]
+
+
+def test_a_resume_accepts_an_older_checkpoint_s_quoted_class_count(capsys):
+    from types import SimpleNamespace
+
+    from gan.engine.trainer import Trainer
+
+    old = to_dict(load_config(GANConfig, None, ["model.num_classes=3"]))
+    old["model"]["num_classes"] = "3"  # as config.yaml and checkpoints stored it before
+    trainer = SimpleNamespace(cfg=load_config(GANConfig, None, ["model.num_classes=3"]), accelerator=SimpleNamespace(is_main_process=True))
+    Trainer.check_config(trainer, old)  # raised "cannot resume: the config differs from the checkpoint's in model.num_classes"
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("override, hint", [
+    ("steps=100", "unknown config key 'steps' (did you mean 'train.steps'?)"),
+    ("num_classes=3", "unknown config key 'num_classes' (did you mean 'model.num_classes'?)"),
+    ("model.g_lr=0.1", "unknown config key 'model.g_lr' (did you mean 'optim.g_lr'?)"),
+    ("every=5", "unknown config key 'every' (did you mean 'log.every', 'checkpoint.every' or 'eval.every'?)"),
+    ("lr=0.1", "unknown config key 'lr' (did you mean 'optim.g_lr' or 'optim.d_lr'?)"),
+    ("train.stepz=3", "unknown config key 'train.stepz' (did you mean 'train.steps'?)"),
+    ("foo=1", "unknown config key 'foo'; known keys: out_dir, resume, overwrite, data, model,"),
+])
+def test_an_unknown_key_suggests_the_dotted_keys_it_probably_meant(override, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config(GANConfig, None, [override])
+    assert str(err.value).startswith(hint) and "\n" not in str(err.value)
+
+
+def test_a_yaml_key_without_its_section_is_suggested_with_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"^.*c.yaml: unknown config key 'batch_size' \(did you mean 'train.batch_size' or 'eval.batch_size'\?\)$"):
+        load_config(GANConfig, write(tmp_path, "batch_size: 8\n"))

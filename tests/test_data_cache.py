@@ -105,7 +105,7 @@ def test_disk_cache_is_reused_then_rebuilt_when_a_file_or_the_resolution_changes
     opened.clear()
     bigger = build_image_dataset(data_cfg(folder, tmp_path, cache="disk", resolution=16))
     assert len(opened) == 5 and bigger[0][0].shape == (3, 16, 16)
-    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2  # another setting is another dataset: both caches kept
 
 
 def test_pickled_disk_cache_reopens_its_file_instead_of_copying_it(folder, tmp_path):
@@ -243,3 +243,88 @@ def test_caches_of_other_shapes_settings_do_not_evict_each_other(tmp_path):
     for other in (dict(shapes_max=1), dict(shapes_antialias=True), dict(shapes_rotate=False), dict(limit=3)):
         build_image_dataset(DataConfig(**common, **other))
     assert len(list(tmp_path.glob("*.json"))) == 5 and first.exists() and in_progress.read_bytes() == b"in progress"
+
+
+def test_an_unconditional_then_a_conditional_cache_of_one_folder_keep_their_own_labels(tmp_path):
+    """The conditional run used to read the labels (-1) of the unconditional run's cache (data.labels was not in its key)."""
+    root = tmp_path / "classes"
+    for name in ("circle", "square", "square"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(["circle", "square", "square"]):
+        Image.new("RGB", (14, 14), (40 * i, 0, 0)).save(root / name / f"{i}.png")
+    plain = build_image_dataset(data_cfg(root, tmp_path, cache="disk"))
+    assert [plain[i][1] for i in range(3)] == [NO_LABEL] * 3
+    labelled = build_image_dataset(data_cfg(root, tmp_path, cache="disk", labels="folders"))
+    assert [labelled[i][1] for i in range(3)] == [0, 1, 1] and labelled.label_names == ["circle", "square"]
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2  # both kept: alternating runs rebuild nothing
+    assert [build_image_dataset(data_cfg(root, tmp_path, cache="disk"))[i][1] for i in range(3)] == [NO_LABEL] * 3
+
+
+def test_unconditional_then_conditional_training_on_one_folder(tmp_path):
+    """The new user's sequence, end to end: it died in D with 'got labels -1..-1'."""
+    from conftest import TINY, run_cmd
+
+    root = tmp_path / "classes"
+    for k, name in enumerate(["circle", "square"]):
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (16, 16), (120 * k, 15 * i, 0)).save(root / name / f"{i}.png")
+    data = [*TINY, "data.name=image_folder", f"data.root={root}", "data.cache=disk", "train.steps=1", "checkpoint.every=1"]
+    cond = ["data.labels=folders", "model.num_classes=auto", "model.g_cond=embed", "model.d_cond=projection"]
+    for out, extra in (("uncond", []), ("cond", cond)):
+        res = run_cmd(["python", "train_gan.py", *data, *extra, f"out_dir={tmp_path / out}"])
+        assert res.returncode == 0, res.stderr[-2000:]
+    from gan.config import load_config, to_yaml
+    from gan.generation.config import GANConfig
+
+    for out, stored in (("uncond", "0"), ("cond", "auto")):  # the run's config.yaml: a number (it was '0') or the word
+        written = (tmp_path / out / "config.yaml").read_text()
+        assert f"\n  num_classes: {stored}\n" in written and to_yaml(load_config(GANConfig, tmp_path / out / "config.yaml")) == written
+
+
+def _another(value, tp):
+    """A value of schema type ``tp`` different from ``value``."""
+    import typing
+
+    if typing.get_origin(tp) is typing.Literal:
+        return next(c for c in typing.get_args(tp) if c != value)
+    if tp is bool:
+        return not value
+    if tp in (int, float):
+        return value + 1
+    if tp is str:
+        return value + "x"
+    if typing.get_origin(tp) is list:
+        return [v / 2 for v in value]
+    raise AssertionError(f"no test value for type {tp}: extend _another")
+
+
+# Every data.* field that must be in the decoded-data cache key. A new data field fails
+# test_every_data_field_is_decided until it is added here or to gan.data.cache.NOT_IN_KEY.
+CONTENT_FIELDS = {
+    "name", "root", "resolution", "channels", "split", "labels", "lsun_classes", "shapes_size", "shapes_seed", "shapes_max",
+    "shapes_background", "shapes_radius", "shapes_antialias", "shapes_rotate", "on_bad_image", "max_image_pixels", "limit", "limit_seed",
+}
+
+
+def test_every_data_field_is_decided():
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(DataConfig)}
+    assert fields == CONTENT_FIELDS | cache_mod.NOT_IN_KEY and not CONTENT_FIELDS & cache_mod.NOT_IN_KEY
+
+
+def test_each_content_setting_changes_the_cache_key_and_the_others_do_not(tmp_path):
+    import dataclasses
+    import typing
+
+    base = DataConfig(cache_dir=str(tmp_path), limit=5)  # with a limit, limit_seed matters too
+    hints = typing.get_type_hints(DataConfig)
+    names = {}
+    for f in dataclasses.fields(DataConfig):
+        changed = dataclasses.replace(base, **{f.name: _another(getattr(base, f.name), hints[f.name])})
+        names[f.name] = cache_mod.cache_meta(changed).name
+    same = {k for k, v in names.items() if v == cache_mod.cache_meta(base).name}
+    assert same == set(cache_mod.NOT_IN_KEY)  # every content field gives another cache, nothing else does
+    assert len(set(names.values())) == len(CONTENT_FIELDS) + 1
+    assert cache_mod.cache_meta(DataConfig(cache_dir=str(tmp_path), limit_seed=3)) == cache_mod.cache_meta(DataConfig(cache_dir=str(tmp_path)))

@@ -90,7 +90,7 @@ def test_a_disk_cache_built_with_another_limit_is_not_reused(folder, tmp_path, m
 
 
 def test_torchvision_cache_key_names_the_limit():
-    from gan.data.cache import torchvision_key
+    from gan.data.cache import settings_key as torchvision_key
 
     base = DataConfig(name="mnist", root="/data")
     assert torchvision_key(base) == torchvision_key(DataConfig(name="mnist", root="/data", limit_seed=5))  # no limit: key unchanged

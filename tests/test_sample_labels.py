@@ -182,3 +182,25 @@ def test_cli_on_an_export_of_the_real_conditional_generator(tmp_path: Path):
     expected = S.generate(model, S.latents_for_seeds([4], 8), labels=torch.tensor([2]))[0]
     got = torch.from_numpy(pixels(tmp_path / "o" / "label2-seed000004.png")).permute(2, 0, 1).float()
     assert (got - (expected + 1) / 2 * 255).abs().max() <= 1.0
+
+
+def test_class_names_match_whatever_their_case():
+    names = ["Circle", "square", "T-Shirt"]
+    assert C.parse_labels("circle,SQUARE,t-shirt", 3, names) == [0, 1, 2]
+    assert C.parse_labels("Circle", 3, names) == [0]
+    with pytest.raises(ValueError, match=r"^--labels 'hexagon': unknown class 'hexagon'; expected class indices 0\.\.2 or class names \(Circle, square, T-Shirt\)$"):
+        C.parse_labels("hexagon", 3, names)
+
+
+def test_a_name_that_matches_several_classes_only_by_case_is_ambiguous():
+    names = ["cat", "Cat", "dog"]
+    assert C.parse_labels("Cat,cat", 3, names) == [1, 0]  # an exact match wins
+    with pytest.raises(ValueError, match=r"^--labels 'CAT': 'CAT' matches several classes \(cat, Cat\) when case is ignored; "
+                                         r"give one exactly or by index; expected class indices 0\.\.2 or class names \(cat, Cat, dog\)$"):
+        C.parse_labels("CAT", 3, names)
+
+
+def test_cli_labels_by_name_in_another_case(painter: Path, tmp_path: Path, capsys):
+    code, err = run([str(painter), "--out", str(tmp_path / "o"), "--labels", "Three,T-SHIRT", "--seeds", "1"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["label2-seed000001.png", "label3-seed000001.png"]

@@ -2,6 +2,7 @@
 default `accelerate launch` (which exports OMP_NUM_THREADS=1)."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -31,11 +32,14 @@ def test_auto_divides_the_physical_cores_between_local_processes():
         resolve_cpu_threads("0", 1)
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "many", "1.5"])
-def test_a_bad_setting_is_a_one_line_config_error(value):
-    with pytest.raises(ConfigError, match=rf"^config key 'train.cpu_threads': got '{value}', expected 'auto' or a positive integer$"):
+@pytest.mark.parametrize("value, message", [
+    ("0", "got 0, expected 'auto' or a positive integer"), ("-2", "got -2, expected 'auto' or a positive integer"),
+    ("many", "got 'many', expected 'auto' or int"), ("1.5", "got 1.5, expected 'auto' or int"),
+])
+def test_a_bad_setting_is_a_one_line_config_error(value, message):
+    with pytest.raises(ConfigError, match=rf"^config key 'train.cpu_threads': {re.escape(message)}$"):
         load_config(GANConfig, None, [f"train.cpu_threads={value}"])
-    assert load_config(GANConfig, None, ["train.cpu_threads=4"]).train.cpu_threads == "4"
+    assert load_config(GANConfig, None, ["train.cpu_threads=4"]).train.cpu_threads == 4  # a number, as config.yaml stores it
 
 
 def test_physical_cores_counts_cores_not_hyper_threads_among_usable_cpus(tmp_path, monkeypatch):

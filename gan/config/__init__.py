@@ -13,16 +13,16 @@ This package holds the machinery (``schema``: sections, checks, resumable fields
 and overrides) and the sections shared by the jobs (``sections``); each job's own schema lives with
 the job (``gan.generation.config``, ``gan.seg.config``).
 """
-from .loading import coerce, flatten, from_dict, load_config, parse_override, read_config_file, to_dict, to_yaml
+from .loading import coerce, flatten, from_dict, load_config, parse_override, read_config_file, to_dict, to_yaml, typed_dict
 from .schema import (
-    MAX_CHANNELS, MAX_LATENT, MIN_EVAL_IMAGES, RESUMABLE, Check, ConfigError, Section, adam_checks, check_section,
+    MAX_CHANNELS, MAX_LATENT, MIN_EVAL_IMAGES, RESUMABLE, Check, ConfigError, IntOrAuto, Section, adam_checks, check_section,
     finite_positive, is_resumable, positive, resumable, sections, valid_cpu_threads, validate,
 )
 from .sections import CheckpointConfig, DataConfig, EvalConfig, LogConfig, RunConfig, TrainConfig
 
 __all__ = [
     "MAX_CHANNELS", "MAX_LATENT", "MIN_EVAL_IMAGES", "RESUMABLE", "Check", "CheckpointConfig", "ConfigError", "DataConfig",
-    "EvalConfig", "LogConfig", "RunConfig", "Section", "TrainConfig", "adam_checks", "check_section", "coerce",
+    "EvalConfig", "IntOrAuto", "LogConfig", "RunConfig", "Section", "TrainConfig", "adam_checks", "check_section", "coerce",
     "finite_positive", "flatten", "from_dict", "is_resumable", "load_config", "parse_override", "positive",
-    "read_config_file", "resumable", "sections", "to_dict", "to_yaml", "valid_cpu_threads", "validate",
+    "read_config_file", "resumable", "sections", "to_dict", "to_yaml", "typed_dict", "valid_cpu_threads", "validate",
 ]

@@ -11,7 +11,7 @@ import difflib
 import math
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -21,17 +21,30 @@ T = TypeVar("T")
 
 
 def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Union:
+        return " or ".join(_describe(member) for member in typing.get_args(tp))
     if typing.get_origin(tp) is Literal:
-        return "one of " + ", ".join(repr(c) for c in typing.get_args(tp))
+        choices = typing.get_args(tp)
+        return repr(choices[0]) if len(choices) == 1 else "one of " + ", ".join(repr(c) for c in choices)
     if typing.get_origin(tp) is list:
         return f"a list of {typing.get_args(tp)[0].__name__}"
     return tp.__name__
 
 
 def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Return ``value`` converted to the schema type ``tp`` or raise a one-line ConfigError."""
+    """Return ``value`` converted to the schema type ``tp`` or raise a one-line ConfigError.
+
+    A ``Union`` (e.g. :data:`~gan.config.schema.IntOrAuto`) takes the first member ``value`` converts to.
+    """
     origin = typing.get_origin(tp)
     bad = ConfigError(f"config key '{key}': got {value!r}, expected {_describe(tp)}")
+    if origin is Union:
+        for member in typing.get_args(tp):
+            try:
+                return coerce(value, member, key)
+            except ConfigError:
+                continue
+        raise bad
     if origin is Literal:
         if isinstance(value, bool):  # YAML 1.1 reads unquoted no/off/false as False and yes/on/true as True
             words = ("yes", "true") if value else ("no", "false")
@@ -72,25 +85,55 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     raise bad
 
 
-def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
+def _leaf_keys(schema: type, prefix: str = "") -> list[str]:
+    """Every dotted key of ``schema`` that holds a value (not a section)."""
+    out: list[str] = []
+    for name, (_, tp) in _fields(schema).items():
+        out += _leaf_keys(tp, f"{prefix}{name}.") if dataclasses.is_dataclass(tp) else [prefix + name]
+    return out
+
+
+def _one_of(keys: list[str]) -> str:
+    quoted = [f"'{k}'" for k in keys]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _unknown(key: str, name: str, known: list[str], schema: type) -> ConfigError:
+    """The error of an unknown ``key``, suggesting what was probably meant.
+
+    ``known``: the keys beside it; ``schema``: the whole config's, so that a key given without its
+    section (``steps``) or in another one (``model.g_lr``) points at where it lives (``train.steps``).
+    """
     parent = key[: -len(name)]
+    leaves = _leaf_keys(schema)
+    elsewhere = [k for k in leaves if k.rsplit(".", 1)[-1] == name]
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean '{parent}{close[0]}'?)" if close else f"; known keys: {', '.join(parent + k for k in known)}"
+    if not elsewhere and not close:  # a misspelt key in the wrong section (or none): the closest last parts
+        last = difflib.get_close_matches(name, sorted({k.rsplit(".", 1)[-1] for k in leaves}), n=3)
+        elsewhere = [k for k in leaves if k.rsplit(".", 1)[-1] in last]
+    if elsewhere:
+        hint = f" (did you mean {_one_of(elsewhere)}?)"
+    elif close:
+        hint = f" (did you mean '{parent}{close[0]}'?)"
+    else:
+        hint = f"; known keys: {', '.join(parent + k for k in known)}"
     return ConfigError(f"unknown config key '{key}'{hint}")
 
 
-def _set(obj: Any, dotted: str, value: Any, parent: str = "") -> None:
+def _set(obj: Any, dotted: str, value: Any, parent: str = "", schema: type | None = None) -> None:
     """Set ``obj.<dotted>`` to ``value`` after checking the key and coercing the value.
 
-    ``parent`` is the dotted path of ``obj`` itself, used only to name keys in errors.
+    ``parent`` is the dotted path of ``obj`` itself, used only to name keys in errors; ``schema``
+    the whole config's type (``obj``'s by default), where an unknown key's suggestions come from.
     """
+    schema = schema or type(obj)
     parts = dotted.split(".")
     target, prefix = obj, [parent] if parent else []
     for i, name in enumerate(parts):
         fields = _fields(type(target))
         key = ".".join(prefix + [name])
         if name not in fields:
-            raise _unknown(key, name, list(fields))
+            raise _unknown(key, name, list(fields), schema)
         _, tp = fields[name]
         prefix.append(name)
         if dataclasses.is_dataclass(tp):
@@ -98,7 +141,7 @@ def _set(obj: Any, dotted: str, value: Any, parent: str = "") -> None:
                 if not isinstance(value, dict):
                     raise ConfigError(f"config key '{key}': got {value!r}, expected a mapping")
                 for sub, sub_value in value.items():
-                    _set(getattr(target, name), str(sub), sub_value, key)
+                    _set(getattr(target, name), str(sub), sub_value, key, schema)
                 return
             target = getattr(target, name)
             continue
@@ -160,6 +203,26 @@ def from_dict(schema: type[T], data: dict) -> T:
         _set(cfg, key, value)
     validate(cfg)
     return cfg
+
+
+def typed_dict(schema: type, data: dict) -> dict:
+    """``data`` (a :func:`to_dict` of ``schema``, maybe written by an older version) with its values in the schema's types.
+
+    A resume compares a checkpoint's config with the run's: an older checkpoint's ``num_classes: '0'``
+    is then the ``0`` of today's schema. Unknown keys and values that do not convert are kept as they are.
+    """
+    fields = _fields(schema) if dataclasses.is_dataclass(schema) else {}
+    out = {}
+    for key, value in data.items():
+        tp = fields[key][1] if key in fields else None
+        if tp is not None and dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            out[key] = typed_dict(tp, value)
+            continue
+        try:
+            out[key] = coerce(value, tp, key) if tp is not None else value
+        except ConfigError:
+            out[key] = value
+    return out
 
 
 def to_dict(cfg: Any) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal, Union
 
 from ..errors import UserError
 
@@ -17,6 +17,10 @@ RESUMABLE = "resumable"  # field metadata flag: the value may differ from the ch
 MIN_EVAL_IMAGES = 2  # a covariance needs two samples
 MAX_CHANNELS = 2048  # BigGAN-sized stages at most; catches typos that would allocate tens of GB
 MAX_LATENT = 4096
+
+# A count or the word "auto" (resolved when the run starts): kept as a number or as the word, so that
+# config.yaml stores ``4``, not ``'4'``, and loading it again gives the same config.
+IntOrAuto = Union[Literal["auto"], int]
 
 
 class ConfigError(UserError):

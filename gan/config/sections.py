@@ -6,7 +6,7 @@ from typing import Literal
 
 from ..names import (BAD_IMAGE_POLICIES, DATA_CACHE_MODES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE,
                      SHAPES_BACKGROUNDS, SHAPES_RADIUS, TRACKERS)
-from .schema import MIN_EVAL_IMAGES, Check, Section, positive, resumable, valid_cpu_threads
+from .schema import MIN_EVAL_IMAGES, Check, IntOrAuto, Section, positive, resumable, valid_cpu_threads
 
 
 @dataclasses.dataclass
@@ -62,7 +62,7 @@ class TrainConfig(Section):
     mixed_precision: Literal[MIXED_PRECISION] = resumable("auto")  # type: ignore[valid-type]  # auto: bf16 where the hardware has it (gan.engine.precision)
     seed: int = 0
     on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]
-    cpu_threads: str = resumable("auto")  # CPU runs: "auto" = physical cores / local processes, or a thread count
+    cpu_threads: IntOrAuto = resumable("auto")  # CPU runs: "auto" = physical cores / local processes, or a thread count
     # Multi-process runs: a collective (all-reduce, barrier) that waits longer fails instead of hanging
     # on a stalled rank. Longer than any main-process-only work (FID evaluation, export) the others wait for.
     collective_timeout_s: int = resumable(1800)

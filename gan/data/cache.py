@@ -8,9 +8,10 @@ item bit for bit. Labels (``(image, label)`` items) are kept.
 
 - ``memory``: one ``(N, C, R, R)`` uint8 array in RAM, decoded at start-up by every process.
 - ``disk``: a memory-mapped ``.npy`` under ``data.cache_dir`` named by a hash of what it holds
-  (file list with sizes and mtimes, or the torchvision dataset's name/root/split; resolution;
-  channels), so a changed folder or setting builds a new one. Built by the main process only
-  (the others wait), written to a temporary file and renamed when complete.
+  (every ``data.*`` setting but the few of :data:`NOT_IN_KEY`, which cannot change it; an image
+  folder's file list with sizes and mtimes), so a changed folder or setting builds a new one.
+  Built by the main process only (the others wait), written to a temporary file and renamed when
+  complete.
 - ``auto``: disk when the cache folder is writable and has room (reused by later runs on the same
   data, and served from the page cache as fast as RAM), else memory when the images take at most a
   quarter of the RAM, else no cache.
@@ -60,22 +61,45 @@ def files_key(files: Sequence[Path], root: Path) -> str:
     return "\n".join(lines)
 
 
-def torchvision_key(cfg: DataConfig) -> str:
-    """What a torchvision dataset's cache depends on (its files are the library's business; ``data.limit`` too)."""
-    from .limit import limit_key
+# The data.* fields that cannot change the decoded images or their labels. Every other field is part of
+# the cache key (settings_key), so a new data setting is in the key unless it is added here on purpose.
+NOT_IN_KEY = frozenset({
+    "download",  # whether a missing torchvision dataset is fetched, not what it holds
+    "num_workers",  # how many processes decode
+    "cache",  # where the decoded images are kept ...
+    "cache_dir",  # ... and in which folder
+})
 
-    return f"{cfg.name}\t{Path(cfg.root).resolve()}\t{cfg.split}\t{cfg.lsun_classes if cfg.name == 'lsun' else ''}{limit_key(cfg)}"
 
+def settings_key(cfg: DataConfig) -> str:
+    """What a cache depends on besides an image folder's files: every ``data.*`` field but :data:`NOT_IN_KEY`.
 
-def shapes_key(cfg: DataConfig) -> str:
-    """What the procedural shapes' cache depends on: every ``data.shapes_*`` key (the images are a pure function of them).
-
-    Taken from the config's fields, so a new ``shapes_*`` setting cannot be left out of the key.
+    Taken from the config's fields (like the shapes and labels settings), so a new data setting
+    cannot be left out of the key. ``data.root`` counts as its absolute path.
     """
-    from .limit import limit_key
+    settings = []
+    for f in dataclasses.fields(cfg):
+        if f.name in NOT_IN_KEY or (f.name == "limit_seed" and not cfg.limit):  # the seed picks nothing without a limit
+            continue
+        value = getattr(cfg, f.name)
+        if f.name == "root":
+            value = Path(value).resolve().as_posix()  # the same folder, named from another working directory
+        settings.append(f"{f.name}={value!r}")
+    return "\t".join(settings)
 
-    settings = "\t".join(f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg) if f.name.startswith("shapes_"))
-    return f"shapes\t{settings}{limit_key(cfg)}"
+
+def cache_meta(cfg: DataConfig, files: Sequence[Path] | None = None) -> Path:
+    """The disk cache's ``<dataset id>-<digest>.json`` for ``cfg`` (and an image folder's ``files``).
+
+    The id names the settings: caches of other settings are other datasets, kept side by side, and
+    parallel runs on them do not delete each other's builds. The digest adds the files, so a changed
+    folder gets a new cache that evicts the stale one (same id).
+    """
+    settings = settings_key(cfg)
+    content = files_key(files, Path(cfg.root)) if files is not None else ""
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, settings, content]).encode()).hexdigest()[:20]
+    dataset_id = hashlib.sha256(settings.encode()).hexdigest()[:12]
+    return cache_folder(cfg) / f"{dataset_id}-{digest}.json"
 
 
 def cache_folder(cfg: DataConfig) -> Path:
@@ -236,11 +260,11 @@ def open_disk_cache(meta: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return images, labels
 
 
-def cached_dataset(cfg: DataConfig, base: Dataset, files_or_key: Sequence[Path] | str) -> Dataset:
+def cached_dataset(cfg: DataConfig, base: Dataset, files: Sequence[Path] | None = None) -> Dataset:
     """``base`` served from a decoded uint8 cache as ``cfg.cache`` says (``base`` itself for ``none``).
 
-    ``files_or_key`` is an image folder's file list (under ``cfg.root``) or, for a torchvision
-    dataset, a string naming it (:func:`torchvision_key`).
+    ``files``: an image folder's file list (under ``cfg.root``), part of the disk cache's key
+    (:func:`cache_meta`); None for a generated or torchvision dataset, which its settings name.
     """
     mode = pick_mode(cfg, len(base))  # type: ignore[arg-type]
     if mode == "none":
@@ -253,16 +277,7 @@ def cached_dataset(cfg: DataConfig, base: Dataset, files_or_key: Sequence[Path] 
         cached = build_memory_cache(base, cfg.num_workers, state.is_local_main_process)
         cached.label_names = list(names)
         return cached
-    content = files_or_key if isinstance(files_or_key, str) else files_key(files_or_key, Path(cfg.root))
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, content, cfg.resolution, cfg.channels]).encode()).hexdigest()[:20]
-    # Caches of one dataset id evict each other (a folder whose files changed). A generated or downloaded
-    # dataset is named by its whole key: other shapes settings or another subset are other datasets, and
-    # parallel runs on them must not delete each other's builds.
-    from .limit import limit_key
-
-    identity = files_or_key if isinstance(files_or_key, str) else f"{cfg.name}\t{Path(cfg.root).resolve()}{limit_key(cfg)}"
-    dataset_id = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    meta = cache_folder(cfg) / f"{dataset_id}-{digest}.json"
+    meta = cache_meta(cfg, files)
     # One builder per machine (the cache folder may be local to it); the others then map its file.
     with state.local_main_process_first():
         if not meta.exists():

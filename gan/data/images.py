@@ -236,14 +236,14 @@ def _check_no_labels(cfg: DataConfig) -> None:
 
 def _shapes(cfg: DataConfig) -> Dataset:
     _check_no_labels(cfg)
-    from .cache import cached_dataset, shapes_key  # rendered once (~0.35 ms an image, a fifth of a quick-start step)
+    from .cache import cached_dataset  # rendered once (~0.35 ms an image, a fifth of a quick-start step)
     from .limit import limit_dataset
 
     single = cfg.shapes_max == 1  # one shape per image: its class is the image's label
     shapes = ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed, max_shapes=cfg.shapes_max, labelled=single,
                            background=cfg.shapes_background, radius=tuple(cfg.shapes_radius),
                            antialias=cfg.shapes_antialias, rotate=cfg.shapes_rotate)
-    return cached_dataset(cfg, limit_dataset(cfg, Labelled(shapes, list(SHAPE_NAMES) if single else None)), shapes_key(cfg))
+    return cached_dataset(cfg, limit_dataset(cfg, Labelled(shapes, list(SHAPE_NAMES) if single else None)))
 
 
 def _image_folder(cfg: DataConfig) -> Dataset:
@@ -255,11 +255,11 @@ def _image_folder(cfg: DataConfig) -> Dataset:
 
 
 def _torchvision(cfg: DataConfig) -> Dataset:
-    from .cache import cached_dataset, torchvision_key
+    from .cache import cached_dataset
     from .limit import limit_dataset
 
     _check_no_labels(cfg)
-    return cached_dataset(cfg, limit_dataset(cfg, _torchvision_dataset(cfg)), torchvision_key(cfg))
+    return cached_dataset(cfg, limit_dataset(cfg, _torchvision_dataset(cfg)))
 
 
 # One builder per name of gan.names.IMAGE_DATASETS.

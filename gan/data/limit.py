@@ -2,9 +2,9 @@
 
 The subset depends only on the dataset's size, ``data.limit`` and ``data.limit_seed`` (a CPU
 ``torch.Generator``), so every process and every later run picks the same images. It is taken
-before the decoded-image cache: an image folder's cache key is its (limited) file list and a
-torchvision dataset's key names the limit, so a run with another limit never reads a cache built
-for different images. The subset keeps the dataset's order and its ``label_names``.
+before the decoded-image cache, whose key has ``data.limit`` and ``data.limit_seed`` (and an image
+folder's limited file list), so a run with another limit never reads a cache built for different
+images. The subset keeps the dataset's order and its ``label_names``.
 """
 from __future__ import annotations
 
@@ -61,7 +61,3 @@ def limit_folder(cfg: DataConfig, folder: ImageFolder) -> ImageFolder:
     folder.bad = BadImageRegistry(len(folder.files))
     return folder
 
-
-def limit_key(cfg: DataConfig) -> str:
-    """What the limit adds to a cache key ("" without a limit, so existing caches stay valid)."""
-    return f"\tlimit={cfg.limit}\tlimit_seed={cfg.limit_seed}" if cfg.limit else ""

@@ -170,6 +170,8 @@ def write_export(folder: Path, kind: ExportKind, state: dict[str, torch.Tensor],
 def find_export(path: str | Path, kind: ExportKind) -> Path:
     """The folder holding an export of ``kind``: ``path`` itself, one of ``kind.subdirs``, or the latest checkpoint."""
     path = Path(path)
+    if not path.exists():  # not a CheckpointError: callers trying each kind (gan.deploy.source) must not go on
+        raise UserError(f"'{path}' does not exist")
     for candidate in [path] + [path / sub for sub in kind.subdirs]:
         if (candidate / kind.weights).is_file() and (candidate / kind.meta).is_file():
             return candidate

@@ -16,7 +16,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ..config import is_resumable, to_dict
+from ..config import is_resumable, to_dict, typed_dict
 from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
@@ -178,7 +178,7 @@ class Trainer:
 
     def check_config(self, old: dict) -> None:
         """Refuse a resume whose config differs in a setting not declared :func:`gan.config.resumable`."""
-        diffs = config_differences(old, to_dict(self.cfg), defaults=to_dict(type(self.cfg)()))
+        diffs = config_differences(typed_dict(type(self.cfg), old), to_dict(self.cfg), defaults=to_dict(type(self.cfg)()))
         fixed = [k for k in diffs if not is_resumable(type(self.cfg), k)]
         if fixed:
             raise CheckpointError(f"cannot resume: the config differs from the checkpoint's in {', '.join(fixed)}")

@@ -37,18 +37,34 @@ def _valid(classes: int, names: Sequence[str]) -> str:
     return text
 
 
+def _name_index(part: str, names: Sequence[str], text: str, flag: str, classes: int) -> int | None:
+    """The index of class name ``part``, matched exactly, else ignoring case; None when no name matches.
+
+    Raises ``ValueError`` when ``part`` matches several names only by ignoring case ('cat' for 'Cat' and 'CAT').
+    """
+    if part in names:
+        return list(names).index(part)
+    folded = [i for i, name in enumerate(names) if name.casefold() == part.casefold()]
+    if len(folded) > 1:
+        matches = ", ".join(names[i] for i in folded)
+        raise ValueError(f"{flag} {text!r}: {part!r} matches several classes ({matches}) when case is ignored; "
+                         f"give one exactly or by index; expected {_valid(classes, names)}")
+    return folded[0] if folded else None
+
+
 def parse_labels(text: str, classes: int, names: Sequence[str] = (), flag: str = "--labels") -> list[int]:
-    """``"0-9"``, ``"3"``, ``"1,4,7"`` or class names (``"cat,dog"``) -> class indices, in order, no repeats.
+    """``"0-9"``, ``"3"``, ``"1,4,7"`` or class names (``"cat,dog"``, any case) -> class indices, in order, no repeats.
 
     Raises ``ValueError`` naming ``flag``, the value and the valid range/names for an index out of
-    ``0..classes-1``, an unknown name or an empty list.
+    ``0..classes-1``, an unknown or ambiguous name or an empty list.
     """
     out: list[int] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        if part in names:  # names first: a name may contain '-' (e.g. 'T-shirt/top')
-            found = [list(names).index(part)]
+        index = _name_index(part, names, text, flag, classes)  # names first: a name may contain '-' (e.g. 'T-shirt/top')
+        if index is not None:
+            found = [index]
         else:
             lo, dash, hi = part.partition("-")
             try:

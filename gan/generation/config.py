@@ -6,7 +6,7 @@ import math
 from typing import Literal
 
 from ..config import (
-    MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, LogConfig, RunConfig, Section, TrainConfig,
+    MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, IntOrAuto, LogConfig, RunConfig, Section, TrainConfig,
     adam_checks, finite_positive, positive, resumable,
 )
 from ..names import CHANNELS_LAST, D_CONDITIONINGS, D_NORMS, G_CONDITIONINGS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, UPSAMPLE_MODES
@@ -24,7 +24,7 @@ class ModelConfig(Section):
     g_norm: Literal[G_NORMS] = "batch"  # type: ignore[valid-type]
     d_norm: Literal[D_NORMS] = "batch"  # type: ignore[valid-type]
     # Class-conditional models: a class count, or "auto" = the dataset's (resolved at start); 0 = unconditional.
-    num_classes: str = "0"
+    num_classes: IntOrAuto = 0
     g_cond: Literal[G_CONDITIONINGS] = "embed"  # type: ignore[valid-type]  # ignored when num_classes is 0
     d_cond: Literal[D_CONDITIONINGS] = "projection"  # type: ignore[valid-type]  # ignored when num_classes is 0
     attention: list[int] = dataclasses.field(default_factory=list)  # self-attention after the G/D stages of these resolutions
