@@ -69,12 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def job() -> int:
         from gan.deploy.source import load_source
-        from gan.outputs import check_output_folder
+        from gan.outputs import check_output_folder, check_replaced_folder
 
         out = Path(args.out)
         check_output_folder(out, protect=[args.source], what="--out")  # before loading: nothing written into the source
         loaded = load_source(args.source, args.kind)
         check_output_folder(out, protect=[args.source, loaded.folder], what="--out")
+        check_replaced_folder(out, [args.source, loaded.folder], what="--out")
         print(f"{loaded.kind} from {loaded.folder} (step {loaded.meta.get('step')})")
         if args.format == "hub":
             from gan.deploy.hub import push_folder, write_hub_folder

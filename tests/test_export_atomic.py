@@ -93,3 +93,12 @@ def test_weights_that_do_not_fit_their_json_are_one_line_naming_the_file_and_key
     Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(images / "a.png")
     r = run_cmd([sys.executable, "predict_seg.py", str(out), str(images), str(tmp_path / "masks")], cwd=REPO)
     assert r.returncode == 2 and r.stderr == f"error: {message}\n"
+
+
+def test_an_out_folder_holding_the_source_is_refused(sources: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    parent = sources["gan"].parent
+    before = sorted(p.name for p in parent.iterdir())
+    assert script("export.py").main([str(sources["gan"]), "--format", "onnx", "--out", str(parent)]) == 2
+    assert capsys.readouterr().err == (f"error: --out '{parent}' contains '{sources['gan']}', which is read from; it is replaced as a whole: "
+                                       "choose a folder outside it\n")
+    assert sorted(p.name for p in parent.iterdir()) == before

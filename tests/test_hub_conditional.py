@@ -60,6 +60,7 @@ def test_a_conditional_run_exports_to_a_hub_folder_with_one_grid_row_per_class(c
     assert Image.open(conditional_hub / "sample_grid.png").size == (8 * TILE + 2, 3 * TILE + 2)  # 8 seeds x circle, square, triangle
     card = (conditional_hub / "README.md").read_text()
     assert "Classes: circle, square, triangle." in card and "One row per class (the first 10), one column per seed." in card
+    assert "python sample.py THIS_FOLDER --grid grid.png --labels 0-2 --per-label 8" in card
     assert not list(conditional_hub.parent.glob(".tmp-*")) and not list(conditional_hub.parent.glob(".old-*"))
 
 

@@ -124,7 +124,10 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
         out += [f"![samples]({sample})", "", f"{what.capitalize()}.", ""]
     else:
         out += ["No sample image: the run has no validation overlay.", ""]
-    script = "sample.py THIS_FOLDER --grid grid.png --seeds 0-63" if kind == "generator" else "predict_seg.py THIS_FOLDER images/ masks/ --color"
+    script = "predict_seg.py THIS_FOLDER images/ masks/ --color"
+    if kind == "generator":  # a conditional grid has one row per class; --labels picks them (indices or class names)
+        script = f"sample.py THIS_FOLDER --grid grid.png --labels 0-{min(loaded.num_classes, 10) - 1} --per-label 8" if loaded.num_classes \
+            else "sample.py THIS_FOLDER --grid grid.png --seeds 0-63"
     out += ["## Use", "", "From a gan-toolkit checkout, with THIS_FOLDER the path of this folder:", "", "```bash", f"python {script}", "python demo.py THIS_FOLDER", "```", "",
             "## Reproduce", "", f"The run's resolved config is `{HUB_TRAIN_CONFIG}`; from a gan-toolkit checkout:", "", "```bash",
             f"accelerate launch {TRAIN_SCRIPTS[kind]} --config {HUB_TRAIN_CONFIG} out_dir=runs/reproduced", "```", ""]
