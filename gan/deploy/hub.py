@@ -17,6 +17,7 @@ from ..engine.formats import (
     replace_folder, save_safetensors_atomic, write_json_atomic,
 )
 from ..errors import first_line
+from ..generation import class_sampling as C
 from ..names import EXPORT_LICENSE
 from .source import ExportError, Loaded, optional_extra
 
@@ -120,13 +121,14 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
     if sample:
         what = "the run's last validation overlay (image | ground truth | prediction)"
         if kind == "generator":
-            what = "one row per class (the first 10), one column per seed" if loaded.num_classes else "seeds 0-63 of the generator"
+            what = f"one row per class (the first {C.DEFAULT_GRID_CLASSES}), one column per seed" if loaded.num_classes else "seeds 0-63 of the generator"
         out += [f"![samples]({sample})", "", f"{what.capitalize()}.", ""]
     else:
         out += ["No sample image: the run has no validation overlay.", ""]
     script = "predict_seg.py THIS_FOLDER images/ masks/ --color"
     if kind == "generator":  # a conditional grid has one row per class; --labels picks them (indices or class names)
-        script = f"sample.py THIS_FOLDER --grid grid.png --labels 0-{min(loaded.num_classes, 10) - 1} --per-label 8" if loaded.num_classes \
+        script = f"sample.py THIS_FOLDER --grid grid.png --labels 0-{len(C.default_grid_labels(loaded.num_classes)) - 1} " \
+            f"--per-label {C.DEFAULT_PER_LABEL}" if loaded.num_classes \
             else "sample.py THIS_FOLDER --grid grid.png --seeds 0-63"
     out += ["## Use", "", "From a gan-toolkit checkout, with THIS_FOLDER the path of this folder:", "", "```bash", f"python {script}", "python demo.py THIS_FOLDER", "```", "",
             "## Reproduce", "", f"The run's resolved config is `{HUB_TRAIN_CONFIG}`; from a gan-toolkit checkout:", "", "```bash",
@@ -136,7 +138,6 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
 
 def _sample_image(loaded: Loaded, out_dir: Path, run_dir: Path | None) -> str | None:
     if loaded.kind == "generator":
-        from ..generation import class_sampling as C
         from ..generation.sampling import generate, latents_for_seeds, save_grid
 
         nz, classes = loaded.meta["model"]["nz"], loaded.num_classes
