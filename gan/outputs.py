@@ -7,7 +7,8 @@ first (paths compared after resolving ``..`` and symlinks):
 - the output folder, or an output file, must not be an existing path of the wrong kind;
 - it must not be, or lie inside, a protected folder (the images being read, the model being sampled);
 - no planned output may be one of the input files;
-- two inputs must not write the same output file (``a.png`` and ``a.jpg`` -> ``a.png``).
+- two inputs must not write the same output file (``a.png`` and ``a.jpg`` -> ``a.png``);
+- a folder that is replaced as a whole (``export.py --out``) must not contain what is read.
 """
 from __future__ import annotations
 
@@ -63,3 +64,14 @@ def check_output_folder(
         if resolved in writers:
             raise DataError(f"'{writers[resolved]}' and '{source}' would both be written to '{target}'; rename one of them")
         writers[resolved] = source
+
+
+def check_replaced_folder(out: str | Path, inputs: Iterable[str | Path], what: str = "output folder") -> None:
+    """Refuse a folder that is written beside and swapped in as a whole when it contains one of ``inputs``.
+
+    (The swap would move a run, with its checkpoints, into a new folder of links: not what ``--out runs`` means.)
+    """
+    resolved = Path(out).resolve()
+    for path in inputs:
+        if resolved in Path(path).resolve().parents:
+            raise DataError(f"{what} '{out}' contains '{path}', which is read from; it is replaced as a whole: choose a folder outside it")

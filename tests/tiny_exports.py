@@ -62,8 +62,8 @@ def tiny_generator(upsample: str = "transposed", spectral: bool = False, **kwarg
 class ConditionalGenerator(torch.nn.Module):
     """A class-conditional generator-like module ``(z, label) -> image`` (a label embedding added to z).
 
-    The toolkit's Generator is unconditional today; this stands in for a conditional one to prove the
-    export path's two inputs.
+    A minimal stand-in for the toolkit's conditional Generator (which tests/test_combinations.py exports
+    for real): it proves the export path's two inputs without the conditioning layers.
     """
 
     def __init__(self, nz: int = 8, num_classes: int = 3, **kwargs: object) -> None:

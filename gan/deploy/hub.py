@@ -14,13 +14,20 @@ import yaml
 
 from ..engine.formats import (
     BEST_JSON, EVAL_DIR, EVALUATION_JSON, HUB, HUB_CARD, HUB_KIND_KEY, HUB_SAMPLE, HUB_TRAIN_CONFIG, OVERLAYS_DIR, RUN_CONFIG,
-    save_safetensors_atomic, write_json_atomic,
+    replace_folder, save_safetensors_atomic, write_json_atomic,
 )
 from ..errors import first_line
+from ..generation import class_sampling as C
+from ..names import EXPORT_LICENSE
 from .source import ExportError, Loaded, optional_extra
 
 TRAIN_SCRIPTS = {"generator": "train_gan.py", "segmenter": "train_seg.py"}
 SEG_OVERLAY = Path(OVERLAYS_DIR) / "latest.png"  # the newest validation overlay of a segmentation run
+HUB_FILES = (HUB.weights, HUB.meta, HUB_CARD, HUB_SAMPLE, HUB_TRAIN_CONFIG)  # what a hub export owns in its folder
+# The card's ``datasets``: Hub ids of the public datasets the toolkit loads by name (the keys are names of
+# gan.names.IMAGE_DATASETS / SEG_DATASETS). Others (shapes, a private folder, no canonical Hub copy) get none.
+HUB_DATASETS = {"mnist": "ylecun/mnist", "fashion_mnist": "zalando-datasets/fashion_mnist", "cifar10": "uoft-cs/cifar10"}
+CONDITIONAL_TAG = "class-conditional-image-generation"  # no Hub pipeline takes a class label: a tag, not a pipeline_tag
 
 
 def run_dir_of(folder: Path) -> Path | None:
@@ -63,15 +70,32 @@ def _table(rows: dict[str, Any], head: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
-def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | None) -> str:
-    """The README.md of a hub folder: architecture, data and steps, evaluation with protocol, samples, reproduce."""
+def card_metadata(loaded: Loaded, license_id: str = EXPORT_LICENSE) -> dict[str, Any]:
+    """The model card's YAML front matter: library, license, pipeline_tag and tags by kind, public datasets."""
+    data = ((loaded.meta.get("config") or {}).get("data") or {})
+    tags = ["gan-toolkit", loaded.kind, "pytorch", "safetensors"]
+    out: dict[str, Any] = {"library_name": "gan-toolkit", "license": license_id}
+    if loaded.kind == "segmenter":
+        out["pipeline_tag"] = "image-segmentation"
+    elif loaded.num_classes:
+        tags += ["gan", CONDITIONAL_TAG]
+    else:
+        tags.append("gan")
+        out["pipeline_tag"] = "unconditional-image-generation"
+    out["tags"] = tags
+    if data.get("name") in HUB_DATASETS:
+        out["datasets"] = [HUB_DATASETS[data["name"]]]
+    return out
+
+
+def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | None, license_id: str = EXPORT_LICENSE) -> str:
+    """The README.md of a hub folder: metadata, architecture, data and steps, evaluation with protocol, samples, reproduce."""
     meta, kind = loaded.meta, loaded.kind
     cfg = meta.get("config") or {}
     data, train = cfg.get("data", {}), cfg.get("train", {})
     params = sum(p.numel() for p in loaded.model.parameters())
-    task = "unconditional-image-generation" if kind == "generator" else "image-segmentation"
     title = f"DCGAN-style {kind} ({data.get('name', '?')}, {meta['model'].get('resolution')}x{meta['model'].get('resolution')})"
-    out = ["---", "library_name: gan-toolkit", f"pipeline_tag: {task}", f"tags: [gan-toolkit, {kind}, pytorch, safetensors]", "---", "",
+    out = ["---", yaml.safe_dump(card_metadata(loaded, license_id), sort_keys=False).rstrip(), "---", "",
            f"# {title}", "", f"Exported by gan-toolkit's `export.py --format hub` from a training run at step {meta.get('step')}.", ""]
     arch = "`gan.models.Generator` (latent -> 4x4 projection -> DeconvDecoder -> tanh image head; EMA weights)" if kind == "generator" \
         else "`gan.seg.model.SegmentationModel` (encoder -> DeconvDecoder with fused skips -> per-pixel class head)"
@@ -95,11 +119,17 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
         out += ["No evaluation results were found in the run (run `evaluate.py` on the export, or train with `eval.every`).", ""]
     out += ["## Samples", ""]
     if sample:
-        what = "seeds 0-63 of the generator" if kind == "generator" else "the run's last validation overlay (image | ground truth | prediction)"
+        what = "the run's last validation overlay (image | ground truth | prediction)"
+        if kind == "generator":
+            what = f"one row per class (the first {C.DEFAULT_GRID_CLASSES}), one column per seed" if loaded.num_classes else "seeds 0-63 of the generator"
         out += [f"![samples]({sample})", "", f"{what.capitalize()}.", ""]
     else:
         out += ["No sample image: the run has no validation overlay.", ""]
-    script = "sample.py THIS_FOLDER --grid grid.png --seeds 0-63" if kind == "generator" else "predict_seg.py THIS_FOLDER images/ masks/ --color"
+    script = "predict_seg.py THIS_FOLDER images/ masks/ --color"
+    if kind == "generator":  # a conditional grid has one row per class; --labels picks them (indices or class names)
+        script = f"sample.py THIS_FOLDER --grid grid.png --labels 0-{len(C.default_grid_labels(loaded.num_classes)) - 1} " \
+            f"--per-label {C.DEFAULT_PER_LABEL}" if loaded.num_classes \
+            else "sample.py THIS_FOLDER --grid grid.png --seeds 0-63"
     out += ["## Use", "", "From a gan-toolkit checkout, with THIS_FOLDER the path of this folder:", "", "```bash", f"python {script}", "python demo.py THIS_FOLDER", "```", "",
             "## Reproduce", "", f"The run's resolved config is `{HUB_TRAIN_CONFIG}`; from a gan-toolkit checkout:", "", "```bash",
             f"accelerate launch {TRAIN_SCRIPTS[kind]} --config {HUB_TRAIN_CONFIG} out_dir=runs/reproduced", "```", ""]
@@ -110,7 +140,12 @@ def _sample_image(loaded: Loaded, out_dir: Path, run_dir: Path | None) -> str | 
     if loaded.kind == "generator":
         from ..generation.sampling import generate, latents_for_seeds, save_grid
 
-        save_grid(generate(loaded.model, latents_for_seeds(range(64), loaded.meta["model"]["nz"])), out_dir / HUB_SAMPLE, 8)
+        nz, classes = loaded.meta["model"]["nz"], loaded.num_classes
+        if classes:  # the grid of ``sample.py --grid`` without --labels: one row per class, the same seeds in every row
+            plan = C.per_label(C.default_grid_labels(classes), range(C.DEFAULT_PER_LABEL), nz)
+            save_grid(generate(loaded.model, plan.latents, labels=plan.labels), out_dir / HUB_SAMPLE, C.DEFAULT_PER_LABEL)
+        else:
+            save_grid(generate(loaded.model, latents_for_seeds(range(64), nz)), out_dir / HUB_SAMPLE, 8)
         return HUB_SAMPLE
     if run_dir is not None and (run_dir / SEG_OVERLAY).is_file():
         shutil.copyfile(run_dir / SEG_OVERLAY, out_dir / HUB_SAMPLE)
@@ -118,16 +153,27 @@ def _sample_image(loaded: Loaded, out_dir: Path, run_dir: Path | None) -> str | 
     return None
 
 
-def write_hub_folder(loaded: Loaded, out_dir: Path) -> Path:
-    """Write the hub folder of ``loaded`` into ``out_dir``; ``config.json`` last (it marks the folder complete)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_hub_folder(loaded: Loaded, out_dir: Path, license_id: str = EXPORT_LICENSE) -> Path:
+    """Write the hub folder of ``loaded`` as ``out_dir`` and return it.
+
+    Everything is written into a temporary sibling folder and reloaded there (it must compute exactly what
+    ``loaded`` does) before it replaces the hub files of ``out_dir``: a failure leaves ``out_dir`` as it was.
+    Other files of ``out_dir`` (e.g. an ONNX export) are kept.
+    """
+    from .runtime import verify_reload
+
     run_dir = run_dir_of(loaded.folder)
-    save_safetensors_atomic(loaded.model.state_dict(), out_dir / HUB.weights)
-    sample = _sample_image(loaded, out_dir, run_dir)
-    if loaded.meta.get("config"):
-        (out_dir / HUB_TRAIN_CONFIG).write_text(yaml.safe_dump(loaded.meta["config"], sort_keys=False))
-    (out_dir / HUB_CARD).write_text(model_card(loaded, find_evaluation(loaded.folder, run_dir), sample))
-    write_json_atomic(out_dir / HUB.meta, {HUB_KIND_KEY: loaded.kind, **loaded.meta})
+
+    def fill(tmp: Path) -> None:
+        save_safetensors_atomic(loaded.model.state_dict(), tmp / HUB.weights)
+        sample = _sample_image(loaded, tmp, run_dir)
+        if loaded.meta.get("config"):
+            (tmp / HUB_TRAIN_CONFIG).write_text(yaml.safe_dump(loaded.meta["config"], sort_keys=False))
+        (tmp / HUB_CARD).write_text(model_card(loaded, find_evaluation(loaded.folder, run_dir), sample, license_id))
+        write_json_atomic(tmp / HUB.meta, {HUB_KIND_KEY: loaded.kind, **loaded.meta})
+        verify_reload(loaded, tmp, out_dir)
+
+    replace_folder(out_dir, fill, replaced=HUB_FILES)
     return out_dir
 
 

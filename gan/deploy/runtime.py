@@ -19,13 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine.formats import RUNTIME_META_KEY, RUNTIME_SUFFIXES, runtime_file
+from ..engine.formats import RUNTIME_META_KEY, RUNTIME_SUFFIXES, replace_folder, runtime_file
 from ..errors import first_line
+from ..names import EXPORT_ATOL
 from .fold import inference_copy
 from .source import KINDS, LABEL_INPUT, OUTPUT_NAMES, ExportError, Loaded, example_inputs, optional_extra
 
 RUNTIME_FORMATS = tuple(RUNTIME_SUFFIXES)  # onnx, torchscript
-DEFAULT_ATOL = 1e-3  # outputs are tanh images / logits of order 1: float32 graph rewrites stay ~1e-6
+DEFAULT_ATOL = EXPORT_ATOL  # the one definition is torch-free: export.py's --help imports no torch
 TRACE_BATCH, CHECK_BATCH = 2, 3  # traced with one batch size, checked with another: the batch axis is dynamic
 
 
@@ -129,7 +130,7 @@ def check_outputs(fmt: str, path: Path, got: np.ndarray, expected: torch.Tensor,
         raise ExportError(f"{fmt} export '{path}' returned shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}")
     diff = float(np.abs(got.astype(np.float64) - expected.double().numpy()).max())
     if not diff <= atol:  # also catches NaN
-        raise ExportError(f"{fmt} export '{path}' differs from PyTorch by {diff:.3g} (max abs) > tolerance {atol:g}; the file is not usable")
+        raise ExportError(f"{fmt} export '{path}' differs from PyTorch by {diff:.3g} (max abs) > tolerance {atol:g}; nothing was written")
     return diff
 
 
@@ -137,7 +138,8 @@ def export_runtime(loaded: Loaded, fmt: str, out_dir: Path, size: tuple[int, int
                    dynamo: bool = False) -> tuple[Path, float]:
     """Write ``loaded``'s model as ``fmt`` into ``out_dir`` and verify it; returns ``(file, max abs difference)``.
 
-    A file that fails verification is removed, so a usable-looking file is never left behind.
+    The file is written and verified in a temporary sibling folder, then swapped in: a file that fails
+    verification is never left behind, and a previous export in ``out_dir`` stays as it was.
     """
     if fmt not in RUNTIME_FORMATS:
         raise ExportError(f"--format {fmt!r}: expected one of {', '.join(RUNTIME_FORMATS)}")
@@ -151,36 +153,56 @@ def export_runtime(loaded: Loaded, fmt: str, out_dir: Path, size: tuple[int, int
     folded_model, folded = inference_copy(loaded.model)
     traced_inputs = example_inputs(loaded, TRACE_BATCH, size)
     meta = export_meta(loaded, fmt, size, traced_inputs, folded)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / runtime_file(KINDS[loaded.kind], fmt)
-    if fmt == "onnx":
-        save_onnx(folded_model, traced_inputs, OUTPUT_NAMES[loaded.kind], path, meta, dynamo)
-    else:
-        save_torchscript(folded_model, traced_inputs, path, meta)
+    name = runtime_file(KINDS[loaded.kind], fmt)
     check = example_inputs(loaded, CHECK_BATCH, size, seed=1000)
     with torch.no_grad():
         expected = loaded.model(*check.values()).float()
-    try:
-        diff = check_outputs(fmt, path, RUNNERS[fmt](path, check), expected, atol)
-    except ExportError:
-        path.unlink(missing_ok=True)
-        raise
-    return path, diff
+    diff = 0.0
+
+    def fill(tmp: Path) -> None:  # written and verified in a temporary folder: a failure leaves out_dir as it was
+        nonlocal diff
+        if fmt == "onnx":
+            save_onnx(folded_model, traced_inputs, OUTPUT_NAMES[loaded.kind], tmp / name, meta, dynamo)
+        else:
+            save_torchscript(folded_model, traced_inputs, tmp / name, meta)
+        diff = check_outputs(fmt, out_dir / name, RUNNERS[fmt](tmp / name, check), expected, atol)
+
+    replace_folder(out_dir, fill, replaced={name})
+    return out_dir / name, diff
 
 
-def export_safetensors(loaded: Loaded, out_dir: Path) -> tuple[Path, float]:
-    """Write ``loaded`` as a plain safetensors export, reload it and check it computes the same (exactly)."""
-    from ..engine.formats import write_export
+def verify_reload(loaded: Loaded, folder: Path, shown: Path | None = None) -> float:
+    """Reload the export written into ``folder`` and check it computes exactly what ``loaded`` does (0.0).
+
+    ``shown``: the path named in an error (the final place of a folder still being written).
+    """
     from .source import load_source
 
-    kind = KINDS[loaded.kind]
-    write_export(out_dir, kind, loaded.model.state_dict(), loaded.meta)
     inputs = example_inputs(loaded, CHECK_BATCH)
     with torch.no_grad():
         expected = loaded.model(*inputs.values()).float()
-        got = load_source(out_dir, loaded.kind).model(*inputs.values()).float().numpy()
-    return out_dir / kind.weights, check_outputs("safetensors", out_dir / kind.weights, got, expected, 0.0)
+        got = load_source(folder, loaded.kind).model(*inputs.values()).float().numpy()
+    return check_outputs("reloaded", shown or folder, got, expected, 0.0)
 
 
-__all__ = ["export_safetensors", "DEFAULT_ATOL", "LABEL_INPUT", "RUNTIME_FORMATS", "check_outputs", "export_runtime", "read_onnx_meta",
+def export_safetensors(loaded: Loaded, out_dir: Path) -> tuple[Path, float]:
+    """Write ``loaded`` as a plain safetensors export, reload it and check it computes the same (exactly).
+
+    Written and checked in a temporary folder, then swapped in: a failure leaves ``out_dir`` as it was.
+    """
+    from ..engine.formats import write_export
+
+    kind = KINDS[loaded.kind]
+    diff = 0.0
+
+    def fill(tmp: Path) -> None:
+        nonlocal diff
+        write_export(tmp, kind, loaded.model.state_dict(), loaded.meta)
+        diff = verify_reload(loaded, tmp, out_dir)
+
+    replace_folder(out_dir, fill, replaced={kind.weights, kind.meta})
+    return out_dir / kind.weights, diff
+
+
+__all__ = ["export_safetensors", "verify_reload", "DEFAULT_ATOL", "LABEL_INPUT", "RUNTIME_FORMATS", "check_outputs", "export_runtime", "read_onnx_meta",
            "read_torchscript_meta", "run_onnx", "run_torchscript", "save_onnx", "save_torchscript"]

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -148,6 +149,48 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metada
     os.replace(tmp, path)
 
 
+def _link_entry(src: str | Path, dst: str | Path) -> None:
+    """Put ``src`` at ``dst`` without copying data or touching ``src``: hard links (a copy where links fail)."""
+    src, dst = Path(src), Path(dst)
+    if src.is_symlink() or not src.is_dir():
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError:
+            shutil.copy2(src, dst, follow_symlinks=False)
+    else:
+        shutil.copytree(src, dst, symlinks=True, copy_function=_link_entry)
+
+
+def replace_folder(dest: str | Path, fill: Callable[[Path], None], replaced: Collection[str] | None = None) -> Path:
+    """Fill a temporary sibling of ``dest``, then swap it in by rename: a failure or a crash leaves the old
+    folder or the new one, never a mix; returns ``dest``.
+
+    ``fill(tmp)`` writes (and verifies) everything; if it raises, ``tmp`` is removed and ``dest`` is as it
+    was. ``replaced``: the entry names ``fill`` owns; the old folder's other entries are carried into the
+    new one as hard links (so they stay byte-identical and nothing is copied). None: the whole folder is
+    replaced. The writers above replace files by rename, so a carried link is never written through.
+    """
+    dest = Path(dest).resolve()  # "." or "out/" must have a name; a symlinked folder is swapped where it lies
+    tmp, old = dest.with_name(f".tmp-{dest.name}"), dest.with_name(f".old-{dest.name}")
+    for stale in (tmp, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        if replaced is not None and dest.is_dir():
+            for entry in dest.iterdir():
+                if entry.name not in replaced:
+                    _link_entry(entry, tmp / entry.name)
+        fill(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
 def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"missing file '{path}'")
@@ -216,9 +259,26 @@ def load_export(path: str | Path, kind: ExportKind, build: Callable[..., nn.Modu
     files = export_files(folder, kind)
     try:
         model = build(**meta["model"])
-        model.load_state_dict(load_safetensors(folder / files.weights))
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        if isinstance(err, CheckpointError):
-            raise
-        raise CheckpointError(f"'{folder}' does not match its {files.meta}: {str(err).splitlines()[0]}") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"'{folder / files.meta}' does not describe a buildable model: {first_line(err)}") from None
+    state = load_safetensors(folder / files.weights)
+    check_state_fits(model, state, folder / files.weights, folder / files.meta)
+    model.load_state_dict(state)
     return model.to(device).eval().requires_grad_(False), meta
+
+
+def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], weights: Path, meta: Path, shown: int = 3) -> None:
+    """Refuse, in one line naming both files and the first mismatches, weights that do not fit ``model``.
+
+    (``load_state_dict``'s own error spreads the keys over many lines; its first line names none.)
+    """
+    expected = model.state_dict()
+    problems = []
+    for what, keys in (("missing", [k for k in expected if k not in state]), ("unexpected", [k for k in state if k not in expected])):
+        if keys:
+            problems.append(f"{len(keys)} {what} key(s) ({', '.join(keys[:shown])}{', ...' if len(keys) > shown else ''})")
+    shapes = [f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatch(es), file vs model ({'; '.join(shapes[:shown])}{'; ...' if len(shapes) > shown else ''})")
+    if problems:
+        raise CheckpointError(f"'{weights}' does not fit the model that '{meta}' describes: {'; '.join(problems)}")

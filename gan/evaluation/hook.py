@@ -6,14 +6,13 @@ not computed) are kept in ``<out_dir>/best/`` next to a ``best.json`` naming the
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from ..engine.formats import BEST_DIR, BEST_JSON, EVAL_DIR, write_json_atomic
+from ..engine.formats import BEST_DIR, BEST_JSON, EVAL_DIR, replace_folder, write_json_atomic
 from ..engine.stop import StopRequested
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.trainer import Hook
@@ -61,18 +60,6 @@ class PeriodicEvaluation:
     def _write_best(self, folder: Path, step: int) -> None:
         self.write_export(folder, step)
         write_json_atomic(folder / BEST_JSON, self.best)
-
-
-def replace_folder(dest: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a temp folder, then swap it in: a crash leaves the old or the new folder, never a mix."""
-    tmp, old = dest.with_name(f".tmp-{dest.name}"), dest.with_name(f".old-{dest.name}")
-    for stale in (tmp, old):
-        shutil.rmtree(stale, ignore_errors=True)
-    fill(tmp)
-    if dest.exists():
-        dest.rename(old)
-    tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_best(run_dir: Path) -> dict[str, Any] | None:
