@@ -10,7 +10,7 @@ A block runs as written unless the comment line just above its fence names anoth
 - ``network``, ``gpu``: need the network, credentials or a GPU, none of which the tests have; each
   must stop with one ``error:`` line and no traceback.
 - ``benchmark``: reads ``../shared/data`` and runs for minutes or hours; its script must exist and
-  its ``--help`` must list every option the command uses.
+  define every option the command uses (checked in its source; benchmarks are not run here).
 
 Every other command runs in one temporary folder, in document order, at tiny size: the test appends
 the arguments of :data:`TINY_ARGS` to the script each command runs (later arguments win).
