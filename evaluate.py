@@ -1,8 +1,8 @@
 """Score a trained generator against real data with torch-fidelity (FID, KID, IS, precision/recall).
 
-    python evaluate.py runs/mnist --metrics fid,kid --num-samples 10000
-    python evaluate.py runs/mnist/best data.root=../shared/data/mnist-test eval.num_real=5000
-    python evaluate.py runs/x/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
+    python evaluate.py runs/dcgan_mnist --metrics fid,kid --num-samples 10000
+    python evaluate.py runs/dcgan_mnist/best data.split=test eval.num_real=5000
+    python evaluate.py runs/quickstart/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
     python evaluate.py runs/digits --metrics fid,class_accuracy eval.per_class=true eval.classifier_path=digits.pt
 
 A class-conditional export (model.num_classes > 0 in its JSON) is sampled with labels uniform over
