@@ -15,6 +15,11 @@ taken from the run: ``--cache-dir`` or ``eval.cache_dir`` on this command line, 
 ``$XDG_CACHE_HOME/gan-toolkit/fidelity_cache`` (a downloaded run could ship a crafted cache).
 Prints one table and writes a JSON file with the values and the protocol (image counts, real
 split, resolution, extractor and its weights).
+
+Inception weights (FID, KID, IS, PR) are torch-fidelity's file in the torch hub cache; when it is
+missing it is downloaded there if the machine is online (eval.download_weights=auto, the default;
+HF_HUB_OFFLINE=1 counts as offline), else one error line names the file, the folder and the URL
+before any work. eval.download_weights=true always tries, false never downloads.
 """
 from __future__ import annotations
 
