@@ -137,3 +137,14 @@ def test_evaluate_cli_offline_stops_before_any_work_with_one_line(hub, online, t
     assert INCEPTION_URL in lines[0] and "HF_HUB_OFFLINE=1 is set" in lines[0]
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no result, cache or hub folder written
     assert online == []
+
+
+def test_host_reachable_probes_the_proxy_that_the_download_would_use(monkeypatch):
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        monkeypatch.delenv("https_proxy", raising=False)  # urllib prefers the lower-case name
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert host_reachable("https://weights.invalid/w.pth", timeout=2) == ""  # the proxy answers, not the (unresolvable) host

@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -57,8 +58,11 @@ def _missing(where: Path, key_hint: str, why: str = "", hint_download: bool = Tr
 
 
 def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str:
-    """'' when a TCP connection to ``url``'s host opens within ``timeout`` seconds, else why not (one line)."""
+    """'' when a TCP connection to ``url``'s host (or its proxy, e.g. ``HTTPS_PROXY``) opens within ``timeout`` s, else why not."""
     parsed = urlparse(url)
+    proxy = urllib.request.getproxies().get(parsed.scheme, "")
+    if proxy and not urllib.request.proxy_bypass(parsed.hostname or ""):
+        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")  # urllib downloads through it
     host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
