@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from gan.config import ConfigError, load_config, to_dict
+from gan.config import ConfigError, from_dict, is_resumable, load_config, to_dict
 from gan.engine.formats import save_safetensors_atomic, write_json_atomic
 from gan.evaluation import MissingWeightsError, resolve_inception_weights, weights as weights_module
 from gan.evaluation.weights import INCEPTION_FILE, INCEPTION_URL, file_sha256, host_reachable
@@ -76,6 +76,9 @@ def test_default_is_auto_and_the_config_takes_true_false(tmp_path):
     assert load_config(GANConfig, None, ["eval.download_weights=false"]).eval.download_weights == "false"
     with pytest.raises(ConfigError, match=r"^config key 'eval.download_weights': got 'maybe', expected one of 'auto', 'true', 'false'$"):
         load_config(GANConfig, None, ["eval.download_weights=maybe"])
+    # a checkpoint written before "auto" stored false (a bool): it still loads, and resuming it with auto is allowed
+    assert from_dict(GANConfig, {"eval": {"download_weights": False}}).eval.download_weights == "false"
+    assert is_resumable(GANConfig, "eval.download_weights")
 
 
 def test_auto_downloads_missing_weights_into_the_hub_cache_when_online(hub, online, weights):

@@ -108,8 +108,9 @@ class EvalConfig(Section):
     kid_subset_size: int = 1000  # capped at the number of generated / real images
     isc_splits: int = 10
     seed: int = 2020  # torch-fidelity's rng_seed: latents, KID subsets, IS shuffling, real subset
-    # missing Inception weights: fetched into the torch hub cache when online (auto), always tried (true), never (false)
-    download_weights: Literal[DOWNLOAD_WEIGHTS] = "auto"  # type: ignore[valid-type]
+    # missing Inception weights: fetched into the torch hub cache when online (auto), always tried (true), never (false).
+    # Resumable: it changes no result, and checkpoints from before "auto" stored the old default false.
+    download_weights: Literal[DOWNLOAD_WEIGHTS] = resumable("auto")  # type: ignore[valid-type]
     per_class: bool = False  # conditional generators: also FID per class against that class's real images (intra-FID)
     classifier_path: str = ""  # TorchScript classifier of the class_accuracy metric: [0,1] images -> logits or (features, logits)
 
