@@ -50,9 +50,9 @@ def online(monkeypatch: pytest.MonkeyPatch, weights: str) -> list[tuple[str, str
     return calls
 
 
-def write_run(run: Path) -> Path:
-    """A tiny run with an export (its stored config has the default eval.download_weights)."""
-    cfg = load_config(GANConfig, None, TINY + [f"out_dir={run}"])
+def write_run(run: Path, *extra: str) -> Path:
+    """A tiny run with an export (its stored config has the default eval.download_weights unless ``extra`` sets it)."""
+    cfg = load_config(GANConfig, None, TINY + [f"out_dir={run}", *extra])
     torch.manual_seed(0)
     (run / "export").mkdir(parents=True)
     save_safetensors_atomic(Generator(**generator_kwargs(cfg)).state_dict(), run / "export" / "generator.safetensors")
@@ -128,6 +128,15 @@ def test_evaluate_cli_online_downloads_and_uses_the_weights(hub, online, weights
     protocol = json.loads((run / "export" / "evaluation.json").read_text())["protocol"]
     assert protocol["feature_extractor"]["weights_sha256"] == file_sha256(Path(weights))  # the downloaded file scored it
     assert f"downloading {INCEPTION_URL} to '{hub}'" in capsys.readouterr().err
+
+
+def test_evaluate_cli_decides_downloads_itself_not_the_runs_stored_config(hub, online, tmp_path, cli):
+    run = write_run(tmp_path / "runs" / "x", "eval.download_weights=false")  # e.g. trained before auto was the default
+    assert cli.main([str(run), "--metrics", "fid", "--num-samples", str(N), f"eval.num_real={N}", "--device", "cpu"]) == 0
+    assert online == [(INCEPTION_URL, str(hub))]
+    hub.unlink()
+    assert cli.main([str(run), "--num-samples", str(N), "eval.download_weights=false", "--device", "cpu"]) == 2  # its own line decides
+    assert len(online) == 1
 
 
 def test_evaluate_cli_offline_stops_before_any_work_with_one_line(hub, online, tmp_path, cli, capsys, monkeypatch):
