@@ -62,6 +62,7 @@ class DemoModel:
         self.loaded: Loaded = source if isinstance(source, Loaded) else load_source(source)
         self.kind = self.loaded.kind
         self.source = str(self.loaded.folder if isinstance(source, Loaded) else source)
+        self._examples: tempfile.TemporaryDirectory | None = None  # example uploads, made on first use
 
     @property
     def conditional(self) -> bool:
@@ -131,7 +132,7 @@ class DemoModel:
 
         from ..data.shapes import render_shapes
 
-        if not hasattr(self, "_examples"):
+        if self._examples is None:
             self._examples = tempfile.TemporaryDirectory(prefix="gan-demo-examples-")
         resolution = int(self.loaded.meta["model"]["resolution"])
         paths = []
