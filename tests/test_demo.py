@@ -184,7 +184,8 @@ def conditional_demo() -> DemoModel:
     (lambda dm: dm.interpolate(-1, 3, 5), f"from seed: got -1, expected a whole number from 0 to {2**63 - 1}"),
     (lambda dm: dm.interpolate(0, float("nan"), 5), f"to seed: got nan, expected a whole number from 0 to {2**63 - 1}"),
     (lambda dm: dm.interpolate(0, 3, 1), "steps: got 1, expected a whole number from 2 to 16"),
-])
+], ids=["negative-seed", "empty-seed", "fractional-seed", "no-images", "too-many-images", "new-negative-seed", "negative-from-seed",
+        "nan-to-seed", "one-step"])
 def test_bad_generator_inputs_are_one_gr_error_naming_the_control(gan_demo: DemoModel, call, message: str) -> None:
     with pytest.raises(gr.Error) as err:
         call(gan_demo)
