@@ -2,6 +2,7 @@
 
     python demo.py runs/quickstart                    # a run, export/, best/, checkpoint or hub folder
     python demo.py my-gan/ --port 7861 --host 0.0.0.0
+    python demo.py runs/quickstart --share            # also a temporary public https://*.gradio.live link
 
 Needs the optional extra: pip install -e ".[demo]".
 """
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("source", help="run, export/, best/, checkpoint-<step> or hub folder")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: reachable from other machines)")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true",
+                   help="also serve through a temporary public link on Gradio's share servers (needs network; anyone with the link can use it)")
     args = p.parse_args(argv)
 
     def job() -> int:
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         with optional_extra("gradio", "demo"):  # before loading the model: a missing extra is reported first
             import gradio  # noqa: F401
         app = build_app(DemoModel(args.source))
-        app.launch(server_name=args.host, server_port=args.port, share=False, show_error=True)
+        app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
         return 0
 
     return run_cli(job)

@@ -1,8 +1,8 @@
 """Score a trained generator against real data with torch-fidelity (FID, KID, IS, precision/recall).
 
-    python evaluate.py runs/mnist --metrics fid,kid --num-samples 10000
-    python evaluate.py runs/mnist/best data.root=../shared/data/mnist-test eval.num_real=5000
-    python evaluate.py runs/x/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
+    python evaluate.py runs/dcgan_mnist --metrics fid,kid --num-samples 10000
+    python evaluate.py runs/dcgan_mnist/best data.split=test eval.num_real=5000
+    python evaluate.py runs/quickstart/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
     python evaluate.py runs/digits --metrics fid,class_accuracy eval.per_class=true eval.classifier_path=digits.pt
 
 A class-conditional export (model.num_classes > 0 in its JSON) is sampled with labels uniform over
@@ -15,6 +15,12 @@ taken from the run: ``--cache-dir`` or ``eval.cache_dir`` on this command line, 
 ``$XDG_CACHE_HOME/gan-toolkit/fidelity_cache`` (a downloaded run could ship a crafted cache).
 Prints one table and writes a JSON file with the values and the protocol (image counts, real
 split, resolution, extractor and its weights).
+
+Inception weights (FID, KID, IS, PR) are torch-fidelity's file in the torch hub cache; when it is
+missing it is downloaded there if the machine is online (eval.download_weights=auto, the default;
+HF_HUB_OFFLINE=1 counts as offline), else one error line names the file, the folder and the URL
+before any work. eval.download_weights=true always tries, false never downloads; the value stored
+in the run is ignored (like its eval.cache_dir): only this command line sets it.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
     from gan.generation.config import GANConfig
 
 OVERRIDABLE = ("data.", "eval.")
+MACHINE_KEYS = ("cache_dir", "download_weights")  # eval.* keys of the stored config that evaluate.py ignores
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +71,9 @@ def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
     from gan.generation.config import GANConfig
 
     values = dict(meta.get("config", {}))
-    # the run's own eval.cache_dir is not used: only this command line picks where to read cached stats
-    values["eval"] = {k: v for k, v in values.get("eval", {}).items() if k != "cache_dir"}
+    # Settings of this machine, not of the run: only this command line picks where to read cached stats
+    # and whether to download weights (a run trained elsewhere, or before "auto", may say false).
+    values["eval"] = {k: v for k, v in values.get("eval", {}).items() if k not in MACHINE_KEYS}
     for text in args.overrides:
         key, value = parse_override(text)
         if not key.startswith(OVERRIDABLE):

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -74,7 +76,8 @@ def train(x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int, seed: int, 
     """Adam, cross-entropy, seeded initialisation and batch order; ``make_net`` builds the (scriptable) network."""
     torch.manual_seed(seed)
     net = make_net()
-    torch.jit.script(net)  # fail now, not after training
+    with quiet_jit():
+        torch.jit.script(net)  # fail now, not after training
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     order_rng = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
@@ -93,8 +96,17 @@ def train(x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int, seed: int, 
 def save_scripted(net: nn.Module, out: Path) -> torch.jit.ScriptModule:
     """Write ``net`` as TorchScript to ``out`` and load it back: figures are then the exported file's, not the Python module's."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(net), out)
-    return torch.jit.load(str(out))
+    with quiet_jit():
+        torch.jit.save(torch.jit.script(net), out)
+        return torch.jit.load(str(out))
+
+
+@contextmanager
+def quiet_jit() -> Iterator[None]:
+    """Silence torch >= 2.10's FutureWarning that TorchScript is deprecated: it still works, and the evaluation reads it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
     python benchmarks/shape_classifier.py      # the quick start's shapes -> runs/shape_classifier/shapes32.pt
     python evaluate.py runs/quickstart eval.metrics=class_accuracy eval.classifier_path=runs/shape_classifier/shapes32.pt
+    python benchmarks/shape_classifier.py --train-images 600 --holdout 90 --epochs 1 --out /tmp/toy.pt   # a toy-sized try
 
 Trains (seeded, CPU, about a minute) on one-shape images of the embedded shapes dataset, drawn with
 the quick-start config's data settings (``--config``; ``key=value`` overrides as for training) but
@@ -22,6 +23,8 @@ import torch
 from torch import nn
 
 from digit_classifier import FEATURES, accuracy, save_scripted, train
+from gan.cli import exit_process, run_cli
+from gan.config import ConfigError
 from gan.config.loading import load_config
 from gan.data import build_image_dataset
 from gan.data.shapes import SHAPE_NAMES
@@ -58,20 +61,39 @@ def load_shapes(cfg: GANConfig, seed: int, count: int) -> tuple[torch.Tensor, to
     return to_uint8_rgb(torch.stack(images)).float() / 255.0, torch.tensor(labels)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(REPO / "configs" / "quickstart.yaml"), help="the training config whose shapes to learn")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the config's data settings")
-    p.add_argument("--out", help="TorchScript file (default runs/shape_classifier/shapes<resolution>.pt)")
-    p.add_argument("--train-images", type=int, default=12000)
-    p.add_argument("--holdout", type=int, default=2000)
+    p.add_argument("--out", help="TorchScript file (default runs/shape_classifier/shapes<resolution>.pt, under the current folder)")
+    p.add_argument("--train-images", type=int, default=12000, help="one-shape training images")
+    p.add_argument("--holdout", type=int, default=2000, help="held-out images the printed accuracy is measured on")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
-    cfg = load_config(GANConfig, args.config, args.overrides)
-    out = Path(args.out or f"runs/shape_classifier/shapes{cfg.data.resolution}.pt")
+    return p
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, export and check the classifier; bad flags or config values are one ``error:`` line (exit 2)."""
+    args = build_parser().parse_args(argv)
+
+    def job() -> int:
+        for flag in ("train_images", "holdout", "epochs", "batch_size"):
+            if getattr(args, flag) < 1:
+                raise ConfigError(f"--{flag.replace('_', '-')}: got {getattr(args, flag)}, expected >= 1")
+        cfg = load_config(GANConfig, args.config, args.overrides)
+        if cfg.data.name != "shapes":
+            raise ConfigError(f"{args.config}: data.name is '{cfg.data.name}'; expected shapes (this classifier learns the embedded shapes)")
+        run(cfg, args)
+        return 0
+
+    return run_cli(job)
+
+
+def run(cfg: GANConfig, args: argparse.Namespace) -> None:
+    """Draw the shapes, train, write the TorchScript file and print its held-out accuracy."""
+    out = Path(args.out or f"runs/shape_classifier/shapes{cfg.data.resolution}.pt")
     start = time.perf_counter()
     x, y = load_shapes(cfg, cfg.data.shapes_seed + 1, args.train_images)  # another seed than the GAN trains on
     x_test, y_test = load_shapes(cfg, cfg.data.shapes_seed, args.holdout)
@@ -88,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_process(main())

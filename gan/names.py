@@ -39,6 +39,8 @@ TRACKERS = ("wandb", "tensorboard", "none")
 # Evaluation metrics (gan.evaluation.metrics.METRICS) and the other names they may be given by.
 EVAL_METRICS = ("fid", "kid", "is", "prc", "class_accuracy")
 EVAL_METRIC_ALIASES = {"isc": "is", "inception_score": "is", "pr": "prc", "precision_recall": "prc"}
+# eval.download_weights: auto = fetch missing Inception weights when online (gan.evaluation.weights.resolve_inception_weights)
+DOWNLOAD_WEIGHTS = ("auto", "true", "false")
 
 # Segmentation (gan.seg.data.SEG_DATASET_BUILDERS, gan.models.fusion, gan.seg.encoders.ENCODERS,
 # gan.seg.transforms.AUGMENT_OPS).

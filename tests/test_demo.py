@@ -162,3 +162,94 @@ def test_demo_cli_serves_the_app(exports: dict[str, Path]) -> None:
 def test_demo_cli_reports_a_bad_source_in_one_line(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "demo.py", str(tmp_path)], cwd=REPO, env=offline_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.strip() == f"error: '{tmp_path}' holds neither a generator nor a segmenter export (a run, export/, best/, checkpoint or hub folder)"
+
+
+# ---- inputs, events, examples, --share -----------------------------------------------------------
+
+
+def conditional_demo() -> DemoModel:
+    torch.manual_seed(0)
+    model = ConditionalGenerator(nz=8, num_classes=3, channels=3, resolution=16, ngf=8).eval().requires_grad_(False)
+    meta = {"model": {"nz": 8, "channels": 3, "resolution": 16, "num_classes": 3}, "label_names": ["circle", "square", "triangle"]}
+    return DemoModel(Loaded(model, meta, "generator", Path(".")))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda dm: dm.samples(-1, 4), f"first seed: got -1, expected a whole number from 0 to {2**63 - 4}"),
+    (lambda dm: dm.samples(None, 4), f"first seed: got None, expected a whole number from 0 to {2**63 - 4}"),
+    (lambda dm: dm.samples(1.5, 4), f"first seed: got 1.5, expected a whole number from 0 to {2**63 - 4}"),
+    (lambda dm: dm.samples(0, 0), "images: got 0, expected a whole number from 1 to 64"),
+    (lambda dm: dm.samples(0, 65), "images: got 65, expected a whole number from 1 to 64"),
+    (lambda dm: dm.new_samples(-3, 4), f"first seed: got -3, expected a whole number from 0 to {2**63 - 8}"),
+    (lambda dm: dm.interpolate(-1, 3, 5), f"from seed: got -1, expected a whole number from 0 to {2**63 - 1}"),
+    (lambda dm: dm.interpolate(0, float("nan"), 5), f"to seed: got nan, expected a whole number from 0 to {2**63 - 1}"),
+    (lambda dm: dm.interpolate(0, 3, 1), "steps: got 1, expected a whole number from 2 to 16"),
+], ids=["negative-seed", "empty-seed", "fractional-seed", "no-images", "too-many-images", "new-negative-seed", "negative-from-seed",
+        "nan-to-seed", "one-step"])
+def test_bad_generator_inputs_are_one_gr_error_naming_the_control(gan_demo: DemoModel, call, message: str) -> None:
+    with pytest.raises(gr.Error) as err:
+        call(gan_demo)
+    assert err.value.message == message and err.value.print_exception is False  # shown in the page, no terminal traceback
+
+
+def test_bad_class_and_missing_upload_are_gr_errors(seg_demo: DemoModel) -> None:
+    with pytest.raises(gr.Error) as err:
+        conditional_demo().samples(0, 2, "hexagon")
+    assert err.value.message == "class: got 'hexagon', expected one of circle, square, triangle"
+    with pytest.raises(gr.Error) as err:
+        seg_demo.segment(None)
+    assert err.value.message == "no image: upload one or pick an example below it" and err.value.print_exception is False
+
+
+def test_negative_seed_through_the_client_is_a_message_without_a_terminal_traceback(gan_url: str, capfd) -> None:
+    from gradio_client import Client
+
+    client = Client(gan_url, verbose=False)
+    capfd.readouterr()
+    with pytest.raises(Exception, match="first seed: got -1, expected a whole number from 0 to"):
+        client.predict(-1, 4, None, api_name="/samples")
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err, out + err
+
+
+def test_grid_follows_class_count_and_seed_controls() -> None:
+    dm = conditional_demo()
+    app = build_app(dm)
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in app.get_config_file()["components"]}
+    wired = {(ids[t[0]], t[1], ids[d["outputs"][0]]): d for d in app.get_config_file()["dependencies"] for t in d["targets"] if t[0] in ids}
+    assert {("label", "change", "grid"), ("num", "release", "grid"), ("seed", "submit", "grid"), ("label", "change", "strip")} <= set(wired)
+    refresh = app.fns[wired[("label", "change", "grid")]["id"]].fn
+    assert np.array_equal(refresh(0, 2, "triangle"), dm.samples(0, 2, "triangle"))  # the grid of the new class
+    assert not np.array_equal(refresh(0, 2, "triangle"), dm.samples(0, 2, "circle"))
+
+
+def test_segmentation_upload_has_served_shape_examples(seg_demo: DemoModel, tmp_path: Path) -> None:
+    import urllib.request
+
+    from gradio_client import Client, handle_file
+
+    from gan.data.shapes import render_shapes
+    from gan.deploy.demo import EXAMPLES_SEED, NUM_EXAMPLES
+
+    app = build_app(seg_demo)
+    samples = next(c for c in app.get_config_file()["components"] if c["type"] == "dataset")["props"]["samples"]
+    assert len(samples) == NUM_EXAMPLES
+    with serve(app) as url:
+        for index, (sample,) in enumerate(samples):
+            with urllib.request.urlopen(url.rstrip("/") + sample["url"], timeout=30) as r:
+                (tmp_path / "example.png").write_bytes(r.read())
+            image = read(str(tmp_path / "example.png"))
+            assert np.array_equal(image, render_shapes(EXAMPLES_SEED, index, 16)[0])  # an embedded-shapes image at the model's size
+        out = Client(url, verbose=False).predict(handle_file(str(tmp_path / "example.png")), api_name="/segment")
+    assert np.array_equal(read(out), seg_demo.segment(image))
+
+
+@pytest.mark.parametrize("flags, share", [([], False), (["--share"], True)])
+def test_demo_cli_share_flag_reaches_launch(exports: dict[str, Path], monkeypatch: pytest.MonkeyPatch, flags: list[str], share: bool) -> None:
+    launched: list[dict] = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.append(kwargs))
+    monkeypatch.syspath_prepend(str(REPO))
+    import demo
+
+    assert demo.main([str(exports["gan"]), *flags]) == 0
+    assert [k["share"] for k in launched] == [share]

@@ -105,6 +105,7 @@ def test_cache_key_changes_with_resolution_weights_and_count():
 def test_weights_explicit_path_hub_cache_and_missing(weights, tmp_path, monkeypatch):
     assert resolve_inception_weights(weights) == Path(weights).resolve()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # eval.download_weights=auto would fetch the file on an online machine
     with pytest.raises(MissingWeightsError) as err:
         resolve_inception_weights("")
     message = str(err.value)

@@ -112,6 +112,7 @@ def test_evaluate_cli_without_weights_prints_one_line(tmp_path, monkeypatch, cap
     export.mkdir()
     write_export(export)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # eval.download_weights=auto would fetch the file on an online machine
     monkeypatch.syspath_prepend(str(REPO))
     import evaluate
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ..names import (BAD_IMAGE_POLICIES, DATA_CACHE_MODES, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS, MIXED_PRECISION, ON_NONFINITE,
-                     SHAPES_BACKGROUNDS, SHAPES_RADIUS, TRACKERS)
+from ..names import (BAD_IMAGE_POLICIES, DATA_CACHE_MODES, DOWNLOAD_WEIGHTS, EVAL_METRIC_ALIASES, EVAL_METRICS, FOLDER_LABELS, IMAGE_DATASETS,
+                     MIXED_PRECISION, ON_NONFINITE, SHAPES_BACKGROUNDS, SHAPES_RADIUS, TRACKERS)
 from .schema import MIN_EVAL_IMAGES, Check, IntOrAuto, Section, positive, resumable, valid_cpu_threads
 
 
@@ -108,7 +108,9 @@ class EvalConfig(Section):
     kid_subset_size: int = 1000  # capped at the number of generated / real images
     isc_splits: int = 10
     seed: int = 2020  # torch-fidelity's rng_seed: latents, KID subsets, IS shuffling, real subset
-    download_weights: bool = False  # fetch missing Inception weights into the torch hub cache (needs network)
+    # missing Inception weights: fetched into the torch hub cache when online (auto), always tried (true), never (false).
+    # Resumable: it changes no result, and checkpoints from before "auto" stored the old default false.
+    download_weights: Literal[DOWNLOAD_WEIGHTS] = resumable("auto")  # type: ignore[valid-type]
     per_class: bool = False  # conditional generators: also FID per class against that class's real images (intra-FID)
     classifier_path: str = ""  # TorchScript classifier of the class_accuracy metric: [0,1] images -> logits or (features, logits)
 

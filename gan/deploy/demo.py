@@ -3,11 +3,16 @@
 :class:`DemoModel` holds the model and the functions the app calls (tested directly); :func:`build_app`
 wires them into a ``gradio.Blocks`` app whose endpoints (``/samples``, ``/new_samples``,
 ``/interpolate``, ``/segment``) are also reachable with ``gradio_client``. Runs on the CPU and imports
-only torch, numpy, PIL (and matplotlib for the class palette) besides gradio.
+only torch, numpy, PIL (and matplotlib for the class palette) besides gradio. A bad input (a negative
+or fractional seed, an unknown class, no image) is a ``gr.Error`` shown in the page, with no
+traceback in the terminal.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,25 @@ from .source import Loaded, load_source, optional_extra
 MAX_IMAGES = 64
 MIN_DISPLAY = 64  # small images (16-32 px) are enlarged (nearest) to at least this size for the page
 MAX_STEPS = 16
+MAX_SEED = 2**63 - 1  # torch generators take seeds below 2**64; sample.py --seeds has no other bound
 OVERLAY_ALPHA = 0.5  # share of the class colour in the segmentation overlay
+NUM_EXAMPLES = 4  # example uploads of a segmentation demo, drawn from the embedded shapes dataset
+EXAMPLES_SEED = 12345  # not the training data's seed (0): the examples are images the model has not seen
+
+
+def input_error(message: str) -> Exception:
+    """A ``gr.Error`` for a bad input: shown in the page, not printed as a traceback (nothing crashed)."""
+    with optional_extra("gradio", "demo"):
+        import gradio as gr
+    return gr.Error(message, print_exception=False)
+
+
+def whole_number(value: Any, name: str, low: int, high: int) -> int:
+    """``value`` as an int when it is a whole number in ``low..high``, else an :func:`input_error` naming the control."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value == int(value)
+    if not ok or not low <= int(value) <= high:
+        raise input_error(f"{name}: got {value!r}, expected a whole number from {low} to {high}")
+    return int(value)
 
 
 def to_uint8_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
@@ -39,6 +62,7 @@ class DemoModel:
         self.loaded: Loaded = source if isinstance(source, Loaded) else load_source(source)
         self.kind = self.loaded.kind
         self.source = str(self.loaded.folder if isinstance(source, Loaded) else source)
+        self._examples: tempfile.TemporaryDirectory | None = None  # example uploads, made on first use
 
     @property
     def conditional(self) -> bool:
@@ -46,9 +70,11 @@ class DemoModel:
         return self.kind == "generator" and self.loaded.num_classes > 0
 
     def _labels(self, label: str | None, count: int) -> torch.Tensor:
+        """The class index of ``label`` (None: the first class, the control's default) for ``count`` images."""
         names = self.loaded.label_names
-        index = names.index(label) if label in names else 0
-        return torch.full((count,), index, dtype=torch.long)
+        if label is not None and label not in names:
+            raise input_error(f"class: got {label!r}, expected one of {', '.join(names)}")
+        return torch.full((count,), names.index(label) if label is not None else 0, dtype=torch.long)
 
     @torch.no_grad()
     def _generate(self, latents: torch.Tensor, label: str | None) -> torch.Tensor:
@@ -60,21 +86,24 @@ class DemoModel:
         """Grid of ``num`` images from seeds ``seed .. seed+num-1`` (the same seeds as ``sample.py --seeds``)."""
         from ..generation.sampling import latents_for_seeds
 
-        seed, num = max(0, int(seed)), min(max(1, int(num)), MAX_IMAGES)
+        num = whole_number(num, "images", 1, MAX_IMAGES)
+        seed = whole_number(seed, "first seed", 0, MAX_SEED - num + 1)
         images = self._generate(latents_for_seeds(range(seed, seed + num), self.loaded.meta["model"]["nz"]), label)
         return to_uint8_grid(images, nrow=int(np.ceil(np.sqrt(num))))
 
     def new_samples(self, seed: float, num: float, label: str | None = None) -> tuple[int, np.ndarray]:
         """The next ``num`` unused seeds after ``seed .. seed+num-1``: ``(new first seed, grid)``."""
-        nxt = max(0, int(seed)) + min(max(1, int(num)), MAX_IMAGES)
+        num = whole_number(num, "images", 1, MAX_IMAGES)
+        nxt = whole_number(seed, "first seed", 0, MAX_SEED - 2 * num + 1) + num
         return nxt, self.samples(nxt, num, label)
 
     def interpolate(self, seed_a: float, seed_b: float, steps: float, label: str | None = None) -> np.ndarray:
         """One row of ``steps`` images on the slerp path between the latents of two seeds."""
         from ..generation.sampling import interpolation_latents
 
-        steps = min(max(2, int(steps)), MAX_STEPS)
-        latents = interpolation_latents([max(0, int(seed_a)), max(0, int(seed_b))], self.loaded.meta["model"]["nz"], steps)
+        steps = whole_number(steps, "steps", 2, MAX_STEPS)
+        ends = [whole_number(seed_a, "from seed", 0, MAX_SEED), whole_number(seed_b, "to seed", 0, MAX_SEED)]
+        latents = interpolation_latents(ends, self.loaded.meta["model"]["nz"], steps)
         return to_uint8_grid(self._generate(latents, label), nrow=steps)
 
     @torch.no_grad()
@@ -84,7 +113,7 @@ class DemoModel:
         from ..seg.predict import predict_image
 
         if image is None:
-            raise ValueError("no image given")
+            raise input_error("no image: upload one or pick an example below it")
         rgb = np.asarray(image)
         rgb = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb[..., :3]
         x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
@@ -93,6 +122,26 @@ class DemoModel:
         labels = predict_image(self.loaded.model, x, m["resolution"])
         colors = colorize(labels, class_palette(self.loaded.model.num_classes), self.loaded.meta.get("ignore_index", 255))
         return ((1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colors).round().astype(np.uint8)
+
+    def example_images(self, count: int = NUM_EXAMPLES) -> list[str]:
+        """PNG files of ``count`` embedded-shapes images at the model's resolution, written once to a temp folder.
+
+        The folder lives as long as this object (the app serves the files from it).
+        """
+        from PIL import Image
+
+        from ..data.shapes import render_shapes
+
+        if self._examples is None:
+            self._examples = tempfile.TemporaryDirectory(prefix="gan-demo-examples-")
+        resolution = int(self.loaded.meta["model"]["resolution"])
+        paths = []
+        for index in range(count):
+            path = Path(self._examples.name) / f"shapes-{index}.png"
+            if not path.exists():
+                Image.fromarray(render_shapes(EXAMPLES_SEED, index, resolution)[0]).save(path)
+            paths.append(str(path))
+        return paths
 
     def legend(self) -> str:
         """Markdown naming each class colour of a segmenter."""
@@ -116,11 +165,13 @@ def build_app(dm: DemoModel) -> Any:
             with gr.Row():
                 image = gr.Image(type="numpy", label="image", elem_id="seg_input")
                 overlay = gr.Image(type="numpy", label="overlay", format="png", elem_id="seg_overlay")
+            gr.Examples([[p] for p in dm.example_images()], inputs=[image], label="example images (embedded shapes dataset)")
             gr.Markdown(dm.legend())
             gr.Button("segment", elem_id="segment").click(dm.segment, [image], overlay, api_name="segment")
             return app
         with gr.Row():
-            seed = gr.Number(value=0, precision=0, minimum=0, label="first seed", elem_id="seed")
+            # no minimum=: Gradio's own bound check prints a traceback; DemoModel checks the values (gr.Error)
+            seed = gr.Number(value=0, precision=0, label="first seed", elem_id="seed")
             num = gr.Slider(1, MAX_IMAGES, value=16, step=1, label="images", elem_id="num")
             label = gr.Dropdown(dm.loaded.label_names, value=(dm.loaded.label_names or [None])[0], label="class",
                                 visible=dm.conditional, elem_id="label")
@@ -129,13 +180,17 @@ def build_app(dm: DemoModel) -> Any:
             new = gr.Button("new samples", variant="primary", elem_id="new_samples")
         grid = gr.Image(type="numpy", label="samples", format="png", elem_id="grid")
         generate.click(dm.samples, [seed, num, label], grid, api_name="samples")
+        # the grid follows its controls: a new class, a released count slider, Enter in the seed box
+        for event in (label.change, num.release, seed.submit):
+            event(dm.samples, [seed, num, label], grid, api_name=False)
         new.click(dm.new_samples, [seed, num, label], [seed, grid], api_name="new_samples")
         gr.Markdown("### Interpolation between two seeds")
         with gr.Row():
-            seed_a = gr.Number(value=0, precision=0, minimum=0, label="from seed", elem_id="seed_a")
-            seed_b = gr.Number(value=1, precision=0, minimum=0, label="to seed", elem_id="seed_b")
+            seed_a = gr.Number(value=0, precision=0, label="from seed", elem_id="seed_a")
+            seed_b = gr.Number(value=1, precision=0, label="to seed", elem_id="seed_b")
             steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps", elem_id="steps")
         strip = gr.Image(type="numpy", label="interpolation", format="png", elem_id="strip")
         gr.Button("interpolate", elem_id="interpolate").click(dm.interpolate, [seed_a, seed_b, steps, label], strip, api_name="interpolate")
+        label.change(dm.interpolate, [seed_a, seed_b, steps, label], strip, api_name=False)  # the strip shows the chosen class too
         app.load(dm.samples, [seed, num, label], grid, api_name=False)
     return app

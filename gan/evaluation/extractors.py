@@ -20,7 +20,7 @@ from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ..errors import first_line
-from .weights import EvalError, check_inception_state_dict, file_sha256, resolve_inception_weights
+from .weights import AUTO, EvalError, check_inception_state_dict, file_sha256, resolve_inception_weights
 
 INCEPTION = "inception-v3-compat"
 TORCHSCRIPT = "torchscript"
@@ -153,8 +153,8 @@ def _optional_file(path: str, key: str) -> Path | None:
     return found.resolve()
 
 
-def resolve_extractor(kind: str, inception_weights: str = "", extractor_path: str = "", download: bool = False) -> ExtractorSpec:
-    """Check that the configured extractor can be built offline and return its spec (one-line errors)."""
+def resolve_extractor(kind: str, inception_weights: str = "", extractor_path: str = "", download: bool | str = AUTO) -> ExtractorSpec:
+    """Check that the configured extractor can be built (fetching missing Inception weights as ``download`` allows); its spec."""
     if kind == INCEPTION:
         weights = resolve_inception_weights(inception_weights, download)
         check_inception_state_dict(weights)

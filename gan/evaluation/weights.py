@@ -1,26 +1,38 @@
-"""Locating, checking and fingerprinting feature-extractor weights without touching the network.
+"""Locating, checking, fetching and fingerprinting feature-extractor weights.
 
 torch-fidelity downloads the InceptionV3 weights on first use. Offline that download fails
 with a long traceback or hangs, so we resolve the file ourselves first: an explicit path, else
-the torch hub cache (``$TORCH_HOME/hub/checkpoints``), else a one-line :class:`MissingWeightsError`
-that names the file and where to put it. Downloading happens only when asked for.
+the torch hub cache (``$TORCH_HOME/hub/checkpoints``). A missing hub copy is downloaded there
+when ``eval.download_weights`` allows it (``auto``: only when online), otherwise a one-line
+:class:`MissingWeightsError` names the file, where to put it and its URL.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import sys
 import tempfile
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 from ..config import ConfigError
 from ..errors import first_line
+from ..names import DOWNLOAD_WEIGHTS
 
-INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL: str = URL_INCEPTION_V3  # the file torch-fidelity itself would fetch
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[1]
 INCEPTION_FC_SHAPE = (1008, 2048)  # the TF 2015 graph's classifier: how we recognise the right file
 DOWNLOAD_TIMEOUT_S = 60
+PROBE_TIMEOUT_S = 5  # how long "auto" waits for the weights' host before calling the machine offline
+# huggingface_hub's offline switches (it reads TRANSFORMERS_OFFLINE too): a user who set one wants no downloads
+OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUE_WORDS = ("1", "ON", "YES", "TRUE")
+AUTO, ALWAYS, NEVER = DOWNLOAD_WEIGHTS
 _HASH_CHUNK = 1 << 22
 _sha_memo: dict[tuple[str, int, int], str] = {}
 
@@ -38,19 +50,43 @@ def hub_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
 
 
-def _missing(where: Path, key_hint: str) -> MissingWeightsError:
+def _missing(where: Path, key_hint: str, why: str = "", hint_download: bool = True) -> MissingWeightsError:
+    alternatives = f"eval.inception_weights=/path/to/{INCEPTION_FILE}" + (", or eval.download_weights=true when online" if hint_download else "")
     return MissingWeightsError(
-        f"Inception weights not found at '{where}'{key_hint}: download {INCEPTION_URL} and put it there "
-        f"(or set eval.inception_weights=/path/to/{INCEPTION_FILE}, or eval.download_weights=true when online)"
+        f"Inception weights not found at '{where}'{key_hint}{why}: download {INCEPTION_URL} and put it there (or set {alternatives})"
     )
+
+
+def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str:
+    """'' when a TCP connection to ``url``'s host (or its proxy, e.g. ``HTTPS_PROXY``) opens within ``timeout`` s, else why not."""
+    parsed = urlparse(url)
+    proxy = urllib.request.getproxies().get(parsed.scheme, "")
+    if proxy and not urllib.request.proxy_bypass(parsed.hostname or ""):
+        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")  # urllib downloads through it
+    host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:  # no DNS, no route, refused, timed out
+        return f"{host} is not reachable: {first_line(err)}"
+    return ""
+
+
+def offline_reason(url: str = INCEPTION_URL) -> str:
+    """Why ``url`` cannot be downloaded now ('' when it can): an offline variable is set, or its host does not answer."""
+    for var in OFFLINE_ENV_VARS:
+        if os.environ.get(var, "").strip().upper() in _TRUE_WORDS:
+            return f"{var}={os.environ[var]} is set"
+    return host_reachable(url)
 
 
 def _download(url: str, dest: Path) -> None:
     """Fetch ``url`` into ``dest`` with a socket timeout, so that no network means an error, not a hang."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    print(f"downloading {url} to '{dest}' (once; eval.download_weights=false never downloads)", file=sys.stderr)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
+        # writes a temp file next to dest and renames it: an interrupted download leaves no partial weights
         torch.hub.download_url_to_file(url, str(dest), progress=True)
     except Exception as err:  # URLError, timeouts, HTTP errors: all mean "not available"
         first = first_line(err)
@@ -59,8 +95,21 @@ def _download(url: str, dest: Path) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def resolve_inception_weights(path: str = "", download: bool = False) -> Path:
-    """The Inception weights file to use: ``path`` if given, else the torch hub cache copy."""
+def download_mode(download: bool | str) -> str:
+    """``eval.download_weights`` as one of DOWNLOAD_WEIGHTS (a bool from code means true/false)."""
+    mode = (ALWAYS if download else NEVER) if isinstance(download, bool) else str(download).strip().lower()
+    if mode not in DOWNLOAD_WEIGHTS:
+        raise EvalError(f"eval.download_weights: got {download!r}, expected one of {', '.join(DOWNLOAD_WEIGHTS)}")
+    return mode
+
+
+def resolve_inception_weights(path: str = "", download: bool | str = AUTO) -> Path:
+    """The Inception weights file to use: ``path`` if given, else the torch hub cache copy.
+
+    A missing hub copy is downloaded when ``download`` is ``true``, or ``auto`` and the machine is
+    online (no offline variable, the host answers); otherwise a one-line :class:`MissingWeightsError`.
+    """
+    mode = download_mode(download)
     if path:
         found = Path(path).expanduser()
         if not found.is_file():
@@ -68,8 +117,12 @@ def resolve_inception_weights(path: str = "", download: bool = False) -> Path:
         return found.resolve()
     cached = hub_weights_path()
     if not cached.is_file():
-        if not download:
-            raise _missing(cached, " (the torch hub cache; TORCH_HOME moves it)")
+        where = " (the torch hub cache; TORCH_HOME moves it)"
+        if mode == NEVER:
+            raise _missing(cached, where)
+        why = offline_reason() if mode == AUTO else ""
+        if why:
+            raise _missing(cached, where, f", and it cannot be downloaded ({why})", hint_download=False)
         _download(INCEPTION_URL, cached)
     return cached.resolve()
 
