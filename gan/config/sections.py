@@ -13,24 +13,24 @@ from .schema import MIN_EVAL_IMAGES, Check, IntOrAuto, Section, positive, resuma
 class DataConfig(Section):
     """Image data of GAN training and of the evaluation's real images."""
 
-    name: Literal[IMAGE_DATASETS] = "shapes"  # type: ignore[valid-type]
+    name: Literal[IMAGE_DATASETS] = "shapes"  # type: ignore[valid-type]  # dataset: the embedded shapes, a torchvision dataset or a folder of images
     root: str = "data"  # dataset folder (image_folder) or torchvision download root
-    resolution: int = 32
-    channels: int = 3
+    resolution: int = 32  # output size in pixels (square); images are resized (shorter side) and centre-cropped
+    channels: int = 3  # 1 = grayscale, 3 = RGB (images are converted)
     download: bool = resumable(False)  # torchvision datasets download only when this is true
-    split: str = "train"
+    split: str = "train"  # torchvision datasets: the split to read (train / test / ...)
     labels: Literal[FOLDER_LABELS] = "none"  # type: ignore[valid-type]  # image_folder: "folders" = one subfolder per class
-    lsun_classes: str = "bedroom_train"
+    lsun_classes: str = "bedroom_train"  # lsun: the category and split, e.g. bedroom_train
     shapes_size: int = 10000  # number of images in the procedural shapes dataset
-    shapes_seed: int = 0
+    shapes_seed: int = 0  # seed of the procedural shapes (the same seed gives the same images)
     shapes_max: int = 3  # shapes per image (1..3); 1 = one shape whose class (circle, square, triangle) is the label
     shapes_background: Literal[SHAPES_BACKGROUNDS] = "textured"  # type: ignore[valid-type]  # plain: one flat colour, flat shapes
     # [min, max] circumradius of each shape as a fraction of half the image side (bigger shapes show their corners)
     shapes_radius: list[float] = dataclasses.field(default_factory=lambda: list(SHAPES_RADIUS))
     shapes_antialias: bool = False  # blend shape edges by pixel coverage (smooth edges, as a generator draws them)
     shapes_rotate: bool = True  # false: upright shapes (axis-aligned squares, triangles pointing up), fewer poses to learn
-    num_workers: int = resumable(0)
-    on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]
+    num_workers: int = resumable(0)  # dataloader worker processes that decode uncached images
+    on_bad_image: Literal[BAD_IMAGE_POLICIES] = "skip"  # type: ignore[valid-type]  # an unreadable image: skip it (reported once) or stop the run
     # Larger images (by their header) are bad images; PIL's default limit. Resumable: lowering it is how a run gets past a bad file.
     max_image_pixels: int = resumable(89_478_485)
     cache: Literal[DATA_CACHE_MODES] = resumable("auto")  # type: ignore[valid-type]  # decoded-image cache (gan/data/cache.py)
@@ -58,10 +58,10 @@ class TrainConfig(Section):
 
     steps: int = resumable(1000)  # optimizer steps of the main model (the generator for GANs)
     batch_size: int = 64  # per process, per micro-batch
-    grad_accum: int = 1
+    grad_accum: int = 1  # micro-batches per optimizer update (gradients summed over them)
     mixed_precision: Literal[MIXED_PRECISION] = resumable("auto")  # type: ignore[valid-type]  # auto: bf16 where the hardware has it (gan.engine.precision)
-    seed: int = 0
-    on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]
+    seed: int = 0  # seed of weights, noise and data order (each process derives its own streams)
+    on_nonfinite: Literal[ON_NONFINITE] = resumable("error")  # type: ignore[valid-type]  # a NaN/inf loss or gradient: stop with the step (error) or skip that update
     cpu_threads: IntOrAuto = resumable("auto")  # CPU runs: "auto" = physical cores / local processes, or a thread count
     # Multi-process runs: a collective (all-reduce, barrier) that waits longer fails instead of hanging
     # on a stalled rank. Longer than any main-process-only work (FID evaluation, export) the others wait for.
@@ -75,8 +75,8 @@ class TrainConfig(Section):
 
 @dataclasses.dataclass
 class LogConfig(Section):
-    tracker: Literal[TRACKERS] = "wandb"  # type: ignore[valid-type]
-    project: str = "gan-toolkit"
+    tracker: Literal[TRACKERS] = "wandb"  # type: ignore[valid-type]  # wandb (offline without credentials), tensorboard (needs the extra) or none
+    project: str = "gan-toolkit"  # tracker project name
     every: int = 25  # steps between tracker logs and progress-bar updates of the averages
 
     def checks(self) -> list[Check]:
@@ -85,8 +85,8 @@ class LogConfig(Section):
 
 @dataclasses.dataclass
 class CheckpointConfig(Section):
-    every: int = 1000
-    keep: int = 3
+    every: int = 1000  # steps between checkpoints (one is also written at the end and on SIGTERM/SIGINT)
+    keep: int = 3  # newest checkpoints kept; the last complete one is never deleted
 
     def checks(self) -> list[Check]:
         return [("keep", self.keep >= 2, ">= 2"), ("every", self.every >= 1, ">= 1")]
@@ -97,16 +97,16 @@ class EvalConfig(Section):
     """FID/KID/IS/PR evaluation of a generator (periodic during training, or ``evaluate.py``)."""
 
     every: int = 0  # 0 disables periodic evaluation
-    num_samples: int = 5000
-    metrics: list[str] = dataclasses.field(default_factory=lambda: ["fid"])
-    batch_size: int = 64
+    num_samples: int = 5000  # generated images per evaluation
+    metrics: list[str] = dataclasses.field(default_factory=lambda: ["fid"])  # some of fid, kid, is, prc, class_accuracy
+    batch_size: int = 64  # images per generator / feature-extractor batch
     inception_weights: str = ""  # path to torch-fidelity's pt_inception weights; "" = torch hub cache
     cache_dir: str = ""  # real-statistics cache; "" = <out_dir>/../.fidelity_cache
-    feature_extractor: str = "inception-v3-compat"
+    feature_extractor: str = "inception-v3-compat"  # inception-v3-compat (standard), torchscript (eval.feature_extractor_path) or a registered name
     feature_extractor_path: str = ""  # TorchScript file for a custom extractor
     num_real: int = 0  # real images compared against; 0 = the whole split
     kid_subset_size: int = 1000  # capped at the number of generated / real images
-    isc_splits: int = 10
+    isc_splits: int = 10  # Inception Score: splits of the generated images
     seed: int = 2020  # torch-fidelity's rng_seed: latents, KID subsets, IS shuffling, real subset
     # missing Inception weights: fetched into the torch hub cache when online (auto), always tried (true), never (false).
     # Resumable: it changes no result, and checkpoints from before "auto" stored the old default false.
@@ -135,7 +135,7 @@ class EvalConfig(Section):
 class RunConfig(Section):
     """Top-level keys of every job: where the run lives and how it starts."""
 
-    out_dir: str = resumable("runs/default")
+    out_dir: str = resumable("runs/default")  # run folder: config, metrics, samples, checkpoints, exports
     resume: str = resumable("")  # "", "latest" or a checkpoint folder
     overwrite: bool = resumable(False)  # a fresh run into an out_dir holding another run's outputs deletes them first
 

@@ -16,13 +16,13 @@ MAX_CLASSES = 100_000  # the export reader's limit on num_classes (gan.engine.fo
 
 @dataclasses.dataclass
 class ModelConfig(Section):
-    nz: int = 100
-    ngf: int = 64
-    ndf: int = 64
-    max_channels: int = 512
-    upsample: Literal[UPSAMPLE_MODES] = "transposed"  # type: ignore[valid-type]
-    g_norm: Literal[G_NORMS] = "batch"  # type: ignore[valid-type]
-    d_norm: Literal[D_NORMS] = "batch"  # type: ignore[valid-type]
+    nz: int = 100  # latent size
+    ngf: int = 64  # generator width of the last decoder stage (doubles towards the latent)
+    ndf: int = 64  # discriminator width of the first block (doubles with depth)
+    max_channels: int = 512  # cap on any stage's width
+    upsample: Literal[UPSAMPLE_MODES] = "transposed"  # type: ignore[valid-type]  # decoder upsampling: transposed conv (DCGAN), resize + conv, or pixel shuffle
+    g_norm: Literal[G_NORMS] = "batch"  # type: ignore[valid-type]  # generator normalisation
+    d_norm: Literal[D_NORMS] = "batch"  # type: ignore[valid-type]  # discriminator normalisation (spectral = spectral norm on every layer)
     # Class-conditional models: a class count, or "auto" = the dataset's (resolved at start); 0 = unconditional.
     num_classes: IntOrAuto = 0
     g_cond: Literal[G_CONDITIONINGS] = "embed"  # type: ignore[valid-type]  # ignored when num_classes is 0
@@ -53,7 +53,7 @@ def attention_resolutions(resolution: int) -> list[int]:
 
 @dataclasses.dataclass
 class LossConfig(Section):
-    type: Literal[GAN_LOSSES] = "nonsaturating"  # type: ignore[valid-type]
+    type: Literal[GAN_LOSSES] = "nonsaturating"  # type: ignore[valid-type]  # adversarial loss (gan.generation.losses.LOSSES)
     gp_weight: float = 10.0  # used by wgan_gp
     r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables it
 
@@ -63,11 +63,11 @@ class LossConfig(Section):
 
 @dataclasses.dataclass
 class OptimConfig(Section):
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    weight_decay: float = 0.0
+    g_lr: float = 2e-4  # generator Adam learning rate
+    d_lr: float = 2e-4  # discriminator Adam learning rate
+    beta1: float = 0.5  # Adam beta1 (0.5 as DCGAN)
+    beta2: float = 0.999  # Adam beta2
+    weight_decay: float = 0.0  # AdamW weight decay (0 = plain Adam)
 
     def checks(self) -> list[Check]:
         return adam_checks(self, "g_lr", "d_lr")
@@ -76,7 +76,7 @@ class OptimConfig(Section):
 @dataclasses.dataclass
 class GANTrainConfig(TrainConfig):
     d_steps: int = 1  # discriminator updates per generator update
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999  # EMA of the generator's weights; the EMA model is sampled, evaluated and exported
     ema_start: int = 0  # EMA copies the weights until this step, then averages
     compile: bool = resumable(False)  # torch.compile G and D for the step (EMA, checkpoints, exports stay uncompiled)
     channels_last: Literal[CHANNELS_LAST] = resumable("auto")  # type: ignore[valid-type]  # NHWC memory format for G and D; auto: on a CPU

@@ -16,28 +16,28 @@ MAX_FRAME_SIDE = 4096  # data.size / data.crop sides
 
 @dataclasses.dataclass
 class SegDataConfig(Section):
-    name: Literal[SEG_DATASETS] = "shapes"  # type: ignore[valid-type]
+    name: Literal[SEG_DATASETS] = "shapes"  # type: ignore[valid-type]  # dataset: embedded shapes, image/mask folder pairs, camvid or voc
     root: str = "data"  # pairs: folder with images/ and masks/; camvid: the SegNet layout; voc: torchvision root
     resolution: int = 32  # without data.size: images and masks are resized (shorter side) and centre-cropped to this; always the model's working size (depth)
     size: list[int] = dataclasses.field(default_factory=list)  # [H, W]: whole frames resized to this (masks nearest); [] = resolution x resolution
     crop: list[int] = dataclasses.field(default_factory=list)  # training only: random [h, w] crops of the resized frames; [] = whole frames
     scale_jitter: list[float] = dataclasses.field(default_factory=list)  # training only: [lo, hi] random rescale before the crop (needs data.crop)
     split_eval: Literal[SEG_EVAL_SPLITS] = "val"  # type: ignore[valid-type]  # camvid: the split scored during training
-    channels: int = 3
+    channels: int = 3  # 1 = grayscale, 3 = RGB input images
     num_classes: int = 0  # 0 = the dataset's own (shapes 4, voc 21, camvid 11); required for pairs
-    class_names: list[str] = dataclasses.field(default_factory=list)
+    class_names: list[str] = dataclasses.field(default_factory=list)  # names of the classes (default: the dataset's own)
     mask_values: list[int] = dataclasses.field(default_factory=list)  # pairs: raw mask value of class i, e.g. [0, 255]
     ignore_index: int = 255  # label excluded from the loss and the metrics
     void_label: int = 11  # camvid: this label becomes ignore_index
     val_stems: list[str] = dataclasses.field(default_factory=list)  # pairs: file stems held out for validation
     val_fraction: float = 0.2  # pairs without val_stems: the last part of the sorted stems
     label_fraction: float = 1.0  # train on a seeded subset of the labelled training images
-    voc_year: str = "2012"
-    download: bool = resumable(False)
-    shapes_size: int = 2000
-    shapes_val_size: int = 128
-    shapes_seed: int = 0
-    num_workers: int = resumable(0)
+    voc_year: str = "2012"  # voc: the Pascal VOC year
+    download: bool = resumable(False)  # torchvision datasets download only when this is true
+    shapes_size: int = 2000  # shapes: training images
+    shapes_val_size: int = 128  # shapes: validation images
+    shapes_seed: int = 0  # shapes: seed of the procedural images
+    num_workers: int = resumable(0)  # dataloader worker processes
     augment: list[str] = dataclasses.field(default_factory=lambda: ["hflip"])  # names from gan.names.SEG_AUGMENTATIONS
     max_image_pixels: int = resumable(89_478_485)  # images larger than this (by their header) are refused; PIL's default limit
 
@@ -80,14 +80,14 @@ class SegDataConfig(Section):
 
 @dataclasses.dataclass
 class SegModelConfig(Section):
-    encoder: Literal[SEG_ENCODERS] = "conv"  # type: ignore[valid-type]
+    encoder: Literal[SEG_ENCODERS] = "conv"  # type: ignore[valid-type]  # conv (the discriminator's blocks) or a torchvision ResNet
     encoder_weights: str = ""  # resnet: "" (random), "imagenet" (torchvision cache) or a state-dict file
     ngf: int = 32  # decoder width (as the generator's ngf: needed for weight transfer)
     ndf: int = 32  # conv encoder width (as the discriminator's ndf)
-    max_channels: int = 256
-    upsample: Literal[UPSAMPLE_MODES] = "transposed"  # type: ignore[valid-type]
-    norm: Literal[G_NORMS] = "batch"  # type: ignore[valid-type]
-    fusion: Literal[FUSION_MODES] = "add"  # type: ignore[valid-type]
+    max_channels: int = 256  # cap on any decoder stage's width
+    upsample: Literal[UPSAMPLE_MODES] = "transposed"  # type: ignore[valid-type]  # decoder upsampling: transposed conv, resize + conv, or pixel shuffle
+    norm: Literal[G_NORMS] = "batch"  # type: ignore[valid-type]  # decoder normalisation
+    fusion: Literal[FUSION_MODES] = "add"  # type: ignore[valid-type]  # how an encoder stage's features join the decoder stage of the same resolution
 
     def checks(self) -> list[Check]:
         return [(k, 1 <= getattr(self, k) <= MAX_CHANNELS, f"1..{MAX_CHANNELS}") for k in ("ngf", "ndf", "max_channels")]
@@ -96,7 +96,7 @@ class SegModelConfig(Section):
 @dataclasses.dataclass
 class SegLossConfig(Section):
     dice_weight: float = 0.0  # total = cross-entropy + dice_weight * soft Dice
-    class_weights: Literal[SEG_CLASS_WEIGHTS] = "none"  # type: ignore[valid-type]
+    class_weights: Literal[SEG_CLASS_WEIGHTS] = "none"  # type: ignore[valid-type]  # none, or median-frequency weights from loss.class_weight_images training images
     class_weight_images: int = 500  # training images scanned for median-frequency weights
 
     def checks(self) -> list[Check]:
@@ -105,11 +105,11 @@ class SegLossConfig(Section):
 
 @dataclasses.dataclass
 class SegOptimConfig(Section):
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 1e-4
-    schedule: Literal[LR_SCHEDULES] = "cosine"  # type: ignore[valid-type]
+    lr: float = 1e-3  # AdamW learning rate
+    beta1: float = 0.9  # AdamW beta1
+    beta2: float = 0.999  # AdamW beta2
+    weight_decay: float = 1e-4  # AdamW weight decay
+    schedule: Literal[LR_SCHEDULES] = "cosine"  # type: ignore[valid-type]  # learning-rate schedule over train.steps
 
     def checks(self) -> list[Check]:
         return adam_checks(self, "lr")
@@ -118,7 +118,7 @@ class SegOptimConfig(Section):
 @dataclasses.dataclass
 class SegEvalConfig(Section):
     every: int = 100  # steps between evaluations on the validation set (and at the end)
-    batch_size: int = 16
+    batch_size: int = 16  # images per evaluation batch
     overlay_images: int = 4  # validation images shown in each overlay PNG, evenly spaced over the set
     native_size: bool = False  # score logits upsampled (bilinear) to each original mask size (needs data.size)
 
