@@ -76,6 +76,73 @@ def test_nothing_matching_fails_clearly(gan_run: Path) -> None:
         transfer_from_gan(seg_model(), gan_run / "samples")
 
 
+ATTENTION_REASON = "self-attention block: the segmentation decoder has none"
+ATTENTION_KEYS = [f"extra.{m}.{p}" for m in ("query", "key", "value") for p in ("weight", "bias")] + ["extra.gamma"]
+
+
+@pytest.fixture(scope="module")
+def attention_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A 16x16 generator and discriminator with self-attention at 8x8 (in the generator's only decoder stage),
+    every tensor set to random values (gamma and the BatchNorm statistics too), written as a GAN export."""
+    from gan.engine.formats import GENERATOR, write_export
+    from gan.models import Discriminator, Generator
+
+    torch.manual_seed(1)
+    gen = Generator(nz=8, channels=3, resolution=GAN_RES, ngf=8, max_channels=32, attention=[8])
+    disc = Discriminator(channels=3, resolution=GAN_RES, ndf=8, max_channels=32, attention=[8])
+    with torch.no_grad():
+        for t in [*gen.state_dict().values(), *disc.state_dict().values()]:
+            t.copy_(torch.randint(1, 9, t.shape) if t.dtype == torch.long else torch.rand(t.shape) + 0.5)
+    folder = tmp_path_factory.mktemp("attention") / "export"
+    write_export(folder, GENERATOR, gen.state_dict(), {}, extra={"discriminator.safetensors": disc.state_dict()})
+    return folder, load_safetensors(folder / "generator.safetensors"), load_safetensors(folder / "discriminator.safetensors")
+
+
+def test_a_stage_with_self_attention_loads_its_conv_and_norm_and_reports_the_attention(attention_export) -> None:
+    from gan.models import Generator
+
+    folder, gen_state, _ = attention_export
+    model = seg_model(resolution=GAN_RES)  # one decoder stage, the GAN's attention stage
+    report = transfer_from_gan(model, folder)
+    state = model.state_dict()
+    names = ("conv.weight", "norm.weight", "norm.bias", "norm.running_mean", "norm.running_var", "norm.num_batches_tracked")
+    for name in names:
+        assert torch.equal(state[f"decoder.stages.0.{name}"], gen_state[f"decoder.stages.0.{name}"]), name
+    assert sorted(report.loaded_keys) == [f"decoder.stages.0.{name}" for name in sorted(names)]
+    for name in ATTENTION_KEYS:
+        assert (f"generator:decoder.stages.0.{name}", ATTENTION_REASON) in report.skipped
+    # Every generator tensor is either loaded or reported.
+    accounted = [theirs for _, theirs, _ in report.loaded] + [theirs for theirs, _ in report.skipped]
+    assert sorted(accounted) == sorted("generator:" + k for k in gen_state)
+    assert not any(k.startswith("decoder.stages.0.extra.") for k in state)
+    # The stage computes the generator's stage without its residual attention term (gamma = 0).
+    gen = Generator(nz=8, channels=3, resolution=GAN_RES, ngf=8, max_channels=32, attention=[8]).eval()
+    gen.load_state_dict(gen_state)
+    x = torch.randn(2, 16, 4, 4)
+    ours, theirs = model.eval().decoder.stages[0], gen.decoder.stages[0]
+    with torch.no_grad():
+        assert not torch.allclose(ours(x), theirs(x))
+        theirs.extra.gamma.zero_()
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+
+
+def test_a_discriminator_block_with_self_attention_initialises_the_encoder_block(attention_export) -> None:
+    folder, _, disc_state = attention_export
+    report = transfer_from_gan(seg_model(resolution=GAN_RES), folder, encoder=True)
+    assert ("encoder.blocks.0.conv.weight", "discriminator:blocks.0.conv.weight", (8, 3, 4, 4)) in report.loaded
+    assert ("discriminator:blocks.0.extra.gamma", "self-attention block: the segmentation encoder has none") in report.skipped
+    assert {ours for ours in report.loaded_keys if ours.startswith("encoder.")} == {"encoder." + k for k in disc_state if k.startswith("blocks.") and ".extra." not in k}
+
+
+def test_nothing_fitting_names_the_real_reasons(attention_export) -> None:
+    folder, _, _ = attention_export
+    with pytest.raises(CheckpointError, match=r"no decoder weight fits the segmentation model \(no 'decoder\.stages\.0\.conv\.weight' in the segmentation model\)"):
+        transfer_from_gan(seg_model(resolution=GAN_RES, upsample="resize_conv"), folder)
+    with pytest.raises(CheckpointError, match=r"fits the segmentation model \(shape \[16, 8, 4, 4\] != ours \[8, 4, 4, 4\] .*\)") as err:
+        transfer_from_gan(seg_model(resolution=GAN_RES, ngf=4), folder)
+    assert "self-attention" not in str(err.value)  # skipped either way: not a reason why nothing fits
+
+
 def test_transferred_decoder_stays_frozen_for_the_first_steps(gan_run: Path, tmp_path: Path) -> None:
     from gan.engine.data_stream import BatchStream
     from gan.engine.setup import make_accelerator

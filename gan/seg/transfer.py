@@ -6,6 +6,12 @@ the same widths, so a GAN trained at 64 px fills the last three stages of a 256-
 first stages (and the 1x1 adapter, fusions and head) keep their fresh initialisation. Discriminator
 blocks are aligned from the input end (block i -> encoder block i). Every tensor is either loaded
 or reported as skipped, with shapes.
+
+A stage (block) is loaded whole or not at all, with one exception: a SAGAN self-attention block in
+the GAN stage's ``extra`` slot (``model.attention``), which our stages lack. It sits after the
+stage's conv -> norm -> activation as a residual ``x + gamma * attention(x)``, so the stage without
+it is a well-defined part of the GAN's stage: its conv and norm tensors load and the attention
+tensors are reported as skipped.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from .encoders import ConvEncoder
 
 _STAGE_RE = re.compile(r"^decoder\.stages\.(\d+)\.(.+)$")
 _BLOCK_RE = re.compile(r"^blocks\.(\d+)\.(.+)$")
+_MAX_REASONS = 3  # reasons named in the "nothing fits" error
 
 
 @dataclass
@@ -74,6 +81,23 @@ def _group(key: str) -> str:
     return ".".join(key.split(".")[:3])
 
 
+# The state-dict children of gan.models.conditioning.SelfAttention2d (query/key/value convs, gamma).
+_ATTENTION_PARTS = {"query", "key", "value", "gamma"}
+
+
+def _attention_keys(group: str, keys: list[str], state: dict[str, torch.Tensor]) -> list[str]:
+    """The keys of a self-attention block in ``group``'s ``extra`` slot that our ``group`` has no ``extra`` for.
+
+    Only a block whose tensors are exactly a SAGAN block's qualifies (another ``extra`` module could
+    change what the stage computes, so its stage still does not fit).
+    """
+    slot = group + ".extra."
+    extra = [k for k in keys if k.startswith(slot)]
+    if not extra or any(k.startswith(slot) for k in state):
+        return []
+    return extra if {k[len(slot):].split(".")[0] for k in extra} == _ATTENTION_PARTS else []
+
+
 def _mismatch(state: dict[str, torch.Tensor], ours: str, tensor: torch.Tensor) -> str | None:
     if ours not in state:
         return f"no '{ours}' in the segmentation model"
@@ -82,14 +106,24 @@ def _mismatch(state: dict[str, torch.Tensor], ours: str, tensor: torch.Tensor) -
     return None
 
 
-def _apply(model: nn.Module, candidates: dict[str, tuple[str, torch.Tensor]], report: TransferReport, prefix: str) -> None:
-    """Copy every group whose tensors all fit; a half-loaded stage (weights without their norm) is worse than none."""
+def _apply(model: nn.Module, candidates: dict[str, tuple[str, torch.Tensor]], report: TransferReport, prefix: str) -> list[str]:
+    """Copy every group whose tensors all fit; a half-loaded stage (weights without their norm) is worse than none.
+
+    A GAN stage's self-attention block is left out of its group (see the module docstring). Returns
+    why the groups that did not fit do not (each reason once).
+    """
     state = model.state_dict()
     groups: dict[str, list[str]] = {}
     for ours in candidates:
         groups.setdefault(_group(ours), []).append(ours)
-    for keys in groups.values():
+    reasons: list[str] = []
+    for group, keys in groups.items():
+        attention = _attention_keys(group, keys, state)
+        for ours in attention:
+            report.skipped.append((prefix + candidates[ours][0], f"self-attention block: the segmentation {group.split('.')[0]} has none"))
+        keys = [k for k in keys if k not in attention]
         problems = [why for ours in keys if (why := _mismatch(state, ours, candidates[ours][1]))]
+        reasons += [why for why in problems if why not in reasons]
         for ours in keys:
             theirs, tensor = candidates[ours]
             if problems:
@@ -98,6 +132,7 @@ def _apply(model: nn.Module, candidates: dict[str, tuple[str, torch.Tensor]], re
                 state[ours] = tensor.to(state[ours].dtype)
                 report.loaded.append((ours, prefix + theirs, tuple(tensor.shape)))
     model.load_state_dict(state)
+    return reasons
 
 
 def transfer_from_gan(model: nn.Module, path: str | Path, encoder: bool = False) -> TransferReport:
@@ -106,10 +141,12 @@ def transfer_from_gan(model: nn.Module, path: str | Path, encoder: bool = False)
     report = TransferReport(folder)
     mapped, skipped = decoder_candidates(load_safetensors(folder / GENERATOR.weights), len(model.decoder.stages))
     report.skipped += [("generator:" + k, why) for k, why in skipped]
-    _apply(model, mapped, report, "generator:")
+    reasons = [why for k, why in skipped if _STAGE_RE.match(k)]  # stages above our first one
+    reasons = list(dict.fromkeys(_apply(model, mapped, report, "generator:") + reasons))
     if not report.loaded:
-        reasons = "; ".join(why for _, why in report.skipped if "shape" in why)[:300] or "no decoder stage found"
-        raise CheckpointError(f"init_from '{path}': no decoder weight fits the segmentation model ({reasons}); use the GAN's model.ngf, max_channels, upsample and norm")
+        shown = "; ".join(reasons[:_MAX_REASONS]) + (f"; and {len(reasons) - _MAX_REASONS} more" if len(reasons) > _MAX_REASONS else "")
+        raise CheckpointError(f"init_from '{path}': no decoder weight fits the segmentation model ({shown or 'the generator has no decoder stage'}); "
+                              "use the GAN's model.ngf, max_channels, upsample and norm")
     if encoder:
         if not isinstance(model.encoder, ConvEncoder):
             raise CheckpointError("transfer.encoder=true needs model.encoder=conv (the discriminator's layout)")
