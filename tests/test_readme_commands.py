@@ -121,6 +121,9 @@ def test_command(cmd: Command, workdir: Path, tiny_args: dict[str, list[str]]) -
         missing = [o for o in options(cmd.text) if f'"{o}"' not in source]
         assert not missing, f"{cmd.source}: {script} defines no option {missing}"
         return
+    script = cmd.script()
+    if script and script.startswith("benchmarks/") and script not in tiny_args:
+        pytest.fail(f"{cmd.source}: '{script}' has no tiny arguments: mark its block <!-- commands: benchmark --> or add them to TINY_ARGS")
     text = with_tiny_args(without_install_steps(cmd.text) if cmd.kind == "install" else cmd.text, tiny_args)
     if cmd.kind == "server":
         _serve(cmd, text, workdir)
