@@ -155,7 +155,7 @@ def test_a_nan_gradient_with_a_finite_loss_is_caught(tmp_path):
 
 
 def test_the_cli_reports_a_diverged_run_on_one_line(tmp_path, capsys):
-    rc = train_gan_main([f"out_dir={tmp_path / 'run'}", "log.tracker=none", "data.resolution=16", "data.shapes_size=24",
+    rc = train_gan_main(["--config", str(REPO / "tests/defaults.yaml"), f"out_dir={tmp_path / 'run'}", "log.tracker=none", "data.resolution=16", "data.shapes_size=24",
                          "model.nz=8", "model.ngf=8", "model.ndf=8", "train.batch_size=8", "train.steps=20", "optim.d_lr=1e30",
                          "optim.g_lr=1e30", "log.sample_every=1000"])
     err = capsys.readouterr().err.strip().splitlines()
