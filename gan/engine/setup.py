@@ -14,7 +14,7 @@ from ..config import flatten, to_dict, to_yaml
 from .cpu_memory import keep_freed_memory
 from .distributed import check_process_group, needs_cpu_group
 from .formats import RUN_CONFIG
-from .precision import resolve_precision, run_device_type
+from .precision import launcher_precision, run_device_type, run_precision
 from .threads import apply_cpu_threads
 from .tracking import SafeLogger, tracker_settings
 
@@ -27,7 +27,7 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
     """
     log_with, init_kwargs = tracker_settings(cfg.log.tracker, cfg.out_dir)
     force_cpu = needs_cpu_group()
-    precision = resolve_precision(cfg.train.mixed_precision, run_device_type(force_cpu))
+    precision = run_precision(cfg.train.mixed_precision, run_device_type(force_cpu), launcher_precision())
     acc = Accelerator(
         mixed_precision=precision,
         log_with=log_with,
