@@ -1,4 +1,4 @@
-"""Real `accelerate launch` runs: the launcher's --mixed_precision."""
+"""Real `accelerate launch` runs: a quiet start, one-line user errors, the launcher's --mixed_precision."""
 from __future__ import annotations
 
 import json
@@ -43,6 +43,31 @@ def launch(launch_args: list[str], script_args: list[str], hf_home: Path, **env:
     e.update({"HF_HOME": str(hf_home), **env})
     args = [ACCELERATE, "launch", *launch_args, "train_gan.py", "--config", "configs/quickstart.yaml", *script_args]
     return subprocess.run(args, cwd=REPO, env=e, capture_output=True, text=True, timeout=300)
+
+
+def test_quick_start_begins_with_the_toolkit_line_and_wandb_offline_says_one_line(tmp_path, hf_home):
+    res = launch([], [*TINY, "log.tracker=wandb", "train.steps=1", f"out_dir={tmp_path / 'run'}"], hf_home)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout.splitlines()
+    assert out[0].startswith("device cpu, ") and " precision " in out[0], res.stdout
+    assert "were not passed to `accelerate launch`" not in res.stderr
+    wandb_lines = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("wandb:")]
+    assert len(wandb_lines) == 1 and "logging offline" in wandb_lines[0] and "wandb sync " in wandb_lines[0], wandb_lines
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))  # the run is still recorded
+
+
+@pytest.mark.parametrize("where", ["config", "after_tracker_start"])
+def test_a_user_error_under_accelerate_launch_is_one_line(tmp_path, hf_home, where):
+    # --quiet (-q) is Accelerate's documented switch for "errors without the launcher traceback";
+    # without it the launcher re-raises any non-zero exit as CalledProcessError with the child's stderr.
+    bad = ["train.stepz=3"] if where == "config" else [*TINY, "log.tracker=wandb", f"resume={tmp_path / 'none'}",
+                                                      f"out_dir={tmp_path / 'run'}"]
+    res = launch(["-q", "--num_processes", "1"], bad, hf_home)
+    assert res.returncode != 0
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    if where == "config":
+        assert lines[0] == "error: unknown config key 'train.stepz' (did you mean 'train.steps'?)"
 
 
 def test_launcher_mixed_precision_wins_over_auto(tmp_path, hf_home):
