@@ -42,8 +42,9 @@ def rate_in_steps_per_s(line: str) -> float:
     return value if found.group(2) == "step/s" else 1 / value
 
 
-def test_images_per_s_is_the_bar_rate_times_the_images_of_a_step(tmp_path, capsys, monkeypatch):
-    # Slow hooks (here a sleep) are part of a step's wall-clock time for the bar; images_per_s must count them too.
+def test_images_per_s_on_the_last_line_is_the_bar_rate_times_the_images_of_a_step(tmp_path, capsys, monkeypatch):
+    # Slow hooks (here a sleep) are part of the wall-clock time the bar's rate counts; images_per_s must count
+    # them too. The last line shows run averages for both (tqdm's rule for its final line).
     run_hooks = Trainer._run_hooks
 
     def slow_hooks(self, step, final):
@@ -52,8 +53,7 @@ def test_images_per_s_is_the_bar_rate_times_the_images_of_a_step(tmp_path, capsy
 
     monkeypatch.setattr(Trainer, "_run_hooks", slow_hooks)
     assert train_gan.main(["--config", DEFAULTS, *TINY, "train.steps=4", "log.sample_every=100", f"out_dir={tmp_path / 'run'}"]) == 0
-    err = capsys.readouterr().err
-    [final] = bar_lines(err, 4)
+    [final] = bar_lines(capsys.readouterr().err, 4)
     images_per_s = float(re.search(r"images_per_s=([\d.]+)", final).group(1))
     batch = 8  # TINY: train.batch_size=8, one D step, one process: the images of one step
-    assert 0.6 < images_per_s / (rate_in_steps_per_s(final) * batch) < 1.6, final
+    assert 0.95 < images_per_s / (rate_in_steps_per_s(final) * batch) < 1.05, final  # both shown to 3 digits
