@@ -16,7 +16,7 @@ def run(cfg) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return config_main(__doc__, load_gan_config, run, argv)
+    return config_main(__doc__, load_gan_config, run, argv, example="configs/quickstart.yaml")
 
 
 if __name__ == "__main__":

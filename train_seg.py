@@ -22,7 +22,7 @@ def run(cfg) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return config_main(__doc__, load, run, argv)
+    return config_main(__doc__, load, run, argv, example="configs/seg_shapes.yaml")
 
 
 if __name__ == "__main__":

@@ -38,19 +38,24 @@ def run_cli(job: Callable[[], int]) -> int:
         return fail(f"file not found: {err.filename or err}")
 
 
-def config_main(doc: str, load: Callable[[str | None, list[str]], Any], run: Callable[[Any], int], argv: list[str] | None = None) -> int:
+def config_main(doc: str, load: Callable[[str | None, list[str]], Any], run: Callable[[Any], int], argv: list[str] | None = None,
+                *, example: str) -> int:
     """The ``--config FILE [--dry-run] key=value ...`` command shared by the training scripts.
 
     ``load(path, overrides)`` builds the checked config; ``run(cfg)`` does the job and returns the
-    exit code. ``--dry-run`` prints the resolved config instead.
+    exit code. ``--dry-run`` prints the resolved config instead (the defaults without ``--config``).
+    Training needs ``--config`` (``example`` is named in the error): a run of the bare defaults is
+    rarely what was meant.
     """
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML config file (see configs/)")
+    parser.add_argument("--config", help=f"YAML config file (see configs/, e.g. {example}); required except with --dry-run")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.steps=200")
     args = parser.parse_args(argv)
 
     def job() -> int:
+        if args.config is None and not args.dry_run:
+            raise UserError(f"--config is required, e.g. --config {example}")
         cfg = load(args.config, args.overrides)
         if args.dry_run:
             print(to_yaml(cfg), end="")

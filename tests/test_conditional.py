@@ -281,7 +281,7 @@ def test_label_sampling_resumes_exactly(labelled_folder, tmp_path):
 
 def test_train_gan_cli_conditional_run_exports_a_rebuildable_generator(labelled_folder, tmp_path, python):
     out = tmp_path / "run"
-    res = run_cmd([python, "train_gan.py", *cond_overrides(labelled_folder, "model.num_classes=auto", "model.g_cond=cbn", "model.attention=[8]"),
+    res = run_cmd([python, "train_gan.py", "--config", "tests/defaults.yaml", *cond_overrides(labelled_folder, "model.num_classes=auto", "model.g_cond=cbn", "model.attention=[8]"),
                    "model.nz=8", "model.ngf=8", "model.ndf=8", "train.batch_size=8", "train.steps=2", "log.tracker=none",
                    "log.sample_every=2", "log.num_samples=6", "checkpoint.every=2", f"out_dir={out}"])
     assert res.returncode == 0, res.stderr[-3000:]

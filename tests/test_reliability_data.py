@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import REPO
 from gan.generation.train import run_training
 from test_rel_utils import metrics, tiny_cfg
 from train_gan import main as train_gan_main
@@ -51,7 +52,7 @@ def test_training_skips_bad_images_and_reports_each_once_across_workers(folder, 
 
 
 def test_on_bad_image_error_stops_naming_the_file_with_workers(folder, tmp_path, capsys):
-    rc = train_gan_main([*image_folder_overrides(folder, "data.on_bad_image=error", "train.steps=4"), f"out_dir={tmp_path / 'run'}",
+    rc = train_gan_main(["--config", str(REPO / "tests/defaults.yaml"), *image_folder_overrides(folder, "data.on_bad_image=error", "train.steps=4"), f"out_dir={tmp_path / 'run'}",
                          "log.tracker=none", "data.resolution=16", "model.nz=8", "model.ngf=8", "model.ndf=8"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc == 2

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from conftest import REPO
 from gan.config import ConfigError
 from gan.engine.checkpoint import CheckpointError
 from gan.engine.rundir import LOCK_FILE
@@ -23,7 +24,7 @@ def test_a_fresh_run_into_a_used_out_dir_is_refused_before_anything_is_written(t
     assert train(out, "train.steps=2", "checkpoint.every=1") == 0
     before = {p.name: p.read_bytes() for p in (out / "config.yaml", out / "metrics.jsonl")}
     capsys.readouterr()
-    code = train_gan_main([*TINY_GAN, f"out_dir={out}", "train.steps=3"])
+    code = train_gan_main(["--config", str(REPO / "tests/defaults.yaml"), *TINY_GAN, f"out_dir={out}", "train.steps=3"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith(f"error: '{out}' already holds a run (checkpoints and metrics.jsonl)")

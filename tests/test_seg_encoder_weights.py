@@ -86,7 +86,7 @@ def test_cli_stops_with_the_one_line_error(tmp_path: Path) -> None:
     import subprocess
 
     env = dict(offline_env(), TORCH_HOME=str(tmp_path / "empty"))
-    args = [sys.executable, "train_seg.py", f"out_dir={tmp_path / 'run'}", "data.resolution=16", "data.shapes_size=16",
+    args = [sys.executable, "train_seg.py", "--config", "tests/defaults.yaml", f"out_dir={tmp_path / 'run'}", "data.resolution=16", "data.shapes_size=16",
             "model.encoder=resnet18", "model.encoder_weights=imagenet", "log.tracker=none"]
     proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr

@@ -14,9 +14,9 @@ from ..config import flatten, to_dict, to_yaml
 from .cpu_memory import keep_freed_memory
 from .distributed import check_process_group, needs_cpu_group
 from .formats import RUN_CONFIG
-from .precision import resolve_precision, run_device_type
+from .precision import launcher_precision, run_device_type, run_precision
 from .threads import apply_cpu_threads
-from .tracking import SafeLogger, tracker_settings
+from .tracking import SafeLogger, announce_offline_run, tracker_config, tracker_settings
 
 
 def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
@@ -27,7 +27,7 @@ def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
     """
     log_with, init_kwargs = tracker_settings(cfg.log.tracker, cfg.out_dir)
     force_cpu = needs_cpu_group()
-    precision = resolve_precision(cfg.train.mixed_precision, run_device_type(force_cpu))
+    precision = run_precision(cfg.train.mixed_precision, run_device_type(force_cpu), launcher_precision())
     acc = Accelerator(
         mixed_precision=precision,
         log_with=log_with,
@@ -67,10 +67,11 @@ def start_trackers(acc: Accelerator, cfg: Any, init_kwargs: dict[str, Any]) -> b
     """Start the configured tracker; a tracker that fails to start is reported and training goes on without it."""
     init_kwargs.setdefault("wandb", {})["name"] = Path(cfg.out_dir).name
     try:
-        acc.init_trackers(cfg.log.project, config=flatten(to_dict(cfg)), init_kwargs=init_kwargs)
+        acc.init_trackers(cfg.log.project, config=tracker_config(flatten(to_dict(cfg)), cfg.log.tracker), init_kwargs=init_kwargs)
     except Exception as err:  # a tracker must never stop training or checkpointing
         warnings.warn(f"tracker '{cfg.log.tracker}' failed to start, training without it: {err}", stacklevel=1)
         return False
+    announce_offline_run(acc)
     return True
 
 

@@ -1,12 +1,23 @@
 """Experiment tracking through Accelerate's tracker API, safe offline and against tracker failures."""
 from __future__ import annotations
 
+import importlib
 import netrc
 import os
 import warnings
 from typing import Any
 
+import numpy as np
 from accelerate import Accelerator
+from PIL import Image
+
+from ..errors import UserError
+
+# Keyword arguments of each tracker's ``log_images`` for one (1, H, W, C) uint8 batch; TensorBoard's
+# ``add_images`` reads NCHW unless told otherwise.
+IMAGE_KWARGS: dict[str, dict[str, Any]] = {"tensorboard": {"dataformats": "NHWC"}}
+# The package a tracker needs, and the extra of this project that installs it.
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboard")}
 
 
 def wandb_has_credentials() -> bool:
@@ -19,24 +30,68 @@ def wandb_has_credentials() -> bool:
         return False
 
 
+def check_tracker_installed(tracker: str) -> None:
+    """Stop before training when ``log.tracker`` names a tracker whose package is missing.
+
+    Accelerate would only warn and train on without any logging.
+    """
+    if tracker not in TRACKER_PACKAGES:
+        return
+    package, extra = TRACKER_PACKAGES[tracker]
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        raise UserError(f"log.tracker={tracker} needs the '{package}' package, which is not installed: "
+                        f'pip install -e ".[{extra}]"') from None
+
+
 def tracker_settings(tracker: str, run_dir: str) -> tuple[str | None, dict[str, Any]]:
     """Return ``(log_with, init_kwargs)`` for :class:`Accelerator` and ``init_trackers``.
 
     W&B without credentials (no network, no login) falls back to offline mode instead of
-    prompting or hanging; an explicit ``WANDB_MODE`` is respected.
+    prompting or hanging; an explicit ``WANDB_MODE`` is respected. Offline, W&B's own start and
+    end banners (about 20 lines) are turned off with its ``silent`` setting;
+    :func:`announce_offline_run` prints one line instead.
     """
     if tracker == "none":
         return None, {}
-    if tracker == "tensorboard":
-        return "tensorboard", {}
+    check_tracker_installed(tracker)
+    if tracker != "wandb":
+        return tracker, {}
     mode = os.environ.get("WANDB_MODE")
     if mode is None and not wandb_has_credentials():
         mode = "offline"
-        print("wandb: no credentials found, logging offline to the run directory (sync later with `wandb sync`)")
     kwargs: dict[str, Any] = {"dir": run_dir}
     if mode:
         kwargs["mode"] = mode
+    if mode in ("offline", "dryrun"):
+        kwargs["settings"] = {"silent": True}
     return "wandb", {"wandb": kwargs}
+
+
+def tracker_config(values: dict[str, Any], tracker: str) -> dict[str, Any]:
+    """The flat run config as ``tracker`` stores it: TensorBoard's hparams take scalars and strings only.
+
+    Lists and None (e.g. ``data.shapes_radius``, ``resume``) would make its start fail.
+    """
+    if tracker != "tensorboard":
+        return values
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in values.items()}
+
+
+def announce_offline_run(accelerator: Accelerator) -> None:
+    """One line saying where an offline W&B run is stored and how to upload it (main process)."""
+    try:
+        run = accelerator.get_tracker("wandb", unwrap=True)
+        offline = run.settings.mode in ("offline", "dryrun")
+        sync_dir = run.settings.sync_dir
+    except Exception:  # no W&B tracker in this run
+        return
+    if offline and accelerator.is_main_process:
+        why = "" if os.environ.get("WANDB_MODE") else " (no W&B credentials found)"
+        shown = os.path.relpath(sync_dir)
+        shown = sync_dir if shown.startswith("..") else shown
+        print(f"wandb: logging offline{why} to {shown}; upload later with `wandb sync {shown}`")
 
 
 class SafeLogger:
@@ -45,27 +100,34 @@ class SafeLogger:
     def __init__(self, accelerator: Accelerator, enabled: bool) -> None:
         self.accelerator, self.enabled, self._warned = accelerator, enabled, False
 
+    def _warn(self, what: str, err: Exception) -> None:
+        if not self._warned:
+            warnings.warn(f"tracker {what} failed, continuing without it: {err}", stacklevel=2)
+            self._warned = True
+
     def log(self, values: dict[str, Any], step: int) -> None:
         if not self.enabled:
             return
         try:
             self.accelerator.log(values, step=step)
         except Exception as err:  # a tracker must never stop training or checkpointing
-            if not self._warned:
-                warnings.warn(f"tracker logging failed, continuing without it: {err}", stacklevel=1)
-                self._warned = True
+            self._warn("logging", err)
 
     def log_images(self, name: str, path: str, step: int) -> None:
-        """Send a PNG to trackers that take images (W&B); others keep it on disk only."""
+        """Send the PNG at ``path`` to every tracker of the run (W&B, TensorBoard); the file stays the record."""
         if not self.enabled:
             return
         try:
-            tracker = self.accelerator.get_tracker("wandb", unwrap=True)
-            import wandb
-
-            tracker.log({name: wandb.Image(path)}, step=step)
-        except Exception:  # tracker absent or not image-capable: the PNG on disk is the record
-            pass
+            with Image.open(path) as image:
+                batch = np.asarray(image.convert("RGB"))[None]
+        except OSError as err:
+            self._warn("image logging", err)
+            return
+        for tracker in self.accelerator.trackers:
+            try:
+                tracker.log_images({name: batch}, step=step, **IMAGE_KWARGS.get(tracker.name, {}))
+            except Exception as err:  # a tracker must never stop training or checkpointing
+                self._warn("image logging", err)
 
     def close(self) -> None:
         if not self.enabled:

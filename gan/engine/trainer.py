@@ -148,6 +148,10 @@ class Trainer:
         self.collector = StatsCollector()
         self.pending: list[dict[str, Any]] = []  # per-step stats not yet read back to the host
         self.step, self.skipped_steps = 0, 0
+        # images_per_s: images counted by the task's steps (its "images" value) over the wall-clock time
+        # between log points, everything included (data, hooks, checkpoints), like the bar's step rate.
+        self.window_start, self.window_images, self.run_images = time.perf_counter(), 0.0, 0.0
+        self.postfix: dict[str, str] = {}
         self.log_path = self.run_dir / METRICS_LOG
 
     # ---- resume -----------------------------------------------------------------------------
@@ -217,10 +221,12 @@ class Trainer:
         self.maybe_resume()
         write_run_config(self.cfg, self.accelerator)  # only once a resume target was accepted
         acc = self.accelerator
-        bar = tqdm(total=self.cfg.train.steps, initial=self.step, disable=not acc.is_main_process, desc="train", dynamic_ncols=True)
+        bar = tqdm(total=self.cfg.train.steps, initial=self.step, disable=not acc.is_main_process, desc="train", unit="step", dynamic_ncols=True)
+        self.window_start, self.window_images, self.run_images = time.perf_counter(), 0.0, 0.0
         try:
             with PreemptionGuard() as guard:
                 preempted = self._loop(guard, bar)
+            self._show_run_rate(bar)
         finally:
             bar.close()  # also on errors, so that the one-line error message is not glued to the bar
         if preempted:
@@ -237,7 +243,6 @@ class Trainer:
             if guard.requested(self.accelerator):
                 self.save_checkpoint()
                 return True
-            start = time.perf_counter()
             stats = self.task.train_step(self.batches, self.step)
             if stats is None:
                 self.skipped_steps, consecutive_skips = self.skipped_steps + 1, consecutive_skips + 1
@@ -246,22 +251,43 @@ class Trainer:
                 continue
             consecutive_skips = 0
             self.step += 1
-            self._after_step(stats, time.perf_counter() - start, bar)
+            self._after_step(stats, bar)
         return False
 
-    def _after_step(self, stats: dict[str, float], seconds: float, bar: tqdm) -> None:
+    def _after_step(self, stats: dict[str, float], bar: tqdm) -> None:
         step, cfg = self.step, self.cfg
-        stats = dict(stats, images_per_s=stats.pop("images", 0.0) / max(seconds, 1e-9))
+        stats = dict(stats)
+        images = float(stats.pop("images", 0.0))
+        self.window_images, self.run_images = self.window_images + images, self.run_images + images
         self.pending.append({"step": step, **stats})
         if step % cfg.log.every == 0 or step == cfg.train.steps:
             self.flush_stats()
             means = self.collector.means()
+            now = time.perf_counter()
+            if self.window_images:
+                means["images_per_s"] = self.window_images / max(now - self.window_start, 1e-9)
+            self.window_start, self.window_images = now, 0.0
             self.logger.log({f"train/{k}": v for k, v in means.items()}, step=step)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
-        bar.update(1)
+            self.postfix = {k: f"{v:.3g}" for k, v in means.items()}
+            bar.set_postfix(self.postfix, refresh=False)
+        if step < cfg.train.steps:
+            bar.update(1)
+        else:  # no display here: bar.close() draws the final line, which an update would draw twice
+            bar.n = step
         self._run_hooks(step, final=step == cfg.train.steps)
         if step % cfg.checkpoint.every == 0 or step == cfg.train.steps:
             self.save_checkpoint()
+
+    def _show_run_rate(self, bar: tqdm) -> None:
+        """Put the run's average images_per_s on the bar's last line, which shows the run's average step rate.
+
+        tqdm's final line replaces the recent rate by steps / elapsed; the postfix then follows suit.
+        """
+        if bar.disable or not self.run_images:
+            return
+        elapsed = bar.format_dict["elapsed"]
+        if elapsed > 0:
+            bar.set_postfix(dict(self.postfix, images_per_s=f"{self.run_images / elapsed:.3g}"), refresh=False)
 
     def _run_hooks(self, step: int, final: bool) -> None:
         for hook in self.hooks:
@@ -290,5 +316,5 @@ class Trainer:
         self.sync_buffers()
         if self.accelerator.is_main_process:
             done = list_checkpoints(self.run_dir / CHECKPOINTS_DIR)
-            print(f"done: {self.step} steps; export in {self.run_dir / 'export'}; latest checkpoint {done[-1] if done else 'none'}")
+            print(f"done: {self.step} step{'' if self.step == 1 else 's'}; export in {self.run_dir / 'export'}; latest checkpoint {done[-1] if done else 'none'}")
         self.logger.close()
