@@ -51,7 +51,7 @@ def config_main(doc: str, load: Callable[[str | None, list[str]], Any], run: Cal
     parser.add_argument("--config", help=f"YAML config file (see configs/, e.g. {example}); required except with --dry-run")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.steps=200")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may follow overrides: `... key=value --dry-run key=value`
 
     def job() -> int:
         if args.config is None and not args.dry_run:

@@ -23,6 +23,15 @@ def test_training_without_config_is_refused_in_one_line(script, example, tmp_pat
     assert script.main(["--dry-run"]) == 0  # printing the defaults still needs no file
 
 
+@pytest.mark.parametrize("script", [train_gan, train_seg])
+def test_options_may_follow_the_overrides(script, capsys):
+    """`... key=value --dry-run key=value` (as typed after a README command) is one command line, not an error."""
+    config = str(REPO / ("configs/quickstart.yaml" if script is train_gan else "configs/seg_shapes.yaml"))
+    assert script.main(["--config", config, "train.steps=7", "--dry-run", "train.batch_size=3"]) == 0
+    out = capsys.readouterr().out
+    assert "steps: 7" in out and "batch_size: 3" in out
+
+
 def bar_lines(err: str, total: int) -> list[str]:
     """The progress-bar renderings of ``total/total`` steps in captured stderr (tqdm separates them by \\r)."""
     return [part for part in re.split(r"[\r\n]", err) if part.startswith("train:") and f" {total}/{total} " in part]
