@@ -186,10 +186,12 @@ def decoded_batches(base: Dataset, num_workers: int, progress: bool) -> Iterator
     from tqdm.auto import tqdm
 
     from ..engine.data_stream import WORKER_ERRORS, one_line_worker_error
+    from ..engine.loader import load_first_item
 
     bad = getattr(base, "bad", None)  # ImageFolder's registry: which indices were unreadable
     # Its own generator: an iterator otherwise draws its workers' base seed from the global RNG, and a
     # run that builds the cache would then initialise its models differently from one that reuses it.
+    load_first_item(base, num_workers)
     loader = DataLoader(AsUint8(base), batch_size=64, shuffle=False, num_workers=num_workers, generator=torch.Generator().manual_seed(0))
     it = iter(loader)
     start = 0

@@ -69,9 +69,25 @@ def worker_iter(loader: Iterable[Any]) -> Iterator[Any]:
 _END = object()
 
 
+def load_first_item(dataset: Dataset, num_workers: int) -> None:
+    """Load one item in this process before ``num_workers`` dataloader workers fork from it.
+
+    Datasets build their decoders lazily (a run on an existing decoded-data cache never imports
+    torchvision). A worker that imports such a module after W&B has started runs W&B's import hooks
+    in a forked process, where they raise (wandb's ForkedError). With one item loaded here first,
+    the workers inherit every module an item needs.
+    """
+    if num_workers > 0 and len(dataset) > 0:  # type: ignore[arg-type]
+        try:
+            dataset[0]
+        except Exception:  # noqa: BLE001 - a bad first item is the workers' to report, as any other
+            pass
+
+
 def train_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool = True, drop_last: bool = True,
                  collate_fn: Callable[[list[Any]], Any] | None = None) -> DataLoader:
     """A training DataLoader: persistent workers (when any) that ignore stop signals; ``collate_fn`` None = PyTorch's default."""
+    load_first_item(dataset, num_workers)
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,
         persistent_workers=num_workers > 0, worker_init_fn=ignore_stop_signals, collate_fn=collate_fn,

@@ -15,7 +15,7 @@ from ..engine.data_stream import BatchStream
 from ..engine.formats import SEGMENTER, write_export
 from ..engine.guards import StepGuard, is_last_micro, sync_context
 from ..engine.optim import fused_optimizer
-from ..engine.loader import ignore_stop_signals, train_loader
+from ..engine.loader import ignore_stop_signals, load_first_item, train_loader
 from .config import SegConfig
 from .data import SegData, build_seg_data
 from .frames import collate_frames
@@ -102,6 +102,7 @@ class SegTask:
         Not passed to ``accelerator.prepare``: its even-batches padding would count images twice.
         """
         shard = Subset(self.data.val, range(self.acc.process_index, len(self.data.val), self.acc.num_processes))  # type: ignore[arg-type]
+        load_first_item(shard, self.cfg.data.num_workers)
         return DataLoader(shard, batch_size=self.cfg.eval.batch_size, shuffle=False, num_workers=self.cfg.data.num_workers, worker_init_fn=ignore_stop_signals, collate_fn=collate_frames)
 
     # ---- the step -----------------------------------------------------------------------------
