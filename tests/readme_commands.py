@@ -32,13 +32,13 @@ TINY_ARGS: dict[str, list[str]] = {
     "train_gan.py": [
         "data.shapes_size=64", "model.nz=8", "model.ngf=8", "model.ndf=8", "train.batch_size=8", "train.steps=4",
         "log.every=2", "log.sample_every=2", "log.num_samples=8", "checkpoint.every=2", "eval.num_samples=8",
-        "eval.num_real=16", "eval.kid_subset_size=4", "eval.batch_size=8",
+        "eval.kid_subset_size=4", "eval.batch_size=8",
     ],
     "train_seg.py": [
-        "data.shapes_size=16", "data.shapes_val_size=4", "data.resolution=32", "train.batch_size=4", "train.steps=4",
-        "log.every=2", "checkpoint.every=2",
+        "data.shapes_size=16", "data.shapes_val_size=4", "data.resolution=32", "model.ngf=8", "model.ndf=8",
+        "train.batch_size=4", "train.steps=4", "log.every=2", "checkpoint.every=2",
     ],
-    "evaluate.py": ["--num-samples", "8", "eval.num_real=16", "eval.kid_subset_size=4", "eval.batch_size=8"],
+    "evaluate.py": ["--num-samples", "8", "eval.kid_subset_size=4", "eval.batch_size=8"],
     "benchmarks/shape_classifier.py": ["--train-images", "64", "--holdout", "16", "--epochs", "1"],
     "benchmarks/digit_classifier.py": ["--epochs", "1", "--holdout", "10"],
 }
