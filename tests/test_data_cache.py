@@ -272,7 +272,7 @@ def test_unconditional_then_conditional_training_on_one_folder(tmp_path):
     data = [*TINY, "data.name=image_folder", f"data.root={root}", "data.cache=disk", "train.steps=1", "checkpoint.every=1"]
     cond = ["data.labels=folders", "model.num_classes=auto", "model.g_cond=embed", "model.d_cond=projection"]
     for out, extra in (("uncond", []), ("cond", cond)):
-        res = run_cmd(["python", "train_gan.py", *data, *extra, f"out_dir={tmp_path / out}"])
+        res = run_cmd(["python", "train_gan.py", "--config", "tests/defaults.yaml", *data, *extra, f"out_dir={tmp_path / out}"])
         assert res.returncode == 0, res.stderr[-2000:]
     from gan.config import load_config, to_yaml
     from gan.generation.config import GANConfig

@@ -21,7 +21,7 @@ from readme_commands import TINY_ARGS, Command, options, read_commands, with_tin
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMANDS = [c for doc in DOCS for c in read_commands(doc, REPO)]
-LINKED = ["train_gan.py", "train_seg.py", "sample.py", "evaluate.py", "export.py", "demo.py", "predict_seg.py",
+LINKED = ["accelerate.yaml", "train_gan.py", "train_seg.py", "sample.py", "evaluate.py", "export.py", "demo.py", "predict_seg.py",
           "configs", "benchmarks", "gan"]
 
 

@@ -1,7 +1,6 @@
 """Experiment tracking through Accelerate's tracker API, safe offline and against tracker failures."""
 from __future__ import annotations
 
-import importlib
 import netrc
 import os
 import warnings
@@ -17,9 +16,6 @@ from ..errors import UserError
 # ``add_images`` reads NCHW unless told otherwise.
 IMAGE_KWARGS: dict[str, dict[str, Any]] = {"tensorboard": {"dataformats": "NHWC"}}
 # The package a tracker needs, and the extra of this project that installs it.
-TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboard")}
-
-
 def wandb_has_credentials() -> bool:
     """True when W&B could log in without asking: an API key in the environment or ~/.netrc."""
     if os.environ.get("WANDB_API_KEY"):
@@ -31,18 +27,17 @@ def wandb_has_credentials() -> bool:
 
 
 def check_tracker_installed(tracker: str) -> None:
-    """Stop before training when ``log.tracker`` names a tracker whose package is missing.
+    """Stop before training when ``log.tracker=tensorboard`` and its optional package is missing.
 
-    Accelerate would only warn and train on without any logging.
+    Accelerate would only warn and train on without any logging. (W&B is a core dependency.)
     """
-    if tracker not in TRACKER_PACKAGES:
+    if tracker != "tensorboard":
         return
-    package, extra = TRACKER_PACKAGES[tracker]
     try:
-        importlib.import_module(package)
+        import tensorboard  # noqa: F401  (a fixed name: no import by a configured string)
     except ImportError:
-        raise UserError(f"log.tracker={tracker} needs the '{package}' package, which is not installed: "
-                        f'pip install -e ".[{extra}]"') from None
+        raise UserError('log.tracker=tensorboard needs the \'tensorboard\' package, which is not installed: '
+                        'pip install -e ".[tensorboard]"') from None
 
 
 def tracker_settings(tracker: str, run_dir: str) -> tuple[str | None, dict[str, Any]]:
