@@ -3,11 +3,15 @@
     python evaluate.py runs/dcgan_mnist --metrics fid,kid --num-samples 10000
     python evaluate.py runs/dcgan_mnist/best data.split=test eval.num_real=5000
     python evaluate.py runs/quickstart/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
-    python evaluate.py runs/digits --metrics fid,class_accuracy eval.per_class=true eval.classifier_path=digits.pt
+    python evaluate.py runs/digits --metrics fid,class_accuracy eval.per_class=true eval.classifier_path=digits.pt eval.trust_torchscript=true
 
 A class-conditional export (model.num_classes > 0 in its JSON) is sampled with labels uniform over
 its classes; eval.per_class=true adds the FID of each class against the real images of that class
 (fid_class<k>) and their mean (intra_fid); class_accuracy needs eval.classifier_path.
+
+A TorchScript file (eval.feature_extractor=torchscript, a TorchScript eval.classifier_path) runs code
+when loaded: it is refused in one line unless this command line says eval.trust_torchscript=true
+(the value stored in the run is ignored, like its eval.cache_dir).
 
 The real data and evaluation settings default to the run's own config (stored in the export);
 ``data.*`` and ``eval.*`` overrides change them. The real-statistics cache is the one place not
@@ -34,7 +38,9 @@ if TYPE_CHECKING:
     from gan.generation.config import GANConfig
 
 OVERRIDABLE = ("data.", "eval.")
-MACHINE_KEYS = ("cache_dir", "download_weights")  # eval.* keys of the stored config that evaluate.py ignores
+# eval.* keys of the stored config that evaluate.py ignores: a downloaded run must not pick where its
+# cache is read from, fetch weights, or opt in to running TorchScript code.
+MACHINE_KEYS = ("cache_dir", "download_weights", "trust_torchscript")
 
 
 def build_parser() -> argparse.ArgumentParser:

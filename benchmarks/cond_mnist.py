@@ -66,7 +66,8 @@ def eval_overrides(args: argparse.Namespace) -> list[str]:
     """Digit-classifier FID + class_accuracy (+ per-digit FID) against the whole folder."""
     clf = str(Path(args.classifier).resolve())
     return [f"data.root={args.data}", "data.limit=0", "eval.feature_extractor=torchscript", f"eval.feature_extractor_path={clf}",
-            f"eval.classifier_path={clf}", f"eval.per_class={str(not args.no_per_class).lower()}"]
+            f"eval.classifier_path={clf}", f"eval.per_class={str(not args.no_per_class).lower()}",
+            "eval.trust_torchscript=true"]  # the TorchScript file digit_classifier.py wrote
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
     python benchmarks/digit_classifier.py                          # 32x32, -> runs/digit_classifier/digits32.pt
     python benchmarks/digit_classifier.py --resolution 28 --out digits28.pt
     python evaluate.py runs/digits eval.feature_extractor=torchscript eval.feature_extractor_path=runs/digit_classifier/digits32.pt \
-        eval.metrics=fid,class_accuracy eval.classifier_path=runs/digit_classifier/digits32.pt eval.per_class=true
+        eval.metrics=fid,class_accuracy eval.classifier_path=runs/digit_classifier/digits32.pt eval.per_class=true eval.trust_torchscript=true
 
 Trains (seeded, CPU, about 2.5 CPU minutes) on ``../shared/data/mnist-test`` (the 10,000 MNIST test images
 as ``<digit>/<index>.png``): a seeded split of 9,000 training and 1,000 held-out images, 3 epochs of batch 32,
@@ -11,7 +11,8 @@ then prints the held-out accuracy of the exported file. The file maps float imag
 ``(N, 3, H, W)`` in [0, 1] at ``--resolution`` (what the toolkit's evaluation feeds custom
 extractors; it reads ``x[:, :1]``) to ``(features, logits)``: 128-d penultimate features and 10
 digit logits. So the same file serves as ``eval.feature_extractor=torchscript`` (FID, KID, IS in
-digit features) and as ``eval.classifier_path`` (``class_accuracy``).
+digit features) and as ``eval.classifier_path`` (``class_accuracy``), with ``eval.trust_torchscript=true``
+(loading TorchScript runs code from the file: trust only files you made).
 
 FIDs computed in these features are NOT Inception FIDs: they are not comparable with published FID
 numbers (which use torch-fidelity's InceptionV3), only with each other, for the same file.

@@ -1,7 +1,7 @@
 """A small shape CNN (circle / square / triangle) for scoring the quick start's conditional generator.
 
     python benchmarks/shape_classifier.py      # the quick start's shapes -> runs/shape_classifier/shapes32.pt
-    python evaluate.py runs/quickstart eval.metrics=class_accuracy eval.classifier_path=runs/shape_classifier/shapes32.pt
+    python evaluate.py runs/quickstart eval.metrics=class_accuracy eval.classifier_path=runs/shape_classifier/shapes32.pt eval.trust_torchscript=true
     python benchmarks/shape_classifier.py --train-images 600 --holdout 90 --epochs 1 --out /tmp/toy.pt   # a toy-sized try
 
 Trains (seeded, CPU, about a minute) on one-shape images of the embedded shapes dataset, drawn with
@@ -9,7 +9,8 @@ the quick-start config's data settings (``--config``; ``key=value`` overrides as
 another seed, and checks on held-out images of the config's own seed. The TorchScript file maps
 float images ``(N, 3, H, W)`` in [0, 1] (what the evaluation feeds custom extractors) to
 ``(features (N, 128), logits (N, 3))`` in the order of ``gan.data.shapes.SHAPE_NAMES``, so it serves
-as ``eval.classifier_path`` (``class_accuracy``) and as a feature extractor. Its held-out accuracy is
+as ``eval.classifier_path`` (``class_accuracy``) and as a feature extractor, both with ``eval.trust_torchscript=true``
+(TorchScript runs code: trust only files you made). Its held-out accuracy is
 printed: a ``class_accuracy`` is only as good as the classifier that scores it.
 """
 from __future__ import annotations

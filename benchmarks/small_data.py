@@ -53,7 +53,7 @@ def run_overrides(args: argparse.Namespace, out_dir: Path) -> list[str]:
         "data.name=image_folder", f"data.root={args.data}", "data.download=false", "data.resolution=32", "data.channels=1",
         f"data.limit={args.limit}", f"data.limit_seed={args.seed}", f"train.seed={args.seed}", f"train.steps={args.steps}",
         f"eval.every={args.eval_every}", "eval.metrics=fid", "eval.feature_extractor=torchscript",
-        f"eval.feature_extractor_path={Path(args.extractor).resolve()}", f"eval.num_samples={args.num_samples}",
+        f"eval.feature_extractor_path={Path(args.extractor).resolve()}", "eval.trust_torchscript=true", f"eval.num_samples={args.num_samples}",
         f"checkpoint.every={args.steps}", "log.tracker=none", f"out_dir={out_dir}", "overwrite=true",
     ]
 

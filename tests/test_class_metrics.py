@@ -1,6 +1,6 @@
 """class_accuracy and per-class FID (eval.per_class) of conditional generators, with known answers.
 
-The classifier is a TorchScript module that predicts ``round(mean of channel 0 * 10)``; the
+The classifier is a TorchScript module (loaded with eval.trust_torchscript=true) that predicts ``round(mean of channel 0 * 10)``; the
 stand-in generators of tests/class_standins.py paint ``label / 10`` there, so the accuracy is known
 by construction. Per-class FID uses a tiny TorchScript feature extractor (no Inception) and a
 generator that replays the real images of the requested class, so each class's FID is ~0.
@@ -68,7 +68,7 @@ def script(module: nn.Module, path: Path) -> str:
 
 def accuracy_evaluator(tmp_path: Path, classifier: nn.Module | None = None, n: int = 40) -> Evaluator:
     path = script(classifier or RoundClassifier(), tmp_path / "clf.pt")
-    cfg = EvalConfig(num_samples=n, batch_size=8, metrics=["class_accuracy"], classifier_path=path, seed=3)
+    cfg = EvalConfig(num_samples=n, batch_size=8, metrics=["class_accuracy"], classifier_path=path, seed=3, trust_torchscript=True)
     return Evaluator(cfg, DataConfig(name="shapes", resolution=RES), tmp_path / "cache")
 
 
@@ -99,7 +99,7 @@ def test_class_accuracy_takes_logits_alone_and_is_seeded(tmp_path: Path):
 
 
 def test_class_accuracy_errors_are_one_line(tmp_path: Path):
-    with pytest.raises(EvalError, match=r"^config key 'eval.classifier_path': got '', expected a TorchScript classifier file"):
+    with pytest.raises(EvalError, match=r"^config key 'eval.classifier_path': got '', expected a classifier file"):
         Evaluator(EvalConfig(metrics=["class_accuracy"]), DataConfig(name="shapes"), tmp_path)
     with pytest.raises(EvalError, match=r"^eval.classifier_path '.*missing.pt' does not exist"):
         Evaluator(EvalConfig(metrics=["class_accuracy"], classifier_path=str(tmp_path / "missing.pt")), DataConfig(name="shapes"), tmp_path)
@@ -130,7 +130,7 @@ def labelled_folder(tmp_path: Path) -> Path:
 def per_class_setup(folder: Path, tmp_path: Path) -> tuple[Evaluator, list[torch.Tensor]]:
     data = DataConfig(name="image_folder", root=str(folder), resolution=RES, labels="folders", cache="none")
     cfg = EvalConfig(num_samples=18, batch_size=4, metrics=["fid"], per_class=True, feature_extractor="torchscript",
-                     feature_extractor_path=script(Moments(), tmp_path / "moments.pt"))
+                     feature_extractor_path=script(Moments(), tmp_path / "moments.pt"), trust_torchscript=True)
     real = build_image_dataset(data)
     by_class = [torch.stack([real[i][0] for i in range(len(real)) if real[i][1] == k]) for k in range(3)]
     return Evaluator(cfg, data, tmp_path / "cache"), by_class
@@ -176,7 +176,7 @@ def test_evaluate_cli_prints_and_writes_class_metrics(tmp_path: Path, monkeypatc
     monkeypatch.setattr(sampling, "load_generator", load_painter)  # the stand-in class, read by the export reader
     clf = script(RoundClassifier(), tmp_path / "clf.pt")
     code = evaluate.main([str(export), "--metrics", "class_accuracy", "--num-samples", "16", f"eval.classifier_path={clf}",
-                          "--out", str(tmp_path / "e.json")])
+                          "eval.trust_torchscript=true", "--out", str(tmp_path / "e.json")])
     out = capsys.readouterr().out
     assert code == 0
     assert "class_accuracy  1" in out and "protocol: 16 generated at 8px; class_accuracy by" in out

@@ -106,6 +106,6 @@ def test_evaluation_compares_with_the_whole_dataset_not_the_limited_subset(tmp_p
 
     extractor = tmp_path / "features.pt"
     torch.jit.script(nn.Flatten()).save(str(extractor))
-    ev = EvalConfig(feature_extractor="torchscript", feature_extractor_path=str(extractor))
+    ev = EvalConfig(feature_extractor="torchscript", feature_extractor_path=str(extractor), trust_torchscript=True)
     evaluator = Evaluator(ev, DataConfig(name="shapes", resolution=8, shapes_size=20, limit=5), tmp_path / "cache")
     assert len(evaluator.real_dataset()) == 20

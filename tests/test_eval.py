@@ -204,7 +204,8 @@ def test_torchscript_and_state_dict_extractors_agree(tmp_path):
     real = real_images()
     results = {}
     for kind, path in (("torchscript", "tiny.pt"), ("tiny-test", "tiny.safetensors")):
-        cfg = EvalConfig(num_samples=N, batch_size=N, feature_extractor=kind, feature_extractor_path=str(tmp_path / path))
+        cfg = EvalConfig(num_samples=N, batch_size=N, feature_extractor=kind, feature_extractor_path=str(tmp_path / path),
+                         trust_torchscript=kind == "torchscript")
         ev = Evaluator(cfg, shapes_data(), tmp_path / "cache")
         results[kind] = [ev.evaluate_images(noisy(real, s), progress=False) for s in (0.0, 0.5)]
     ts, mod = results["torchscript"], results["tiny-test"]
@@ -218,12 +219,14 @@ def test_torchscript_and_state_dict_extractors_agree(tmp_path):
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_features_only_extractor_refuses_inception_score(tmp_path):
     torch.jit.save(torch.jit.script(TinyFeatures()), tmp_path / "tiny.pt")
-    cfg = EvalConfig(num_samples=N, batch_size=N, metrics=["is"], feature_extractor="torchscript", feature_extractor_path=str(tmp_path / "tiny.pt"))
+    cfg = EvalConfig(num_samples=N, batch_size=N, metrics=["is"], feature_extractor="torchscript", feature_extractor_path=str(tmp_path / "tiny.pt"),
+                     trust_torchscript=True)
     with pytest.raises(EvalError, match="Inception Score needs"):
         Evaluator(cfg, shapes_data(), tmp_path).evaluate_images(real_images(), progress=False)
     with pytest.raises(EvalError, match="not a TorchScript file"):
         (tmp_path / "junk.pt").write_bytes(b"junk")
-        Evaluator(EvalConfig(feature_extractor="torchscript", feature_extractor_path=str(tmp_path / "junk.pt")), shapes_data(), tmp_path)
+        Evaluator(EvalConfig(feature_extractor="torchscript", feature_extractor_path=str(tmp_path / "junk.pt"), trust_torchscript=True),
+                  shapes_data(), tmp_path)
 
 
 def test_a_requested_stop_ends_the_evaluation_before_its_next_batch(weights, tmp_path, fast_inception):

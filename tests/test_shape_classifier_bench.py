@@ -68,7 +68,8 @@ def test_readme_commands_write_the_classifier_that_evaluate_class_accuracy_reads
     monkeypatch.syspath_prepend(str(REPO))
     import evaluate
 
-    argv = ["runs/quickstart", "eval.metrics=class_accuracy", "eval.classifier_path=runs/shape_classifier/shapes32.pt", "eval.num_samples=30"]
+    argv = ["runs/quickstart", "eval.metrics=class_accuracy", "eval.classifier_path=runs/shape_classifier/shapes32.pt", "eval.num_samples=30",
+            "eval.trust_torchscript=true"]
     assert evaluate.main(argv + ["--device", "cpu"]) == 0
     result = json.loads((tmp_path / "runs" / "quickstart" / "export" / "evaluation.json").read_text())
     assert 0.0 <= result["metrics"]["class_accuracy"] <= 1.0

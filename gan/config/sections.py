@@ -103,7 +103,7 @@ class EvalConfig(Section):
     inception_weights: str = ""  # path to torch-fidelity's pt_inception weights; "" = torch hub cache
     cache_dir: str = ""  # real-statistics cache; "" = <out_dir>/../.fidelity_cache
     feature_extractor: str = "inception-v3-compat"  # inception-v3-compat (standard), torchscript (eval.feature_extractor_path) or a registered name
-    feature_extractor_path: str = ""  # TorchScript file for a custom extractor
+    feature_extractor_path: str = ""  # weights of a registered extractor (safetensors), or the TorchScript file of feature_extractor=torchscript
     num_real: int = 0  # real images compared against; 0 = the whole split
     kid_subset_size: int = 1000  # capped at the number of generated / real images
     isc_splits: int = 10  # Inception Score: splits of the generated images
@@ -112,7 +112,12 @@ class EvalConfig(Section):
     # Resumable: it changes no result, and checkpoints from before "auto" stored the old default false.
     download_weights: Literal[DOWNLOAD_WEIGHTS] = resumable("auto")  # type: ignore[valid-type]
     per_class: bool = False  # conditional generators: also FID per class against that class's real images (intra-FID)
-    classifier_path: str = ""  # TorchScript classifier of the class_accuracy metric: [0,1] images -> logits or (features, logits)
+    # classifier of the class_accuracy metric, [0,1] images -> logits or (features, logits): safetensors of a registered module
+    # (gan.evaluation.save_module_weights), or a TorchScript file (needs trust_torchscript)
+    classifier_path: str = ""
+    # load TorchScript files (feature_extractor=torchscript, a TorchScript classifier_path): runs code from the file, so only
+    # for files you trust. evaluate.py ignores the value stored in a run: only its own command line sets it.
+    trust_torchscript: bool = resumable(False)
 
     def checks(self) -> list[Check]:
         n = MIN_EVAL_IMAGES
@@ -127,7 +132,7 @@ class EvalConfig(Section):
             ("kid_subset_size", self.kid_subset_size >= n, f">= {n}"),
             ("isc_splits", self.isc_splits >= 1, ">= 1"),
             ("classifier_path", "class_accuracy" not in [m.strip().lower() for m in self.metrics] or bool(self.classifier_path.strip()),
-             "a TorchScript classifier file (torch.jit.save) when eval.metrics has class_accuracy"),
+             "a classifier file when eval.metrics has class_accuracy"),
         ]
 
 

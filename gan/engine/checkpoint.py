@@ -23,8 +23,8 @@ from safetensors import safe_open
 
 from ..errors import first_line
 from .formats import (
-    CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, CheckpointError, load_safetensors, rng_file,
-    save_safetensors_atomic, write_json_atomic,
+    CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, WRITE_ERRORS, CheckpointError, WriteError, load_safetensors, rng_file,
+    save_safetensors_atomic, write_failure, write_json_atomic,
 )
 
 PICKLED_SUFFIXES = (".bin", ".pkl", ".pt", ".pth")  # read with weights_only=True, never plain unpickling
@@ -178,10 +178,10 @@ class CheckpointManager:
         """A failed write (e.g. a full disk) becomes one line naming the folder and the free space."""
         try:
             yield
-        except (OSError, RuntimeError) as err:  # torch reports a failed write as RuntimeError
+        except (*WRITE_ERRORS, WriteError, RuntimeError) as err:  # torch reports a failed write as RuntimeError
             free = shutil.disk_usage(self.root).free / 2**20
             raise CheckpointError(
-                f"cannot write checkpoint '{tmp}': {first_line(err)} ({free:.0f} MiB free on that disk); "
+                f"cannot write checkpoint '{tmp}': {write_failure(err)} ({free:.0f} MiB free on that disk); "
                 f"the previous complete checkpoints in '{self.root}' are kept"
             ) from None
 

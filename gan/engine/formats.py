@@ -17,14 +17,17 @@ Everything is written atomically (temp file + rename) and read without executing
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -143,10 +146,51 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+WRITE_ERRORS = (OSError, SafetensorError)  # what a failed write raises (safetensors wraps the OS error in its own type)
+# safetensors' message: "Error while serializing: I/O error: No space left on device (os error 28)[ at path ...]"
+_SAFETENSORS_IO = re.compile(r"I/O error: (.*?)(?: at path .*)?$")
+
+
+class WriteError(UserError):
+    """A file that could not be written (a full disk, no permission): one line naming it and the free space."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"cannot write '{path}': {reason} ({free_mib(self.path):.0f} MiB free on that disk)")
+
+
+def free_mib(path: Path) -> float:
+    """Free space, in MiB, of the disk holding ``path`` (or its nearest existing parent)."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    return shutil.disk_usage(existing).free / 2**20
+
+
+def write_failure(err: BaseException) -> str:
+    """Why a write failed, in one line: the OS error inside safetensors' message, else the error's first line."""
+    if isinstance(err, WriteError):
+        return err.reason
+    text = first_line(err)
+    found = _SAFETENSORS_IO.search(text) if isinstance(err, SafetensorError) else None
+    return found.group(1) if found else text
+
+
 def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write ``tensors`` to ``path`` by temp file + fsync + rename: ``path`` is the old file or the complete new one.
+
+    A failed write (e.g. a full disk) removes the temp file and raises :class:`WriteError` (one line).
+    """
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "rb") as f:  # a full disk can first show at the flush; never rename unflushed data into place
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):  # no partial file is left behind, whatever stopped the write
+            tmp.unlink(missing_ok=True)
+        if isinstance(err, WRITE_ERRORS):
+            raise WriteError(path, write_failure(err)) from None
+        raise
 
 
 def _link_entry(src: str | Path, dst: str | Path) -> None:

@@ -4,10 +4,12 @@
   k and the real images of class k (the real data's own labels), plus their mean ``intra_fid``.
   Each class gets ``eval.num_samples // num_classes`` generated images (at least 2); the real
   statistics of each class are cached like the whole set's, under the whole set's key + the class.
-- **class_accuracy**: the fraction of generated images that a classifier (TorchScript file
-  ``eval.classifier_path``, float images ``(N, 3, H, W)`` in [0, 1] as the custom feature extractors
-  get them, returning logits ``(N, num_classes)`` or ``(features, logits)``) assigns to the label they
-  were generated with. Labels are uniform over the classes and, like the latents, seeded by ``eval.seed``.
+- **class_accuracy**: the fraction of generated images that a classifier (``eval.classifier_path``:
+  a safetensors state dict of a module registered with ``register_module_extractor``, written by
+  ``save_module_weights``, or a TorchScript file with ``eval.trust_torchscript=true``; float images
+  ``(N, 3, H, W)`` in [0, 1] as the custom feature extractors get them, returning logits
+  ``(N, num_classes)`` or ``(features, logits)``) assigns to the label they were generated with.
+  Labels are uniform over the classes and, like the latents, seeded by ``eval.seed``.
 
 Generated images reach both through the same uint8 conversion as every other metric.
 """
@@ -26,7 +28,7 @@ from ..config import MIN_EVAL_IMAGES
 from ..data import NO_LABEL
 from ..engine.stop import raise_if_stop_requested
 from . import real_cache
-from .extractors import load_torchscript
+from .extractors import is_safetensors, load_module_weights, load_torchscript
 from .frechet import frechet_distance
 from .inputs import GeneratorSource, UInt8Images, to_uint8_rgb
 from .weights import EvalError
@@ -37,11 +39,20 @@ if TYPE_CHECKING:
 CLASSIFIER_KEY = "eval.classifier_path"
 
 
-def load_classifier(path: str) -> torch.jit.ScriptModule:
-    """The ``class_accuracy`` classifier; one-line :class:`EvalError` naming ``eval.classifier_path``."""
+def load_classifier(path: str, trust_torchscript: bool = False) -> nn.Module:
+    """The ``class_accuracy`` classifier; one-line :class:`EvalError` naming ``eval.classifier_path``.
+
+    A safetensors file fills the registered module it names; anything else is TorchScript, loaded
+    only with ``trust_torchscript`` (``eval.trust_torchscript``) because it runs code from the file.
+    """
     if not path.strip():
-        raise EvalError(f"{CLASSIFIER_KEY} is empty; the class_accuracy metric needs a TorchScript classifier file (torch.jit.save)")
-    return load_torchscript(Path(path).expanduser().resolve(), CLASSIFIER_KEY).eval()
+        raise EvalError(f"{CLASSIFIER_KEY} is empty; the class_accuracy metric needs a classifier file "
+                        "(safetensors of a registered module, or TorchScript with eval.trust_torchscript=true)")
+    found = Path(path).expanduser().resolve()
+    if found.is_file() and is_safetensors(found):
+        net, _ = load_module_weights(found, CLASSIFIER_KEY)
+        return net.eval().requires_grad_(False)
+    return load_torchscript(found, CLASSIFIER_KEY, trusted=trust_torchscript).eval()
 
 
 def classifier_logits(out: Any, count: int, classes: int) -> torch.Tensor:

@@ -77,10 +77,10 @@ class Evaluator:
         self.device = torch.device(device)
         requested = parse_metrics(cfg.metrics)
         self.metrics: list[Metric] = [m for m in requested if m.fidelity]  # the torch-fidelity ones
-        self.classifier = class_metrics.load_classifier(cfg.classifier_path) if len(requested) > len(self.metrics) else None
+        self.classifier = class_metrics.load_classifier(cfg.classifier_path, cfg.trust_torchscript) if len(requested) > len(self.metrics) else None
         # class_accuracy alone needs no feature extractor (nor Inception weights)
         self.extractor: ExtractorSpec = resolve_extractor(
-            cfg.feature_extractor, cfg.inception_weights, cfg.feature_extractor_path, cfg.download_weights
+            cfg.feature_extractor, cfg.inception_weights, cfg.feature_extractor_path, cfg.download_weights, cfg.trust_torchscript
         ) if self.metrics or cfg.per_class else None  # type: ignore[assignment]
         self._real: Dataset | None = None
         self._full_size = 0

@@ -3,9 +3,14 @@
 A custom extractor is any module mapping float images ``(N, 3, H, W)`` in [0, 1] at the dataset
 resolution (grayscale repeated to 3 channels; take ``x[:, :1]`` for 1-channel nets) to features
 ``(N, D)``, or to a tuple ``(features, logits)`` when the Inception Score is wanted too. It comes
-either as a TorchScript file (``eval.feature_extractor=torchscript``, ``eval.feature_extractor_path``),
-or from Python as a class/factory plus a state dict (:func:`register_module_extractor`). Both are
+either from Python as a class/factory plus a state dict (:func:`register_module_extractor`), or as a
+TorchScript file (``eval.feature_extractor=torchscript``, ``eval.feature_extractor_path``). Both are
 registered with torch-fidelity's ``register_feature_extractor``, so its metrics and caching apply.
+
+A TorchScript file is a program: loading and calling it runs whatever code it holds (it can write
+files). It is loaded only with ``eval.trust_torchscript=true``; otherwise one line refuses it before
+``torch.jit.load`` sees a byte. A state dict (safetensors) only fills the tensors of a class that was
+registered in Python, so it needs no trust.
 """
 from __future__ import annotations
 
@@ -19,13 +24,17 @@ from torch import nn
 from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
+from ..engine.formats import save_safetensors_atomic
 from ..errors import first_line
 from .weights import AUTO, EvalError, check_inception_state_dict, file_sha256, resolve_inception_weights
 
 INCEPTION = "inception-v3-compat"
 TORCHSCRIPT = "torchscript"
 FEATURES, LOGITS = "features", "logits"
+TRUST_KEY = "eval.trust_torchscript"
+MODULE_METADATA_KEY = "gan_toolkit_module"  # safetensors metadata: the registered name whose class the weights fill
 _MODULE_EXTRACTORS: dict[str, str] = {}  # name -> "module.Class" of the factory, for the protocol
+_MODULE_BUILDS: dict[str, Callable[[], nn.Module]] = {}  # name -> the factory itself
 
 
 @dataclass(frozen=True)
@@ -90,13 +99,22 @@ class TorchScriptExtractor(ModuleFeatureExtractor):
     """A ``torch.jit.save``-d module; its file comes in as torch-fidelity's weights path."""
 
     def load_module(self, path: str | None) -> nn.Module:
-        return load_torchscript(Path(path or ""))
+        # Registered by resolve_extractor only after it checked eval.trust_torchscript for this very file.
+        return load_torchscript(Path(path or ""), trusted=True)
 
 
-def load_torchscript(path: Path, key: str = "eval.feature_extractor_path") -> torch.jit.ScriptModule:
-    """A TorchScript file on the CPU; one-line :class:`EvalError` naming config ``key`` when it is missing or not one."""
+def refuse_untrusted(path: Path, key: str) -> EvalError:
+    """The one-line refusal of a TorchScript file loaded without ``eval.trust_torchscript=true``."""
+    return EvalError(f"{key} '{path}' would be loaded as TorchScript, which runs code from the file; set {TRUST_KEY}=true "
+                     "only if you trust that file (or use a safetensors state dict of a registered module)")
+
+
+def load_torchscript(path: Path, key: str = "eval.feature_extractor_path", trusted: bool = False) -> torch.jit.ScriptModule:
+    """A TorchScript file on the CPU, only when ``trusted`` (it runs code); one-line :class:`EvalError` naming config ``key``."""
     if not path.is_file():
         raise EvalError(f"{key} '{path}' does not exist (a TorchScript file from torch.jit.save)")
+    if not trusted:
+        raise refuse_untrusted(path, key)
     try:
         with warnings.catch_warnings():  # torch >= 2.10 flags TorchScript as deprecated; it still loads
             warnings.simplefilter("ignore", FutureWarning)
@@ -134,7 +152,56 @@ def register_module_extractor(name: str, build: Callable[[], nn.Module]) -> str:
     FEATURE_EXTRACTORS_REGISTRY.pop(name, None)  # re-registering a module name replaces it
     register_feature_extractor(name, cls)
     _MODULE_EXTRACTORS[name] = f"{getattr(build, '__module__', '?')}.{getattr(build, '__qualname__', repr(build))}"
+    _MODULE_BUILDS[name] = build
     return name
+
+
+def registered_module(name: str) -> str:
+    """``name`` if it was given to :func:`register_module_extractor`, else a one-line :class:`EvalError`."""
+    if name not in _MODULE_BUILDS:
+        known = ", ".join(_MODULE_BUILDS) or "none in this process"
+        raise EvalError(f"no module is registered as '{name}' (registered: {known}); call register_module_extractor('{name}', cls) first")
+    return name
+
+
+def save_module_weights(module: nn.Module, path: str | Path, name: str) -> Path:
+    """Write ``module``'s state dict as safetensors naming registered module ``name`` (what a state-dict classifier needs)."""
+    path = Path(path)
+    save_safetensors_atomic(module.state_dict(), path, metadata={MODULE_METADATA_KEY: registered_module(name)})
+    return path
+
+
+def load_module_weights(path: Path, key: str) -> tuple[nn.Module, str]:
+    """The registered module that safetensors file ``path`` names in its metadata, with its weights; and that name.
+
+    Only data is read: the class was registered in Python, the file fills its tensors.
+    """
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            name = (f.metadata() or {}).get(MODULE_METADATA_KEY, "")
+    except Exception as err:  # safetensors raises its own error type for a corrupt or foreign file
+        raise EvalError(f"{key} '{path}' is not a readable safetensors file: {first_line(err)}") from None
+    if not name:
+        raise EvalError(f"{key} '{path}' names no module in its metadata ('{MODULE_METADATA_KEY}'); "
+                        "write it with gan.evaluation.save_module_weights(net, path, name)")
+    net = _MODULE_BUILDS[registered_module(name)]()
+    state, expected = load_state_dict_file(path), net.state_dict()
+    # load_state_dict's own error names no key on its first line
+    bad = sorted(set(state) ^ set(expected)) + [k for k in state if k in expected and state[k].shape != expected[k].shape]
+    if bad:
+        raise EvalError(f"{key} '{path}' does not fit module '{name}': {len(bad)} missing, unexpected or misshapen key(s) "
+                        f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+    net.load_state_dict(state)
+    return net, name
+
+
+def is_safetensors(path: Path) -> bool:
+    """True when ``path`` starts like a safetensors file (an 8-byte header length, then the JSON header's '{')."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:] == b"{"
 
 
 def _register_torchscript(path: Path) -> str:
@@ -153,8 +220,12 @@ def _optional_file(path: str, key: str) -> Path | None:
     return found.resolve()
 
 
-def resolve_extractor(kind: str, inception_weights: str = "", extractor_path: str = "", download: bool | str = AUTO) -> ExtractorSpec:
-    """Check that the configured extractor can be built (fetching missing Inception weights as ``download`` allows); its spec."""
+def resolve_extractor(kind: str, inception_weights: str = "", extractor_path: str = "", download: bool | str = AUTO,
+                      trust_torchscript: bool = False) -> ExtractorSpec:
+    """Check that the configured extractor can be built (fetching missing Inception weights as ``download`` allows); its spec.
+
+    A TorchScript extractor is loaded only with ``trust_torchscript`` (``eval.trust_torchscript``): it runs code.
+    """
     if kind == INCEPTION:
         weights = resolve_inception_weights(inception_weights, download)
         check_inception_state_dict(weights)
@@ -163,7 +234,7 @@ def resolve_extractor(kind: str, inception_weights: str = "", extractor_path: st
         if not extractor_path:
             raise EvalError("eval.feature_extractor=torchscript needs eval.feature_extractor_path=<file saved by torch.jit.save>")
         path = Path(extractor_path).expanduser().resolve()
-        load_torchscript(path)  # fail now, not at the first periodic evaluation
+        load_torchscript(path, trusted=trust_torchscript)  # fail now, not at the first periodic evaluation
         return ExtractorSpec(_register_torchscript(path), TORCHSCRIPT, path, file_sha256(path))
     if kind in _MODULE_EXTRACTORS:
         weights = _optional_file(extractor_path, "eval.feature_extractor_path")
