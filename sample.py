@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 from gan.cli import exit_process, fail, run_cli  # light (no torch): --help stays fast; torch is imported after parsing
 
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         nz = meta["model"]["nz"]
         if C.num_classes(meta) or args.labels or args.per_label is not None:
             return sample_conditional(args, model, meta, seeds)
+        if args.grid:
+            S.check_grid_size(len(seeds))
         if args.out:
             S.check_free_space(args.out, len(seeds), meta["model"]["resolution"])
         if args.grid:
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(job)
 
 
-def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: list[int]) -> int:
+def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: Sequence[int]) -> int:
     """``--grid``/``--out``/``--interpolate`` of a class-conditional export (``--labels`` picks the classes)."""
     from gan.generation import class_sampling as C
     from gan.generation import sampling as S
@@ -118,12 +120,15 @@ def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: 
         labels = C.parse_labels(args.labels, classes, C.label_names(meta)) if args.labels else None
     except ValueError as err:
         return fail(str(err))
+    columns = seeds if args.seeds else range(args.per_label or C.DEFAULT_PER_LABEL)  # of --grid, with a row per label
+    rows = labels or C.default_grid_labels(classes)
     out_count = len(seeds) * (len(labels) if labels else 1)  # --out: --num per label, or --num cycling the classes
+    if args.grid:
+        S.check_grid_size(len(rows) * len(columns))
     if args.out:
         S.check_free_space(args.out, out_count, meta["model"]["resolution"])
     if args.grid:
-        columns = seeds if args.seeds else list(range(args.per_label or C.DEFAULT_PER_LABEL))
-        plan = C.per_label(labels or C.default_grid_labels(classes), columns, nz)
+        plan = C.per_label(rows, columns, nz)
         images = S.generate(model, plan.latents, args.batch_size, progress=True, labels=plan.labels)
         print(f"wrote {S.save_grid(images, args.grid, len(columns))} (one row per label, one column per seed)")
     if args.out:

@@ -50,13 +50,26 @@ def test_a_request_larger_than_the_free_disk_is_refused_before_anything_is_writt
     monkeypatch.setattr(S, "latents_for_seeds", lambda seeds, nz: made.append(1))
     source = conditional if labels else export
     out = tmp_path / "out"
-    argv = [str(source), "--out", str(out), "--grid", str(tmp_path / "g.png"), "--num", str(HUGE), *labels]
+    argv = [str(source), "--out", str(out), "--num", str(HUGE), *labels]
+    if labels:  # a small grid (a column per --per-label seed) that is not written either
+        argv += ["--grid", str(tmp_path / "g.png")]
     assert sample.main(argv) == 2
     count = HUGE * (2 if labels else 1)
     need = count * (3 * 16 * 16 + S.PNG_OVERHEAD_BYTES) / 2**30
     assert capsys.readouterr().err == (f"error: --out '{out}': {count} images of 16x16 may take up to {need:.1f} GiB, but its "
                                        "filesystem has 1.0 GiB free; ask for fewer images or free some space\n")
     assert made == [] and not out.exists() and not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("argv, count", [(["--num", str(HUGE)], HUGE), (["--seeds", "0-3999", "--labels", "0-2"], 12_000)])
+def test_a_grid_beyond_the_maximum_is_refused_before_anything_is_made(export, conditional, tmp_path, capsys, monkeypatch, argv, count):
+    made: list[int] = []
+    monkeypatch.setattr(S, "latents_for_seeds", lambda seeds, nz: made.append(1))
+    source = conditional if "--labels" in argv else export
+    assert sample.main([str(source), "--grid", str(tmp_path / "g.png"), *argv]) == 2
+    assert capsys.readouterr().err == (f"error: --grid: {count} images in one grid; expected at most {S.MAX_GRID_IMAGES} "
+                                       "(write more with --out, which streams them)\n")
+    assert made == [] and not (tmp_path / "g.png").exists()
 
 
 def test_a_huge_num_is_generated_one_batch_at_a_time(export, tmp_path, monkeypatch):

@@ -118,6 +118,16 @@ def check_free_space(folder: str | Path, count: int, resolution: int) -> None:
                         f"but its filesystem has {free / 2**30:.1f} GiB free; ask for fewer images or free some space")
 
 
+MAX_GRID_IMAGES = 10_000  # one grid PNG is built in memory: e.g. 100 x 100 tiles; --out streams any number
+
+
+def check_grid_size(count: int) -> None:
+    """Refuse (one-line :class:`DataError`) a ``--grid`` of more than :data:`MAX_GRID_IMAGES` images, before any is made."""
+    if count > MAX_GRID_IMAGES:
+        raise DataError(f"--grid: {count} images in one grid; expected at most {MAX_GRID_IMAGES} (write more with --out, "
+                        "which streams them)")
+
+
 def _batches(items: Iterable[tuple[str, int, int | None]], size: int) -> Iterator[list[tuple[str, int, int | None]]]:
     """``items`` in consecutive lists of ``size`` (the last may be shorter), drawn one list at a time."""
     items = iter(items)
@@ -156,5 +166,6 @@ def interpolation_latents(seeds: Sequence[int], nz: int, steps: int) -> torch.Te
     return torch.cat(rows)
 
 
-__all__ = ["PNG_OVERHEAD_BYTES", "check_free_space", "generate", "interpolation_latents", "latents_for_seeds", "load_generator",
-           "parse_seeds", "png_bytes_estimate", "save_grid", "save_individual", "slerp", "write_individual"]
+__all__ = ["MAX_GRID_IMAGES", "PNG_OVERHEAD_BYTES", "check_free_space", "check_grid_size", "generate", "interpolation_latents",
+           "latents_for_seeds", "load_generator", "parse_seeds", "png_bytes_estimate", "save_grid", "save_individual", "slerp",
+           "write_individual"]
