@@ -27,15 +27,22 @@ def test_alias_bomb_is_refused_before_any_value_is_built(tmp_path, monkeypatch):
     monkeypatch.setattr(yaml.SafeLoader, "construct_document", lambda self, node: built.append(node))
     with pytest.raises(ConfigError) as err:
         load_config(GANConfig, path)
-    assert str(err.value) == (f"config file '{path}': more than {MAX_CONFIG_VALUES} values once its YAML aliases (*name) "
-                              "are expanded; expected a config of plain keys and values (see configs/)")
+    assert str(err.value) == (f"config file '{path}': key 'a3' holds more than {MAX_CONFIG_VALUES} values once YAML aliases "
+                              "(*name) are expanded; expected a config of plain keys and values (see configs/)")
     assert built == []  # measured on the node graph: no Python list was built, let alone expanded
+
+
+def test_alias_bomb_inside_a_known_key_names_that_key():
+    nested = "model:\n  attention: [&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], " \
+             "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]]\n"
+    with pytest.raises(ConfigError, match=r"^key 'model\.attention' holds more than 10000 values once YAML aliases \(\*name\) are expanded;"):
+        load_yaml(nested)
 
 
 def test_alias_bomb_in_an_override_is_refused():
     bomb = "[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], " \
            "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], *d, *d]"
-    with pytest.raises(ConfigError, match=r"^override 'model\.attention=\[&a .*\.\.\..*': more than 10000 values once its YAML"):
+    with pytest.raises(ConfigError, match=r"^override 'model\.attention=\[&a .*\.\.\..*': the YAML holds more than 10000 values once YAML aliases"):
         load_config(GANConfig, None, [f"model.attention={bomb}"])
 
 

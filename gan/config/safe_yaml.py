@@ -31,6 +31,7 @@ class _Measure:
         self.open: set[int] = set()  # nodes being measured: meeting one again means it contains itself
 
     def size(self, node: Node, path: str) -> int:
+        """Values in ``node`` with aliases expanded (computed once per node); ``path``: its dotted key and a dot, or ''."""
         key = id(node)
         if key in self.sizes:
             return self.sizes[key]
@@ -44,18 +45,20 @@ class _Measure:
             for key_node, value_node in node.value:
                 name = key_node.value if isinstance(key_node.value, str) else "?"
                 total += self.size(key_node, path) + self.size(value_node, f"{path}{name}.")
-                self._check(total)
+                self._check(total, path)
         elif isinstance(node, SequenceNode):
             for item in node.value:
                 total += self.size(item, path)
-                self._check(total)
+                self._check(total, path)
         self.open.discard(key)
         self.sizes[key] = total
         return total
 
-    def _check(self, total: int) -> None:
+    def _check(self, total: int, path: str) -> None:
+        """Refuse once ``total`` passes the limit, naming the key (``path``: its dotted name and a dot) that holds it."""
         if total > self.limit:
-            raise ConfigError(f"more than {self.limit} values once its YAML aliases (*name) are expanded; "
+            what = f"key '{path[:-1]}'" if path else "the YAML"
+            raise ConfigError(f"{what} holds more than {self.limit} values once YAML aliases (*name) are expanded; "
                               "expected a config of plain keys and values (see configs/)")
 
 
