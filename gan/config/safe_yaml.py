@@ -5,9 +5,9 @@ hold: a key given twice (the last one silently wins) and aliases that expand a f
 into billions of values (``&a [1, 1]``, ``&b [*a, *a]``, ... : the "billion laughs"). The parsed
 value shares the aliased lists, so loading is cheap, but anything that walks it (a check, an error
 message's ``repr``) walks the whole expansion. Aliases themselves stay allowed (they are ordinary
-YAML for sharing a value); the node graph is measured before any Python value is built, counting
-each shared node once per use without expanding it, and a document past :data:`MAX_CONFIG_VALUES`
-is refused.
+YAML for sharing a value); the node graph is measured before any Python value is built, each
+node's expanded size computed once and reused at every alias of it (time linear in the file), and a
+document past :data:`MAX_CONFIG_VALUES` is refused.
 """
 from __future__ import annotations
 
