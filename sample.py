@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 from gan.cli import exit_process, fail, run_cli  # light (no torch): --help stays fast; torch is imported after parsing
 
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="export folder, checkpoint-<step> folder or run directory")
     p.add_argument("--grid", help="write an image grid PNG here")
     p.add_argument("--out", help="write individual PNGs into this folder")
-    p.add_argument("--num", type=int, help="with --out: number of images (seeds 0..num-1 unless --seeds)")
+    p.add_argument("--num", type=int, help="with --out: number of images (seeds 0..num-1 unless --seeds); written a batch at a "
+                   "time, refused up front when they may not fit on --out's disk (uncompressed size + 4 KiB per PNG)")
     p.add_argument("--interpolate", help="write a slerp interpolation grid PNG here (rows between consecutive seeds)")
     p.add_argument("--steps", type=int, default=8, help="interpolation points per row")
     p.add_argument("--seeds", help="seeds such as 0-63 or 1,5,9: image i comes from seed i, whatever the batch size")
@@ -66,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from gan.generation import sampling as S
 
     args.device = args.device or default_device()
-    try:
-        seeds = S.parse_seeds(args.seeds) if args.seeds else list(range(args.num or 64))
+    try:  # a range, not a list: --out streams its images, so a huge --num allocates nothing up front
+        seeds = S.parse_seeds(args.seeds) if args.seeds else range(args.num or 64)
     except ValueError as err:
         return fail(str(err))
 
@@ -85,13 +86,17 @@ def main(argv: list[str] | None = None) -> int:
         nz = meta["model"]["nz"]
         if C.num_classes(meta) or args.labels or args.per_label is not None:
             return sample_conditional(args, model, meta, seeds)
-        if args.grid or args.out:
+        if args.grid:
+            S.check_grid_size(len(seeds))
+        if args.out:
+            S.check_free_space(args.out, len(seeds), meta["model"]["resolution"])
+        if args.grid:
             images = S.generate(model, S.latents_for_seeds(seeds, nz), args.batch_size, progress=True)
-            if args.grid:
-                print(f"wrote {S.save_grid(images, args.grid, args.nrow)}")
-            if args.out:
-                S.save_individual(images, args.out, [f"seed{s:06d}" for s in seeds])
-                print(f"wrote {len(seeds)} images to {args.out}")
+            print(f"wrote {S.save_grid(images, args.grid, args.nrow)}")
+        if args.out:
+            items = ((f"seed{s:06d}", s, None) for s in seeds)
+            count = S.write_individual(model, items, len(seeds), nz, args.out, args.batch_size, progress=True)
+            print(f"wrote {count} images to {args.out}")
         if args.interpolate:
             anchors = seeds if len(seeds) >= 2 else [seeds[0], seeds[0] + 1]
             anchors = anchors[:9]  # at most 8 rows
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(job)
 
 
-def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: list[int]) -> int:
+def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: Sequence[int]) -> int:
     """``--grid``/``--out``/``--interpolate`` of a class-conditional export (``--labels`` picks the classes)."""
     from gan.generation import class_sampling as C
     from gan.generation import sampling as S
@@ -115,16 +120,21 @@ def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: 
         labels = C.parse_labels(args.labels, classes, C.label_names(meta)) if args.labels else None
     except ValueError as err:
         return fail(str(err))
+    columns = seeds if args.seeds else range(args.per_label or C.DEFAULT_PER_LABEL)  # of --grid, with a row per label
+    rows = labels or C.default_grid_labels(classes)
+    out_count = len(seeds) * (len(labels) if labels else 1)  # --out: --num per label, or --num cycling the classes
     if args.grid:
-        columns = seeds if args.seeds else list(range(args.per_label or C.DEFAULT_PER_LABEL))
-        plan = C.per_label(labels or C.default_grid_labels(classes), columns, nz)
+        S.check_grid_size(len(rows) * len(columns))
+    if args.out:
+        S.check_free_space(args.out, out_count, meta["model"]["resolution"])
+    if args.grid:
+        plan = C.per_label(rows, columns, nz)
         images = S.generate(model, plan.latents, args.batch_size, progress=True, labels=plan.labels)
         print(f"wrote {S.save_grid(images, args.grid, len(columns))} (one row per label, one column per seed)")
     if args.out:
-        plan = C.per_label(labels, seeds, nz) if labels else C.cycled(seeds, classes, nz)
-        images = S.generate(model, plan.latents, args.batch_size, progress=True, labels=plan.labels)
-        S.save_individual(images, args.out, plan.names)
-        print(f"wrote {len(plan.names)} images to {args.out}")
+        pairs = C.per_label_pairs(labels, seeds) if labels else C.cycled_pairs(seeds, classes)
+        items = ((C.file_stem(k, s), s, k) for k, s in pairs)
+        print(f"wrote {S.write_individual(model, items, out_count, nz, args.out, args.batch_size, progress=True)} images to {args.out}")
     if args.interpolate:
         anchors = (seeds if len(seeds) >= 2 else [seeds[0], seeds[0] + 1])[:9]  # at most 8 rows per label
         latents, row_labels = C.interpolation(anchors, labels, classes, nz, args.steps)

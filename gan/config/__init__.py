@@ -4,7 +4,7 @@ A config is a tree of dataclasses. Values from a YAML file and from ``key=value`
 through the same checks: unknown keys, wrong types, invalid choices and out-of-range values raise
 :class:`ConfigError` with one line naming the key, the bad value and what is allowed, when the
 config is loaded (so ``--dry-run`` catches them). Nothing in a config can name a class or function
-to import; YAML is read with ``yaml.safe_load``.
+to import; YAML is read with safe tags only, refusing repeated keys and alias bombs (``safe_yaml``).
 
 Each section is a :class:`Section` whose ``checks()`` lists its range checks. Settings that may
 change when a run is resumed are marked where they are declared, with :func:`resumable`.

@@ -2,7 +2,8 @@
 
 Values from a YAML file and from overrides go through the same checks: unknown keys, wrong types and
 invalid choices raise :class:`ConfigError` with one line naming the key, the bad value and what is
-allowed. Nothing in a config can name a class or function to import (``yaml.safe_load``).
+allowed. Nothing in a config can name a class or function to import (safe YAML tags only), and a key
+given twice or an alias bomb is refused (:mod:`gan.config.safe_yaml`).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-from .schema import ConfigError, _fields, validate
+from .safe_yaml import load_yaml
+from .schema import ConfigError, _fields, shown, validate
 
 T = TypeVar("T")
 
@@ -37,52 +39,55 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     A ``Union`` (e.g. :data:`~gan.config.schema.IntOrAuto`) takes the first member ``value`` converts to.
     """
     origin = typing.get_origin(tp)
-    bad = ConfigError(f"config key '{key}': got {value!r}, expected {_describe(tp)}")
+
+    def bad() -> ConfigError:  # built only when raised: a list's items are coerced one by one
+        return ConfigError(f"config key '{key}': got {shown(value)}, expected {_describe(tp)}")
+
     if origin is Union:
         for member in typing.get_args(tp):
             try:
                 return coerce(value, member, key)
             except ConfigError:
                 continue
-        raise bad
+        raise bad()
     if origin is Literal:
         if isinstance(value, bool):  # YAML 1.1 reads unquoted no/off/false as False and yes/on/true as True
             words = ("yes", "true") if value else ("no", "false")
             value = next((word for word in words if word in typing.get_args(tp)), value)
         if value not in typing.get_args(tp):
-            raise bad
+            raise bad()
         return value
     if origin is list:
         (item,) = typing.get_args(tp)
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise bad
+            raise bad()
         return [coerce(v, item, key) for v in value]
     if isinstance(value, bool) and tp is not bool:
-        raise bad
+        raise bad()
     if tp is bool:
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
             return value.lower() in ("true", "yes", "1")
         if isinstance(value, bool):
             return value
-        raise bad
+        raise bad()
     if tp is int and isinstance(value, (int, str)):
         try:
             return int(value)
         except ValueError:
-            raise bad from None
+            raise bad() from None
     if tp is float and isinstance(value, (int, float, str)):  # YAML 1.1 reads "1e-4" as a string
         try:
             out = float(value)
         except ValueError:
-            raise bad from None
+            raise bad() from None
         if not math.isfinite(out):
-            raise ConfigError(f"config key '{key}': got {value!r}, expected a finite number")
+            raise ConfigError(f"config key '{key}': got {shown(value)}, expected a finite number")
         return out
     if tp is str and isinstance(value, (str, int, float)):
         return str(value)
-    raise bad
+    raise bad()
 
 
 def _leaf_keys(schema: type, prefix: str = "") -> list[str]:
@@ -139,7 +144,7 @@ def _set(obj: Any, dotted: str, value: Any, parent: str = "", schema: type | Non
         if dataclasses.is_dataclass(tp):
             if i == len(parts) - 1:
                 if not isinstance(value, dict):
-                    raise ConfigError(f"config key '{key}': got {value!r}, expected a mapping")
+                    raise ConfigError(f"config key '{key}': got {shown(value)}, expected a mapping")
                 for sub, sub_value in value.items():
                     _set(getattr(target, name), str(sub), sub_value, key, schema)
                 return
@@ -151,25 +156,29 @@ def _set(obj: Any, dotted: str, value: Any, parent: str = "", schema: type | Non
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """Split ``a.b=value``; the value is read as YAML so lists and numbers work."""
+    """Split ``a.b=value``; the value is read as YAML so lists and numbers work (text that is not YAML stays text)."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. train.steps=200)")
+        raise ConfigError(f"override {shown(text)} is not of the form key=value (e.g. train.steps=200)")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except ConfigError as err:
+        raise ConfigError(f"override {shown(text)}: {err}") from None
     return key.strip(), "" if value is None else value
 
 
 def read_config_file(path: Path) -> dict:
-    """The mapping in a YAML config file, or a one-line ConfigError naming the file."""
+    """The mapping in a YAML config file, or a one-line ConfigError naming the file (see :func:`~gan.config.safe_yaml.load_yaml`)."""
     if path.is_dir():
         raise ConfigError(f"config file '{path}' is a folder; expected a YAML file (see configs/)")
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except ConfigError as err:  # a repeated key, or too many values once aliases are expanded
+        raise ConfigError(f"config file '{path}': {err}") from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {err.start}); expected a YAML file") from None
     except yaml.YAMLError as err:

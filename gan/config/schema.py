@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import typing
 from typing import Any, Iterator, Literal, Union
 
@@ -21,6 +22,18 @@ MAX_LATENT = 4096
 # A count or the word "auto" (resolved when the run starts): kept as a number or as the word, so that
 # config.yaml stores ``4``, not ``'4'``, and loading it again gives the same config.
 IntOrAuto = Union[Literal["auto"], int]
+
+# Error messages show values through this: a long string or a huge nested list (e.g. from YAML aliases)
+# is abbreviated with '...' instead of being formatted in full, so a message stays one short line.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 120, 120, 60
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 12
+_SHOWN.maxlevel = 3
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, abbreviated when long or deeply nested (never formats it whole)."""
+    return _SHOWN.repr(value)
 
 
 class ConfigError(UserError):
@@ -96,7 +109,7 @@ def check_section(section: Section, prefix: str, error: type[UserError] = Config
     for name, ok, expected, *value in section.checks():
         if not ok:
             got = value[0] if value else _lookup(section, name)
-            raise error(f"config key '{prefix}{name}': got {got!r}, expected {expected}")
+            raise error(f"config key '{prefix}{name}': got {shown(got)}, expected {expected}")
 
 
 def validate(cfg: Any) -> None:

@@ -8,7 +8,7 @@ the label: in a label grid, one column shares its latent across all rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -101,14 +101,24 @@ def _plan(pairs: list[tuple[int, int]], nz: int) -> Plan:
     return Plan(latents, labels, [file_stem(k, s) for k, s in pairs])
 
 
+def per_label_pairs(labels: Sequence[int], seeds: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """``(label, seed)``: every seed for every label, label-major, produced one at a time."""
+    return ((k, s) for k in labels for s in seeds)
+
+
+def cycled_pairs(seeds: Sequence[int], classes: int) -> Iterator[tuple[int, int]]:
+    """``(label, seed)``: one per seed, image i of class ``i % classes``, produced one at a time."""
+    return ((i % classes, s) for i, s in enumerate(seeds))
+
+
 def per_label(labels: Sequence[int], seeds: Sequence[int], nz: int) -> Plan:
     """Every seed for every label, label-major: a grid with one row per label (``nrow=len(seeds)``)."""
-    return _plan([(k, s) for k in labels for s in seeds], nz)
+    return _plan(list(per_label_pairs(labels, seeds)), nz)
 
 
 def cycled(seeds: Sequence[int], classes: int, nz: int) -> Plan:
     """One image per seed, labels cycling through the classes: image i gets class ``i % classes``."""
-    return _plan([(i % classes, s) for i, s in enumerate(seeds)], nz)
+    return _plan(list(cycled_pairs(seeds, classes)), nz)
 
 
 def default_grid_labels(classes: int) -> list[int]:
@@ -133,5 +143,5 @@ def interpolation(anchors: Sequence[int], labels: Sequence[int] | None, classes:
     return latents, torch.tensor(row_labels, dtype=torch.long).repeat_interleave(steps)
 
 
-__all__ = ["DEFAULT_PER_LABEL", "Plan", "cycled", "default_grid_labels", "file_stem", "interpolation", "label_names",
-           "num_classes", "parse_labels", "per_label"]
+__all__ = ["DEFAULT_PER_LABEL", "Plan", "cycled", "cycled_pairs", "default_grid_labels", "file_stem", "interpolation", "label_names",
+           "num_classes", "parse_labels", "per_label", "per_label_pairs"]

@@ -1,12 +1,14 @@
-"""Loading an inference export, seeded latents, interpolation and image grids."""
+"""Loading an inference export, seeded latents, interpolation, image grids and streamed individual PNGs."""
 from __future__ import annotations
 
-import math
+import itertools
+import shutil
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 
+from ..data import DataError
 from ..engine.formats import GENERATOR, find_export as find_export_of, load_export
 from ..models import Generator
 from .grid import grid_uint8, write_png
@@ -91,6 +93,69 @@ def save_individual(images: torch.Tensor, folder: str | Path, names: Sequence[st
     return [write_png(grid_uint8(image[None], padding=0), folder / f"{name}.png") for image, name in zip(images, names)]
 
 
+# Bytes one PNG may take beyond its RGB pixels: its chunks, zlib framing and row filters, and the
+# filesystem block a small file rounds up to. With the uncompressed pixels it bounds a PNG's size.
+PNG_OVERHEAD_BYTES = 4096
+
+
+def png_bytes_estimate(resolution: int) -> int:
+    """At most the disk space one sample PNG takes (written as RGB, uncompressed pixels: PNGs are smaller)."""
+    return 3 * resolution * resolution + PNG_OVERHEAD_BYTES
+
+
+def check_free_space(folder: str | Path, count: int, resolution: int) -> None:
+    """Refuse (one-line :class:`DataError`) to write ``count`` PNGs that may not fit on ``folder``'s filesystem.
+
+    Checked before anything is written, so that a huge ``--num`` fails at once instead of filling the
+    disk hours later. ``folder`` may not exist yet: its nearest existing parent is measured.
+    """
+    existing = Path(folder).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    free, needed = shutil.disk_usage(existing).free, count * png_bytes_estimate(resolution)
+    if needed > free:
+        raise DataError(f"--out '{folder}': {count} images of {resolution}x{resolution} may take up to {needed / 2**30:.1f} GiB, "
+                        f"but its filesystem has {free / 2**30:.1f} GiB free; ask for fewer images or free some space")
+
+
+MAX_GRID_IMAGES = 10_000  # one grid PNG is built in memory: e.g. 100 x 100 tiles; --out streams any number
+
+
+def check_grid_size(count: int) -> None:
+    """Refuse (one-line :class:`DataError`) a ``--grid`` of more than :data:`MAX_GRID_IMAGES` images, before any is made."""
+    if count > MAX_GRID_IMAGES:
+        raise DataError(f"--grid: {count} images in one grid; expected at most {MAX_GRID_IMAGES} (write more with --out, "
+                        "which streams them)")
+
+
+def _batches(items: Iterable[tuple[str, int, int | None]], size: int) -> Iterator[list[tuple[str, int, int | None]]]:
+    """``items`` in consecutive lists of ``size`` (the last may be shorter), drawn one list at a time."""
+    items = iter(items)
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def write_individual(model: torch.nn.Module, items: Iterable[tuple[str, int, int | None]], total: int, nz: int,
+                     folder: str | Path, batch_size: int = 64, progress: bool = False) -> int:
+    """Generate and write one PNG per ``(file stem, seed, label or None)`` item; returns how many were written.
+
+    Streamed: ``items`` is read one batch at a time, and only that batch's latents and images exist
+    at once, so memory does not grow with the count. The batches are those :func:`generate` cuts
+    from all the latents at once, so the files are the same. ``total`` sizes the progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    written = 0
+    with tqdm(total=total, desc="sample", disable=not progress) as bar:
+        for batch in _batches(items, batch_size):
+            stems, seeds, labels = zip(*batch)
+            classes = None if labels[0] is None else torch.tensor(labels, dtype=torch.long)
+            save_individual(generate(model, latents_for_seeds(seeds, nz), batch_size, labels=classes), folder, stems)
+            written += len(batch)
+            bar.update(len(batch))
+    return written
+
+
 def interpolation_latents(seeds: Sequence[int], nz: int, steps: int) -> torch.Tensor:
     """Rows of ``steps`` slerp points between consecutive seeds (seed pairs (0,1), (1,2), ...)."""
     anchors = latents_for_seeds(seeds, nz)
@@ -101,4 +166,6 @@ def interpolation_latents(seeds: Sequence[int], nz: int, steps: int) -> torch.Te
     return torch.cat(rows)
 
 
-__all__ = ["generate", "interpolation_latents", "latents_for_seeds", "load_generator", "parse_seeds", "save_grid", "save_individual", "slerp"]
+__all__ = ["MAX_GRID_IMAGES", "PNG_OVERHEAD_BYTES", "check_free_space", "check_grid_size", "generate", "interpolation_latents",
+           "latents_for_seeds", "load_generator", "parse_seeds", "png_bytes_estimate", "save_grid", "save_individual", "slerp",
+           "write_individual"]

@@ -5,6 +5,7 @@ import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
@@ -43,6 +44,26 @@ def upsample_conv(in_ch: int, out_ch: int, mode: str) -> nn.Module:
     if mode not in UPSAMPLE_BUILDERS:
         raise ValueError(f"upsample mode {mode!r} is not one of {', '.join(UPSAMPLE_BUILDERS)}")
     return UPSAMPLE_BUILDERS[mode](in_ch, out_ch)
+
+
+class AntialiasedResize(nn.Module):
+    """Square images ``in_size`` -> ``out_size``: bilinear with antialiasing, as two matrix products.
+
+    The weights are those of ``F.interpolate(mode="bilinear", antialias=True)`` (read off by resizing
+    an identity matrix: the resize is linear and separable), but plain matmuls have what that
+    operator lacks: a bfloat16 CPU kernel (bf16 training) and an ONNX export. The buffer is not
+    persistent, so state dicts (checkpoints, exports) do not change. The output keeps the input's dtype.
+    """
+
+    def __init__(self, in_size: int, out_size: int) -> None:
+        super().__init__()
+        eye = torch.eye(in_size)[None, None]
+        weights = F.interpolate(eye, size=(out_size, in_size), mode="bilinear", antialias=True, align_corners=False)[0, 0]
+        self.register_buffer("weights", weights, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.weights.to(x.dtype)  # float32 unless autocast or a half-precision model asks otherwise
+        return weights @ x @ weights.T
 
 
 class UpBlock(nn.Module):

@@ -5,10 +5,9 @@ import contextlib
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .blocks import BASE_RESOLUTION, dcgan_init, num_doublings, stage_widths, upsample_conv
+from .blocks import BASE_RESOLUTION, AntialiasedResize, dcgan_init, num_doublings, stage_widths, upsample_conv
 from .conditioning import G_CONDITIONINGS, ClassAffine, ClassContext, LatentClassEmbedding, check_cond, check_labels, insert_attention
 from .decoder import DeconvDecoder
 
@@ -58,6 +57,8 @@ class Generator(nn.Module):
             self.class_norm.swap_norms(self.decoder.stages, self.class_context)
         insert_attention(self.decoder.stages, self.decoder.stage_resolutions, self.decoder.stage_channels, attention, False, "Generator")
         self.head = nn.Sequential(upsample_conv(self.decoder.out_channels, channels, upsample), nn.Tanh())
+        work = BASE_RESOLUTION * 2**stages
+        self.resize = AntialiasedResize(work, resolution) if work != resolution else nn.Identity()
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -73,6 +74,4 @@ class Generator(nn.Module):
         labelled = self.class_context.given(self.class_norm(c)) if self.cond == "cbn" else contextlib.nullcontext()
         with labelled:
             x = self.head(self.decoder(self.project(z)))
-        if x.shape[-1] != self.resolution:
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", antialias=True, align_corners=False)
-        return x
+        return self.resize(x)  # an Identity when the decoder's size is the resolution
