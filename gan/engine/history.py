@@ -98,6 +98,8 @@ def _state_of(folder: Path) -> tuple[str, int] | None:
     """A checkpoint's (timeline, step), or None when its state is unreadable (resume reports those)."""
     try:
         state = json.loads((folder / STATE_FILE).read_text())
+        if not isinstance(state, dict):
+            return None
         return parse_history(state, folder / STATE_FILE).timeline, int(state["step"])
     except (ValueError, OSError, KeyError, TypeError, CheckpointError):
         return None
