@@ -87,3 +87,22 @@ def test_a_bad_trainer_state_field_is_one_line_naming_file_and_field(stopped_run
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == f"error: '{path}': {message}; cannot resume", err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
+
+
+def test_a_rewind_sets_the_abandoned_best_export_aside_and_the_keeper_starts_over(tmp_path, capsys):
+    import torch
+
+    from gan.engine.history import History, start_history
+    from gan.evaluation.hook import PeriodicEvaluation, read_best
+    from test_eval_training import ScriptedEvaluator, record_step
+
+    model = torch.nn.Linear(2, 2)
+    first = PeriodicEvaluation(ScriptedEvaluator([5.0, 3.0]), tmp_path, lambda: model, 2, record_step, resume=False)
+    first(2), first(6)  # the best (FID 3) is from step 6
+    # The rewound run builds its hook before the trainer resumes (as train.py does), then rewinds to step 2.
+    rewound = PeriodicEvaluation(ScriptedEvaluator([4.0]), tmp_path, lambda: model, 2, record_step, resume=True)
+    history, note = start_history(tmp_path, History(), 2, newer=True)
+    assert history == History("t1", (("t0", 2),)) and "best/ of step 6" in note
+    assert read_best(tmp_path / "abandoned" / "t1")["step"] == 6  # kept, set aside
+    rewound(4)
+    assert read_best(tmp_path)["step"] == 4 and (tmp_path / "best" / "step.txt").read_text() == "4"
