@@ -89,7 +89,7 @@ def test_a_bad_trainer_state_field_is_one_line_naming_file_and_field(stopped_run
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
 
-def test_a_rewind_sets_the_abandoned_best_export_aside_and_the_keeper_starts_over(tmp_path, capsys):
+def test_a_rewind_sets_the_abandoned_evaluations_and_best_export_aside_and_the_keeper_starts_over(tmp_path, capsys):
     import torch
 
     from gan.engine.history import History, start_history
@@ -102,7 +102,11 @@ def test_a_rewind_sets_the_abandoned_best_export_aside_and_the_keeper_starts_ove
     # The rewound run builds its hook before the trainer resumes (as train.py does), then rewinds to step 2.
     rewound = PeriodicEvaluation(ScriptedEvaluator([4.0]), tmp_path, lambda: model, 2, record_step, resume=True)
     history, note = start_history(tmp_path, History(), 2, newer=True)
-    assert history == History("t1", (("t0", 2),)) and "best/ of step 6" in note
-    assert read_best(tmp_path / "abandoned" / "t1")["step"] == 6  # kept, set aside
+    aside = tmp_path / "abandoned" / "t1"
+    assert history == History("t1", (("t0", 2),))
+    assert note == f"history: continuing from step 2 as timeline t1; the later history (eval/metrics.jsonl step 6, best/ of step 6) was moved to '{aside}'"
+    assert read_best(aside)["step"] == 6  # kept, set aside
+    assert [json.loads(line)["step"] for line in (aside / "eval" / "metrics.jsonl").read_text().splitlines()] == [6]
     rewound(4)
     assert read_best(tmp_path)["step"] == 4 and (tmp_path / "best" / "step.txt").read_text() == "4"
+    assert [json.loads(line)["step"] for line in (tmp_path / "eval" / "metrics.jsonl").read_text().splitlines()] == [2, 4]

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from .formats import (
-    ABANDONED_DIR, BEST_DIR, BEST_JSON, CHECKPOINTS_DIR, METRICS_LOG, STATE_FILE, TIMELINE_FILE, CheckpointError,
-    write_json_atomic,
+    ABANDONED_DIR, BEST_DIR, BEST_JSON, CHECKPOINTS_DIR, EVAL_DIR, METRICS_LOG, SEG_EVAL_LOG, STATE_FILE, TIMELINE_FILE,
+    CheckpointError, write_json_atomic,
 )
 
 ROOT_TIMELINE = "t0"
+# Evaluation logs (GAN, segmentation): rows without a timeline, set aside by step on a rewind.
+EVAL_LOGS = (f"{EVAL_DIR}/{METRICS_LOG}", SEG_EVAL_LOG)
 TIMELINE_RE = re.compile(r"^t(\d+)$")
 
 
@@ -116,10 +118,15 @@ def _move(src: Path, dest_dir: Path) -> Path:
     return dest
 
 
-def _split_log(path: Path, history: History, resume_step: int | None, aside: Path) -> list[int]:
-    """Keep the rows of ``history`` up to ``resume_step`` in ``path``; append the other histories' rows to ``aside``.
+def _steps(steps: list[int]) -> str:
+    return f"step {steps[0]}" if min(steps) == max(steps) else f"steps {min(steps)}-{max(steps)}"
+
+
+def _split_log(path: Path, history: History, resume_step: int | None, aside: Path, after: int | None = None) -> list[int]:
+    """Keep the rows of ``history`` up to ``resume_step`` in ``path``; append the other rows to ``aside/<name>``.
 
     Rows of ``history`` after ``resume_step`` are dropped: the resumed run redoes exactly those steps.
+    ``after``: also set aside every row after this step (logs whose rows carry no timeline).
     Returns the steps set aside.
     """
     if not path.exists():
@@ -131,7 +138,7 @@ def _split_log(path: Path, history: History, resume_step: int | None, aside: Pat
             step, timeline = int(row["step"]), str(row.get("timeline", ROOT_TIMELINE))
         except (ValueError, KeyError, TypeError, AttributeError):  # a line cut by a crash
             continue
-        if not history.holds(timeline, step):
+        if not history.holds(timeline, step) or (after is not None and step > after):
             moved.append(line + "\n")
             steps.append(step)
         elif resume_step is None or step <= resume_step:
@@ -164,21 +171,27 @@ def set_aside(run_dir: Path, history: History, resume_step: int | None) -> str:
             moved.append(folder.name)
     steps = _split_log(run_dir / METRICS_LOG, history, resume_step, aside)
     if steps:
-        moved.append(f"{METRICS_LOG} steps {min(steps)}-{max(steps)}")
+        moved.append(f"{METRICS_LOG} {_steps(steps)}")
     return ", ".join(moved)
 
 
-def _set_best_aside(run_dir: Path, history: History, step: int) -> str:
-    """On a rewind, the best export of a step after ``step`` belongs to the abandoned history: move it aside."""
+def _rewind_evaluations(run_dir: Path, history: History, step: int) -> list[str]:
+    """On a rewind, evaluation rows after ``step`` and the best export of a later step belong to the
+    abandoned history: move them into ``abandoned/<timeline>/`` (same relative paths)."""
+    aside, moved = run_dir / ABANDONED_DIR / history.timeline, []
+    for name in EVAL_LOGS:
+        steps = _split_log(run_dir / name, History(), None, aside / Path(name).parent, after=step)
+        if steps:
+            moved.append(f"{name} {_steps(steps)}")
     best = run_dir / BEST_DIR / BEST_JSON
     try:
         best_step = int(json.loads(best.read_text())["step"]) if best.is_file() else None
     except (ValueError, KeyError, TypeError, OSError):
-        return ""
-    if best_step is None or best_step <= step:
-        return ""
-    _move(run_dir / BEST_DIR, run_dir / ABANDONED_DIR / history.timeline)
-    return f"{BEST_DIR}/ of step {best_step}"
+        best_step = None
+    if best_step is not None and best_step > step:
+        _move(run_dir / BEST_DIR, aside)
+        moved.append(f"{BEST_DIR}/ of step {best_step}")
+    return moved
 
 
 def start_history(run_dir: Path, resumed: History | None, step: int, newer: bool) -> tuple[History, str]:
@@ -187,7 +200,7 @@ def start_history(run_dir: Path, resumed: History | None, step: int, newer: bool
     ``resumed``: the history of the checkpoint resumed from (None: from scratch) at ``step``;
     ``newer``: checkpoints newer than ``step`` are still in the run directory (this is a rewind).
     """
-    current, best_aside = read_history(run_dir), ""
+    current, evaluations = read_history(run_dir), []
     if resumed is None:  # from scratch: keep a scratch timeline, else start a new one
         straight = current is None or (not current.lineage and not newer)
         history = (current or History()) if straight else History(next_timeline(run_dir, current))
@@ -197,10 +210,10 @@ def start_history(run_dir: Path, resumed: History | None, step: int, newer: bool
         history = current  # the resume of a rewind whose new timeline saved nothing yet
     else:
         history = resumed.branch(step, next_timeline(run_dir, current, resumed))
-        best_aside = _set_best_aside(run_dir, history, step)  # before timeline.json: a crash then just redoes the rewind
+        evaluations = _rewind_evaluations(run_dir, history, step)  # before timeline.json: a crash then redoes the rewind
     if history != current:
         write_json_atomic(run_dir / TIMELINE_FILE, history.to_json())  # first: a crash below is finished next time
-    moved = ", ".join(filter(None, [set_aside(run_dir, history, step), best_aside]))
+    moved = ", ".join(filter(None, [set_aside(run_dir, history, step), *evaluations]))
     note = ""
     if moved:
         note = (f"history: continuing from step {step} as timeline {history.timeline}; the later history "
