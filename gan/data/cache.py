@@ -225,6 +225,36 @@ def build_memory_cache(base: Dataset, num_workers: int, progress: bool) -> Decod
     return DecodedDataset(torch.cat(images).numpy(), torch.cat(labels).numpy() if labels else None)
 
 
+ORPHAN_GRACE_S = 60  # a build writes its temporary at every batch: one a minute untouched is not being written
+
+
+def reclaim_orphaned_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries (``*.tmp<pid>*``) of builds whose process is gone; returns them.
+
+    A build killed mid-way leaves its temporary forever otherwise. One is reclaimed only when its
+    process is not alive on this host *and* it was not written for :data:`ORPHAN_GRACE_S` seconds:
+    the name holds no host, and a cache folder shared by machines may hold a live build of another
+    one. A live process's temporary is never touched.
+    """
+    import re
+    import time
+
+    from ..engine.rundir import pid_alive
+
+    reclaimed = []
+    for path in folder.glob("*.tmp*") if folder.is_dir() else []:
+        match = re.search(r"\.tmp(\d+)(\.npy)?$", path.name)
+        if match is None or int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
+            continue
+        try:
+            if time.time() - path.stat().st_mtime >= ORPHAN_GRACE_S:
+                path.unlink()
+                reclaimed.append(path)
+        except FileNotFoundError:  # reclaimed by another process at the same moment
+            continue
+    return reclaimed
+
+
 def build_disk_cache(meta: Path, base: Dataset, num_workers: int, progress: bool) -> None:
     """Stream the decoded images into ``<meta>.u8`` (+ labels); ``meta`` (JSON) is written last.
 
@@ -282,6 +312,8 @@ def cached_dataset(cfg: DataConfig, base: Dataset, files: Sequence[Path] | None 
     meta = cache_meta(cfg, files)
     # One builder per machine (the cache folder may be local to it); the others then map its file.
     with state.local_main_process_first():
+        if state.is_local_main_process:
+            reclaim_orphaned_temporaries(meta.parent)
         if not meta.exists():
             try:
                 meta.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from accelerate.utils import load as safe_torch_load  # torch.load(weights_only=
 from safetensors import safe_open
 
 from ..errors import first_line
+from .history import parse_history
 from .formats import (
     CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, WRITE_ERRORS, CheckpointError, WriteError, load_safetensors, rng_file,
     save_safetensors_atomic, write_failure, write_json_atomic,
@@ -222,7 +223,39 @@ def read_trainer_state(folder: Path) -> dict[str, Any]:
     missing = [key for key in ("step", "data", "config") if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"'{path}' lacks {', '.join(missing)}; not a trainer state, cannot resume")
+    check_state_fields(state, path)
     return state
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0  # bool is an int subclass, but not a step count
+
+
+# The data position is BatchStream.state_dict(): where in which epoch the stream stands.
+DATA_FIELDS = ("epoch", "index")
+
+
+def check_state_fields(state: dict[str, Any], path: Path) -> None:
+    """Types and ranges of a trainer state's fields; one line naming the file, the field and what was expected."""
+
+    def bad(field: str, value: Any, expected: str) -> CheckpointError:
+        return CheckpointError(f"'{path}': field '{field}' is {value!r}, expected {expected}; cannot resume")
+
+    for field in ("step", "skipped_steps"):
+        if field in state and not _count(state[field]):
+            raise bad(field, state[field], "an integer >= 0")
+    data = state["data"]
+    if not isinstance(data, dict):
+        raise bad("data", data, f"an object with {' and '.join(DATA_FIELDS)}")
+    for field in DATA_FIELDS:
+        if not _count(data.get(field)):
+            raise bad(f"data.{field}", data.get(field), "an integer >= 0")
+    if not isinstance(state["config"], dict):
+        raise bad("config", state["config"], "an object (the run's config)")
+    files = state.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(name, str) and name and "/" not in name and name not in (".", "..") for name in files):
+        raise bad("files", files, "a list of file names")
+    parse_history(state, path)  # timeline and lineage
 
 
 def load_checkpoint(accelerator: Accelerator, folder: Path) -> dict[str, torch.Tensor]:

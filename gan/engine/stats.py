@@ -45,22 +45,6 @@ def to_host(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
     return [{k: next(values) if torch.is_tensor(v) else float(v) for k, v in row.items()} for row in rows]
 
 
-def drop_records_after(path: Path, step: int) -> None:
-    """Rewrite a log without the records past ``step`` (those a resumed run is about to redo)."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if int(json.loads(line)["step"]) <= step:
-                kept.append(line + "\n")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):  # a line cut by a crash
-            continue
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept))
-    tmp.replace(path)
-
-
 def read_jsonl(path: Path) -> list[dict]:
     """Records of a log; after a resume the newest record of a repeated step wins."""
     if not path.exists():

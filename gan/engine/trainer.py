@@ -17,15 +17,16 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from ..config import is_resumable, to_dict, typed_dict
-from .checkpoint import CheckpointError, CheckpointManager, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
+from .checkpoint import CheckpointError, CheckpointManager, checkpoint_step, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
 from .formats import CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, load_safetensors, save_safetensors_atomic
 from .guards import NonFiniteError
+from .history import History, finish_interrupted, parse_history, start_history
 from .setup import write_run_config
 from .signals import RepeatSignalExit, announce_first_signal
 from .stop import clear_stop, request_stop
-from .stats import StatsCollector, append_jsonl, drop_records_after, plot_curves, read_jsonl, to_host
+from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl, to_host
 from .tracking import SafeLogger
 
 MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
@@ -153,32 +154,50 @@ class Trainer:
         self.window_start, self.window_images, self.run_images = time.perf_counter(), 0.0, 0.0
         self.postfix: dict[str, str] = {}
         self.log_path = self.run_dir / METRICS_LOG
+        self.history = History()  # the main process's is the one recorded (set by maybe_resume)
 
     # ---- resume -----------------------------------------------------------------------------
 
     def maybe_resume(self) -> None:
-        if self.cfg.resume and self.accelerator.is_main_process:
+        """Continue from ``cfg.resume`` (or start) and fix the run directory's one history (:mod:`.history`)."""
+        main = self.accelerator.is_main_process
+        if self.cfg.resume and main:
             self.ckpt.clear_leftovers()  # an interrupted save's folder is never a resume candidate
+            self._note(finish_interrupted(self.run_dir))  # nor a checkpoint of another history
         self.accelerator.wait_for_everyone()  # every rank then sees the same checkpoints
         folder = resolve_resume(self.cfg.resume, self.run_dir / CHECKPOINTS_DIR)
         if folder is None:
-            if self.cfg.resume == "latest" and self.accelerator.is_main_process:
+            if self.cfg.resume == "latest" and main:
                 print(f"resume=latest: no checkpoint under {self.run_dir / 'checkpoints'}, starting from scratch")
+            if main:
+                self.history = self._start_history(None)
             return
         state = read_trainer_state(folder)
         self.check_config(state["config"])
         rng = load_checkpoint(self.accelerator, folder)
         self.task.load_state_tensors(load_safetensors(folder / EXTRA_STATE_FILE))
         self.task.load_rng_tensors(rng)
-        self.step, self.skipped_steps = int(state["step"]), int(state.get("skipped_steps", 0))
+        self.step, self.skipped_steps = state["step"], state.get("skipped_steps", 0)
         self.batches.load_state_dict(state["data"])
-        if self.accelerator.is_main_process:
-            drop_records_after(self.log_path, self.step)  # steps after the checkpoint are redone
+        if main:
+            self.history = self._start_history(parse_history(state, folder))  # steps after the checkpoint are redone
             print(f"resumed from {folder} at step {self.step}")
             saved, now = saved_process_count(folder), self.accelerator.num_processes
             if saved != now:
                 print(f"note: {folder.name} was written by {saved} processes, resuming with {now}: the data shards, "
                       f"the data position within the epoch and the effective batch ({saved} -> {now} x train.batch_size) change")
+
+    def _start_history(self, resumed: History | None) -> History:
+        """The history this run continues; a rewind (newer checkpoints exist) moves them aside, reported in one line."""
+        newer = any((checkpoint_step(p) or 0) > self.step for p in list_checkpoints(self.run_dir / CHECKPOINTS_DIR))
+        history, note = start_history(self.run_dir, resumed, self.step, newer)
+        self._note(note)
+        return history
+
+    @staticmethod
+    def _note(line: str) -> None:
+        if line:
+            print(line)
 
     def check_config(self, old: dict) -> None:
         """Refuse a resume whose config differs in a setting not declared :func:`gan.config.resumable`."""
@@ -203,6 +222,7 @@ class Trainer:
             "skipped_steps": self.skipped_steps,
             "data": self.batches.state_dict(),
             "config": to_dict(self.cfg),
+            **self.history.to_json(),  # timeline and lineage: resume=latest never mixes histories
         }
 
         def write_extra(folder: Path) -> None:
@@ -306,7 +326,8 @@ class Trainer:
             self.collector.add({k: v for k, v in row.items() if k != "step"})
         if rows and self.accelerator.is_main_process:
             keep = set(self.task.loss_keys) | {"step"}
-            append_jsonl(self.log_path, *({k: (int(v) if k == "step" else v) for k, v in row.items() if k in keep} for row in rows))
+            rows = [{k: (int(v) if k == "step" else v) for k, v in row.items() if k in keep} for row in rows]
+            append_jsonl(self.log_path, *({**row, "timeline": self.history.timeline} for row in rows))
 
     def plot_losses(self) -> None:
         self.flush_stats()

@@ -30,7 +30,9 @@ class PeriodicEvaluation:
         self.num_classes = num_classes  # > 0: a conditional generator (class_accuracy, eval.per_class)
         self.write_export = write_export
         self.eval_dir = run_dir / EVAL_DIR
-        self.best = read_best(run_dir) if resume else None  # a fresh run must not compare against an old one
+        self.best: dict[str, Any] | None = None  # a fresh run must not compare against an old one
+        # Read at the first evaluation, after the trainer's resume: a rewind moves the abandoned history's best/ aside.
+        self._best_unread = resume
 
     def __call__(self, step: int) -> dict[str, float] | None:
         model = self.generator()
@@ -50,6 +52,8 @@ class PeriodicEvaluation:
         return {f"eval/{k}": v for k, v in result.values.items()}
 
     def _keep_if_best(self, step: int, values: dict[str, float]) -> bool:
+        if self._best_unread:
+            self.best, self._best_unread = read_best(self.run_dir), False
         key = best_key(values)
         if key is None or (self.best is not None and self.best["metric"] == key and values[key] >= self.best["value"]):
             return False
