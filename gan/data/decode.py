@@ -31,10 +31,13 @@ class ImageTooLarge(ValueError):
     """An image whose header announces too many pixels or too elongated a shape (message without the path)."""
 
 
-def check_image_size(width: int, height: int, max_pixels: int) -> None:
-    """Raise :class:`ImageTooLarge` for ``width x height`` over ``max_pixels`` or :data:`MAX_ASPECT_RATIO`."""
+LIMIT_NAME = "data.max_image_pixels"  # the setting that a refusal names by default
+
+
+def check_image_size(width: int, height: int, max_pixels: int, limit_name: str = LIMIT_NAME) -> None:
+    """Raise :class:`ImageTooLarge` for ``width x height`` over ``max_pixels`` (set by ``limit_name``) or :data:`MAX_ASPECT_RATIO`."""
     if width * height > max_pixels:
-        raise ImageTooLarge(f"{width}x{height} = {width * height} pixels is over the limit of {max_pixels} (data.max_image_pixels)")
+        raise ImageTooLarge(f"{width}x{height} = {width * height} pixels is over the limit of {max_pixels} ({limit_name})")
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
         raise ImageTooLarge(f"{width}x{height} pixels: one side is more than {MAX_ASPECT_RATIO} times the other")
 
@@ -63,18 +66,19 @@ def to_8bit(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.round(unit * 255.0).astype(np.uint8), mode="L")
 
 
-def open_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS, limit_name: str = LIMIT_NAME) -> Image.Image:
     """Decode ``path`` as an 8-bit ``L`` (``channels=1``) or ``RGB`` image, detached from the file.
 
     Raises :class:`ImageTooLarge` (a ``ValueError``) before decoding when the header's size is over
-    the limits, and ``OSError`` for unreadable files, as PIL does.
+    the limits (``limit_name``: the setting of ``max_pixels`` that its message names), and ``OSError``
+    for unreadable files, as PIL does.
     """
-    with open_checked(path, max_pixels) as im:
+    with open_checked(path, max_pixels, limit_name) as im:
         im.load()  # decode fully now so truncated files fail here
         return to_8bit(im).convert("L" if channels == 1 else "RGB")
 
 
-def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, limit_name: str = LIMIT_NAME) -> Image.Image:
     """``Image.open(path)`` (header only, nothing decoded) once its size passes :func:`check_image_size`.
 
     The one size check of every image reader, masks included (they keep their raw values, so they
@@ -86,9 +90,9 @@ def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Imag
         try:
             im = Image.open(path)
         except Image.DecompressionBombError as err:
-            raise ImageTooLarge(f"too large to decode: {err} (PIL's own limit; data.max_image_pixels is {max_pixels})") from None
+            raise ImageTooLarge(f"too large to decode: {err} (PIL's own limit; {limit_name} is {max_pixels})") from None
     try:
-        check_image_size(im.width, im.height, max_pixels)
+        check_image_size(im.width, im.height, max_pixels, limit_name)
     except ImageTooLarge:
         im.close()
         raise
