@@ -113,7 +113,11 @@ class DemoModel:
 
     @torch.no_grad()
     def segment(self, image: str | Path | np.ndarray | None) -> np.ndarray:
-        """An uploaded image (its file, as the app passes it, or ``(H, W[, C])`` uint8) -> the same image with the predicted classes overlaid."""
+        """An uploaded image -> the same image with the predicted classes overlaid.
+
+        ``image``: the uploaded file (as the app passes it, checked by :func:`read_upload`) or its
+        pixels ``(H, W[, C])`` uint8.
+        """
         from ..seg.overlay import class_palette, colorize
         from ..seg.predict import predict_image
 

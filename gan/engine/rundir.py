@@ -83,9 +83,10 @@ def acquire_lock(run_dir: Path) -> Path:
 
     The lock is an exclusive ``fcntl.flock`` on the file, which records this host and pid: exactly one
     of many simultaneous runs gets it, and the kernel drops it when its process dies, so the record of
-    a dead run is reported and taken over. A record of a live process on this host is respected even
-    without a flock (a run of a toolkit version before the flock), and one of another host too (its
-    filesystem may not share flocks between hosts), as its message says: delete the file if that run is gone.
+    a dead run is reported and taken over. Without a flock, a record of a live process on this host
+    is still respected (a run of a toolkit version before the flock, or a reused pid), and one of
+    another host too (its filesystem may not share flocks between hosts): the message says to delete
+    the file if that run is gone.
     """
     path = run_dir / LOCK_FILE
     fd = _open_locked(path)
@@ -93,7 +94,7 @@ def acquire_lock(run_dir: Path) -> Path:
         raise _refuse(run_dir, path, _read_lock(path))
     holder = _read_lock(path)
     host, pid, here = holder.get("host"), holder.get("pid"), socket.gethostname()
-    if isinstance(pid, int) and pid != os.getpid():
+    if isinstance(pid, int) and (pid, host) != (os.getpid(), here):  # our own record: a restarted container's pid
         if host != here or pid_alive(pid):
             os.close(fd)
             raise _refuse(run_dir, path, holder)
