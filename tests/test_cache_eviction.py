@@ -91,3 +91,19 @@ def test_another_live_process_s_cache_is_kept_and_a_killed_one_s_is_evicted(fold
     Image.new("RGB", (10, 10)).save(folder / "4.png")
     assert len(build_image_dataset(cfg(folder, tmp_path))) == 5
     assert theirs not in caches(tmp_path) and len(caches(tmp_path)) == 1  # both stale caches went: nobody holds them
+
+
+def test_another_run_s_build_in_progress_of_other_contents_is_kept(folder: Path, tmp_path: Path) -> None:
+    """A run still decoding the folder as it was holds its cache before writing: a newer run leaves its file alone."""
+    from gan.data.cache_locks import CacheHold
+
+    build_image_dataset(cfg(folder, tmp_path))
+    (done,) = caches(tmp_path)
+    building = tmp_path / "cache" / (done.split("-")[0] + "-00000000000000000000")  # same dataset, other contents
+    hold = CacheHold(building.with_suffix(".json"))
+    building.with_suffix(".u8.tmp999999").write_bytes(b"in progress")
+    Image.new("RGB", (10, 10)).save(folder / "3.png")
+    build_image_dataset(cfg(folder, tmp_path))
+    assert building.with_suffix(".u8.tmp999999").read_bytes() == b"in progress"
+    assert done not in caches(tmp_path)  # the finished, released one is evicted
+    hold.close()
