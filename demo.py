@@ -24,13 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def job() -> int:
-        from gan.deploy.demo import DemoModel, build_app
+        from gan.deploy.demo import MAX_UPLOAD_SIZE, DemoModel, build_app
         from gan.deploy.source import optional_extra
 
         with optional_extra("gradio", "demo"):  # before loading the model: a missing extra is reported first
             import gradio  # noqa: F401
         app = build_app(DemoModel(args.source))
-        app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+        app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True, max_file_size=MAX_UPLOAD_SIZE)
         return 0
 
     return run_cli(job)

@@ -55,7 +55,7 @@ def test_cached_items_equal_the_uncached_pipeline_bit_for_bit(folder, tmp_path, 
     assert cached.images.dtype == np.uint8 and isinstance(cached.images, np.memmap) == on_disk
     assert [cached[i][1] for i in range(5)] == [plain[i][1] for i in range(5)] == [NO_LABEL] * 5
     files = sorted(p.name for p in (tmp_path / "cache").glob("*")) if (tmp_path / "cache").exists() else []
-    assert len(files) == (3 if on_disk else 0), files  # <id>-<hash>.json + .u8 + .labels.npy; nothing in memory mode
+    assert len(files) == (4 if on_disk else 0), files  # <id>-<hash>.json + .u8 + .labels.npy + .lock; nothing in memory mode
 
 
 def test_auto_picks_disk_when_writable_else_memory_when_a_quarter_of_the_ram_holds_the_images(monkeypatch, tmp_path):
@@ -96,6 +96,7 @@ def test_disk_cache_is_reused_then_rebuilt_when_a_file_or_the_resolution_changes
     assert opened == [] and meta.stat().st_mtime_ns == stamp  # no decoding, same file
     assert torch.equal(items(again), items(first))
 
+    del first, again  # a cache in use is never evicted (test_cache_eviction.py)
     Image.new("RGB", (12, 12), (255, 255, 255)).save(folder / "sub" / "img1.png")  # same name, new size and mtime
     changed = build_image_dataset(data_cfg(folder, tmp_path, cache="disk"))
     assert len(opened) == 5 and not meta.exists()  # rebuilt under a new name; the stale cache is removed
@@ -229,7 +230,7 @@ def test_a_build_leaves_another_process_s_build_of_the_same_cache_alone(folder, 
     ds = build_image_dataset(data_cfg(folder, tmp_path, cache="disk"))
     assert theirs.read_bytes() == b"in progress" and not stale.exists() and len(ds) == 5
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
-        [meta.name, meta.with_suffix(".u8").name, meta.with_suffix(".labels.npy").name, theirs.name])  # none of ours left
+        [meta.name, meta.with_suffix(".u8").name, meta.with_suffix(".labels.npy").name, meta.with_suffix(".lock").name, theirs.name])  # none of ours left
 
 
 def test_caches_of_other_shapes_settings_do_not_evict_each_other(tmp_path):

@@ -11,7 +11,8 @@ item bit for bit. Labels (``(image, label)`` items) are kept.
   (every ``data.*`` setting but the few of :data:`NOT_IN_KEY`, which cannot change it; an image
   folder's file list with sizes and mtimes), so a changed folder or setting builds a new one.
   Built by the main process only (the others wait), written to a temporary file and renamed when
-  complete.
+  complete. A cache of the same settings with other contents is deleted by the next build only when
+  no live process uses it (:mod:`.cache_locks`): parallel runs never delete each other's caches.
 - ``auto``: disk when the cache folder is writable and has room (reused by later runs on the same
   data, and served from the page cache as fast as RAM), else memory when the images take at most a
   quarter of the RAM, else no cache.
@@ -22,6 +23,7 @@ build with its :class:`DataError` under ``data.on_bad_image=error``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -35,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
+from .cache_locks import CacheHold, evict_other_contents
 from .images import DataError
 
 CACHE_VERSION = 1  # bump when the stored layout or the decoding pipeline changes
@@ -93,7 +96,7 @@ def cache_meta(cfg: DataConfig, files: Sequence[Path] | None = None) -> Path:
 
     The id names the settings: caches of other settings are other datasets, kept side by side, and
     parallel runs on them do not delete each other's builds. The digest adds the files, so a changed
-    folder gets a new cache that evicts the stale one (same id).
+    folder gets a new cache, whose build evicts the stale one (same id) once no process uses it.
     """
     settings = settings_key(cfg)
     content = files_key(files, Path(cfg.root)) if files is not None else ""
@@ -142,11 +145,12 @@ def pick_mode(cfg: DataConfig, num_items: int) -> str:
 class DecodedDataset(Dataset):
     """Items of a decoded uint8 array as [-1, 1] float tensors (plus the label when there is one).
 
-    A disk cache is reopened by path in each dataloader worker instead of being pickled whole.
+    A disk cache is reopened by path in each dataloader worker instead of being pickled whole; ``hold``
+    keeps it from eviction while this object (or a forked worker's copy) lives.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None, meta: Path | None = None, label_names: Sequence[str] = ()) -> None:
-        self.images, self.labels, self.meta = images, labels, meta
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None, meta: Path | None = None, label_names: Sequence[str] = (), hold: CacheHold | None = None) -> None:
+        self.images, self.labels, self.meta, self.hold = images, labels, meta, hold
         self.label_names = list(label_names)
 
     def __len__(self) -> int:
@@ -157,11 +161,12 @@ class DecodedDataset(Dataset):
         return image if self.labels is None else (image, int(self.labels[index]))
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__, images=None) if self.meta is not None else dict(self.__dict__)
+        return dict(self.__dict__, images=None, hold=None) if self.meta is not None else dict(self.__dict__)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if self.meta is not None:
+            self.hold = CacheHold(self.meta)  # a spawned worker's own lock (a forked one shares its parent's)
             self.images = open_disk_cache(self.meta)[0]
 
 
@@ -259,10 +264,10 @@ def build_disk_cache(meta: Path, base: Dataset, num_workers: int, progress: bool
     """Stream the decoded images into ``<meta>.u8`` (+ labels); ``meta`` (JSON) is written last.
 
     Every file goes through a temporary name and a rename, so a crash leaves no half cache behind.
+    The caller holds the cache (:class:`CacheHold`); the same dataset's caches with other contents
+    are deleted first unless a live process holds them.
     """
-    for old in meta.parent.glob(meta.name.split("-")[0] + "-*"):  # the same dataset with other contents
-        if not old.name.startswith(meta.stem + "."):  # same contents: maybe another process's build in progress
-            old.unlink(missing_ok=True)
+    evict_other_contents(meta)
     pid = os.getpid()  # per-process temporary names: parallel runs may build the same cache at once
     data, tmp = meta.with_suffix(".u8"), meta.with_suffix(f".u8.tmp{pid}")
     count, shape, labels = 0, None, []
@@ -312,6 +317,9 @@ def cached_dataset(cfg: DataConfig, base: Dataset, files: Sequence[Path] | None 
     meta = cache_meta(cfg, files)
     # One builder per machine (the cache folder may be local to it); the others then map its file.
     with state.local_main_process_first():
+        with contextlib.suppress(OSError):  # an unusable folder is reported below
+            meta.parent.mkdir(parents=True, exist_ok=True)
+        hold = CacheHold(meta)  # before looking: from now on no other run deletes this cache
         if state.is_local_main_process:
             reclaim_orphaned_temporaries(meta.parent)
         if not meta.exists():
@@ -323,4 +331,4 @@ def cached_dataset(cfg: DataConfig, base: Dataset, files: Sequence[Path] | None 
             if not writable:
                 raise DataError(f"data.cache_dir '{meta.parent}' is not a writable folder: set data.cache_dir elsewhere or data.cache=memory")
             build_disk_cache(meta, base, cfg.num_workers, progress=state.is_local_main_process)
-    return DecodedDataset(*open_disk_cache(meta), meta=meta, label_names=names)
+    return DecodedDataset(*open_disk_cache(meta), meta=meta, label_names=names, hold=hold)

@@ -1,7 +1,8 @@
 """Opening one image file safely: size limits checked from the header, high bit depths scaled.
 
-Every reader of image files (GAN image folders, segmentation image/mask pairs' images, prediction
-inputs) goes through :func:`open_image`, so they all share the same limits and the same scaling:
+Every reader of image files (GAN image folders, segmentation images, prediction inputs, demo
+uploads) goes through :func:`open_image`, and segmentation masks (raw values, no scaling) through its
+header check :func:`open_checked`, so they all share the same limits:
 
 - **Size limits.** ``Image.open`` reads only the header; the size is checked before any pixel is
   decoded. An image over ``max_pixels`` pixels, or with one side more than
@@ -30,10 +31,13 @@ class ImageTooLarge(ValueError):
     """An image whose header announces too many pixels or too elongated a shape (message without the path)."""
 
 
-def check_image_size(width: int, height: int, max_pixels: int) -> None:
-    """Raise :class:`ImageTooLarge` for ``width x height`` over ``max_pixels`` or :data:`MAX_ASPECT_RATIO`."""
+LIMIT_NAME = "data.max_image_pixels"  # the setting that a refusal names by default
+
+
+def check_image_size(width: int, height: int, max_pixels: int, limit_name: str = LIMIT_NAME) -> None:
+    """Raise :class:`ImageTooLarge` for ``width x height`` over ``max_pixels`` (set by ``limit_name``) or :data:`MAX_ASPECT_RATIO`."""
     if width * height > max_pixels:
-        raise ImageTooLarge(f"{width}x{height} = {width * height} pixels is over the limit of {max_pixels} (data.max_image_pixels)")
+        raise ImageTooLarge(f"{width}x{height} = {width * height} pixels is over the limit of {max_pixels} ({limit_name})")
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
         raise ImageTooLarge(f"{width}x{height} pixels: one side is more than {MAX_ASPECT_RATIO} times the other")
 
@@ -62,22 +66,37 @@ def to_8bit(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.round(unit * 255.0).astype(np.uint8), mode="L")
 
 
-def open_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS, limit_name: str = LIMIT_NAME) -> Image.Image:
     """Decode ``path`` as an 8-bit ``L`` (``channels=1``) or ``RGB`` image, detached from the file.
 
     Raises :class:`ImageTooLarge` (a ``ValueError``) before decoding when the header's size is over
-    the limits, and ``OSError`` for unreadable files, as PIL does.
+    the limits (``limit_name``: the setting of ``max_pixels`` that its message names), and ``OSError``
+    for unreadable files, as PIL does.
+    """
+    with open_checked(path, max_pixels, limit_name) as im:
+        im.load()  # decode fully now so truncated files fail here
+        return to_8bit(im).convert("L" if channels == 1 else "RGB")
+
+
+def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, limit_name: str = LIMIT_NAME) -> Image.Image:
+    """``Image.open(path)`` (header only, nothing decoded) once its size passes :func:`check_image_size`.
+
+    The one size check of every image reader, masks included (they keep their raw values, so they
+    cannot go through :func:`open_image`). Raises :class:`ImageTooLarge` (the file is closed) or
+    ``OSError`` as PIL does.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below with our own limit
         try:
             im = Image.open(path)
         except Image.DecompressionBombError as err:
-            raise ImageTooLarge(f"too large to decode: {err} (PIL's own limit; data.max_image_pixels is {max_pixels})") from None
-    with im:
-        check_image_size(im.width, im.height, max_pixels)
-        im.load()  # decode fully now so truncated files fail here
-        return to_8bit(im).convert("L" if channels == 1 else "RGB")
+            raise ImageTooLarge(f"too large to decode: {err} (PIL's own limit; {limit_name} is {max_pixels})") from None
+    try:
+        check_image_size(im.width, im.height, max_pixels, limit_name)
+    except ImageTooLarge:
+        im.close()
+        raise
+    return im
 
 
 def read_image_tensor(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:

@@ -4,8 +4,8 @@
 wires them into a ``gradio.Blocks`` app whose endpoints (``/samples``, ``/new_samples``,
 ``/interpolate``, ``/segment``) are also reachable with ``gradio_client``. Runs on the CPU and imports
 only torch, numpy, PIL (and matplotlib for the class palette) besides gradio. A bad input (a negative
-or fractional seed, an unknown class, no image) is a ``gr.Error`` shown in the page, with no
-traceback in the terminal.
+or fractional seed, an unknown class, no image, an upload over :data:`MAX_UPLOAD_PIXELS`) is a
+``gr.Error`` shown in the page, with no traceback in the terminal.
 """
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ MAX_SEED = 2**63 - 1  # torch generators take seeds below 2**64; sample.py --see
 OVERLAY_ALPHA = 0.5  # share of the class colour in the segmentation overlay
 NUM_EXAMPLES = 4  # example uploads of a segmentation demo, drawn from the embedded shapes dataset
 EXAMPLES_SEED = 12345  # not the training data's seed (0): the examples are images the model has not seen
+# Uploads to a segmentation demo: refused by Gradio above this file size (launch's max_file_size), and
+# by their header above this many pixels before any decoding (an 8000x8000 upload took gigabytes).
+MAX_UPLOAD_SIZE = "50mb"
+MAX_UPLOAD_PIXELS = 4096 * 4096
+UPLOAD_LIMIT_NAME = "the demo's upload limit"
 
 
 def input_error(message: str) -> Exception:
@@ -107,14 +112,18 @@ class DemoModel:
         return to_uint8_grid(self._generate(latents, label), nrow=steps)
 
     @torch.no_grad()
-    def segment(self, image: np.ndarray) -> np.ndarray:
-        """An uploaded image ``(H, W[, C])`` uint8 -> the same image with the predicted classes overlaid."""
+    def segment(self, image: str | Path | np.ndarray | None) -> np.ndarray:
+        """An uploaded image -> the same image with the predicted classes overlaid.
+
+        ``image``: the uploaded file (as the app passes it, checked by :func:`read_upload`) or its
+        pixels ``(H, W[, C])`` uint8.
+        """
         from ..seg.overlay import class_palette, colorize
         from ..seg.predict import predict_image
 
         if image is None:
             raise input_error("no image: upload one or pick an example below it")
-        rgb = np.asarray(image)
+        rgb = read_upload(image) if isinstance(image, (str, Path)) else np.asarray(image)
         rgb = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb[..., :3]
         x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
         m = self.loaded.meta["model"]
@@ -152,6 +161,20 @@ class DemoModel:
         return " ".join(f"<span style='color:#{r:02x}{g:02x}{b:02x}'>&#9632;</span> {n}" for n, (r, g, b) in zip(names, palette.tolist()))
 
 
+def read_upload(path: str | Path) -> np.ndarray:
+    """An uploaded file as ``(H, W, 3)`` uint8, its size checked from the header before decoding (:func:`input_error` if over)."""
+    from ..data.decode import ImageTooLarge, open_image
+    from ..errors import first_line
+
+    name = Path(path).name
+    try:
+        return np.asarray(open_image(path, 3, MAX_UPLOAD_PIXELS, UPLOAD_LIMIT_NAME))
+    except ImageTooLarge as err:
+        raise input_error(f"image '{name}' is too large: {err}; upload a smaller image") from None
+    except OSError as err:
+        raise input_error(f"cannot read the image '{name}': {first_line(err)}") from None
+
+
 def build_app(dm: DemoModel) -> Any:
     """The ``gradio.Blocks`` app for ``dm`` (not launched)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never phone home
@@ -163,7 +186,8 @@ def build_app(dm: DemoModel) -> Any:
         gr.Markdown(f"## {title}\nSource: `{dm.source}` (CPU)")
         if dm.kind == "segmenter":
             with gr.Row():
-                image = gr.Image(type="numpy", label="image", elem_id="seg_input")
+                # the file, not its pixels: Gradio would decode any upload before segment() could check its size
+                image = gr.Image(type="filepath", image_mode=None, label="image", elem_id="seg_input")
                 overlay = gr.Image(type="numpy", label="overlay", format="png", elem_id="seg_overlay")
             gr.Examples([[p] for p in dm.example_images()], inputs=[image], label="example images (embedded shapes dataset)")
             gr.Markdown(dm.legend())

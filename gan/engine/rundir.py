@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -35,19 +36,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _create_lock(path: Path) -> bool:
-    """Create ``path`` atomically with this process's host and pid; False when it already exists."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    return True
-
-
 def _read_lock(path: Path) -> dict[str, Any]:
     try:
         holder = json.loads(path.read_text())
@@ -56,33 +44,77 @@ def _read_lock(path: Path) -> dict[str, Any]:
         return {}
 
 
-def acquire_lock(run_dir: Path) -> Path:
-    """Take ``<run_dir>/.lock``; a stale lock (this host, process gone) is reported and taken over."""
-    path = run_dir / LOCK_FILE
-    if _create_lock(path):
-        return path
-    holder = _read_lock(path)
-    host, pid = holder.get("host"), holder.get("pid")
-    if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
-        print(f"note: taking over the stale lock '{path}' of process {pid} on {host} (no longer running)")
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        if _create_lock(path):
-            return path
-        holder = _read_lock(path)  # another run took it over first
-        host, pid = holder.get("host"), holder.get("pid")
-    raise RunDirLocked(
-        f"run directory '{run_dir}' is in use by process {pid} on host {host} (lock file '{path}'); "
+# The open lock files of this process, by path: the flock lives as long as the file stays open.
+_HELD: dict[Path, int] = {}
+
+
+def _open_locked(path: Path) -> int | None:
+    """An fd of ``path`` (created if needed) under an exclusive flock; None while another process holds it.
+
+    ``release_lock`` unlinks the file while holding its lock, so a process that opened it just before
+    may get the lock on a file no longer there: it checks the path still names its file, else retries.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _refuse(run_dir: Path, path: Path, holder: dict[str, Any]) -> RunDirLocked:
+    pid, host = holder.get("pid"), holder.get("host")
+    who = f"process {pid} on host {host}" if pid is not None else "another process"
+    return RunDirLocked(
+        f"run directory '{run_dir}' is in use by {who} (lock file '{path}'); "
         "wait for that run, use another out_dir, or delete the lock file if that run is gone"
     )
 
 
-def release_lock(path: Path) -> None:
-    """Remove the lock if it is still ours (never another run's)."""
+def acquire_lock(run_dir: Path) -> Path:
+    """Take ``<run_dir>/.lock`` for this process's life (until :func:`release_lock`).
+
+    The lock is an exclusive ``fcntl.flock`` on the file, which records this host and pid: exactly one
+    of many simultaneous runs gets it, and the kernel drops it when its process dies, so the record of
+    a dead run is reported and taken over. Without a flock, a record of a live process on this host
+    is still respected (a run of a toolkit version before the flock, or a reused pid), and one of
+    another host too (its filesystem may not share flocks between hosts): the message says to delete
+    the file if that run is gone.
+    """
+    path = run_dir / LOCK_FILE
+    fd = _open_locked(path)
+    if fd is None:
+        raise _refuse(run_dir, path, _read_lock(path))
     holder = _read_lock(path)
-    if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    host, pid, here = holder.get("host"), holder.get("pid"), socket.gethostname()
+    if isinstance(pid, int) and (pid, host) != (os.getpid(), here):  # our own record: a restarted container's pid
+        if host != here or pid_alive(pid):
+            os.close(fd)
+            raise _refuse(run_dir, path, holder)
+        print(f"note: taking over the stale lock '{path}' of process {pid} on {host} (no longer running)")
+    record = json.dumps({"host": here, "pid": os.getpid()}).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, record, 0)
+    os.fsync(fd)
+    _HELD[path] = fd
+    return path
+
+
+def release_lock(path: Path) -> None:
+    """Remove the lock if this process holds it (never another run's), then drop the flock."""
+    fd = _HELD.pop(path, None)
+    if fd is None:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # while still locked: a waiting process then sees the file is gone and retries
+    os.close(fd)
 
 
 def _holds(path: Path) -> bool:

@@ -15,11 +15,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Subset
 
 from ..data import DataError, ShapesDataset
-from ..data.decode import DEFAULT_MAX_PIXELS, read_image_tensor
+from ..data.decode import DEFAULT_MAX_PIXELS, ImageTooLarge, open_checked, read_image_tensor
 from ..data.images import IMAGE_EXTENSIONS
 from ..data.shapes import CLASS_NAMES as SHAPE_CLASSES
 from .config import SegDataConfig
@@ -73,7 +72,11 @@ class SegFiles(Dataset):
         return len(self.pairs)
 
     def read_mask(self, path: Path) -> torch.Tensor:
-        with Image.open(path) as im:
+        try:  # the header's size is checked before any pixel is decoded, with the images' limit
+            opened = open_checked(path, self.max_pixels)
+        except ImageTooLarge as err:
+            raise DataError(f"cannot read mask '{path}': {err}") from None
+        with opened as im:
             if im.mode not in ("L", "P", "I", "I;16", "1"):
                 raise DataError(f"mask '{path}' has mode {im.mode}; expected a single-channel class-index PNG")
             raw = np.array(im)
