@@ -1,4 +1,5 @@
-"""Multi-process checks: a launch that formed no process group, and buffers kept equal across ranks."""
+"""Multi-process checks: a launch that formed no process group, a peer lost during a collective, and
+buffers kept equal across ranks."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from ..config import ConfigError
+from ..errors import UserError
 
 # Variables by which torchrun / accelerate launch / MPI tell a process how many processes were started.
 WORLD_SIZE_VARS = ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -51,6 +53,33 @@ def check_process_group(accelerator: Accelerator) -> None:
             f"{accelerator.num_processes} (distributed type {accelerator.distributed_type}); on a CPU-only machine "
             "launch with `torchrun --nproc_per_node N` or `accelerate launch --multi_gpu --num_processes N`"
         )
+
+
+class CollectiveError(UserError):
+    """A collective (all-reduce, barrier, ...) failed because another process stopped answering or died."""
+
+
+# How gloo words a collective's failure: a peer that stopped answering (SIGSTOP, a hung machine) runs into the
+# process group's timeout; a peer that died closed its sockets.
+GLOO_TIMEOUT = "Timed out waiting"
+GLOO_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+
+
+def collective_error(err: BaseException, rank: int, world: int, timeout_s: int) -> CollectiveError | None:
+    """The one-line error for ``err`` when it is a gloo collective that lost a peer, else None.
+
+    The rank that waited is named; with two processes the one it waited for is known as well.
+    """
+    text = str(err)
+    if not isinstance(err, RuntimeError) or "gloo" not in text:
+        return None
+    who = f"rank {rank} waited for rank {1 - rank}" if world == 2 else f"rank {rank} of {world} waited"
+    if GLOO_TIMEOUT in text:
+        return CollectiveError(f"a collective waited more than {timeout_s}s (train.collective_timeout_s) for the other "
+                               f"processes ({who}); a process stopped or died")
+    if any(phrase in text for phrase in GLOO_PEER_GONE):
+        return CollectiveError(f"a collective lost its connection to the other processes ({who}); a process stopped or died")
+    return None
 
 
 def needs_cpu_group() -> bool:
