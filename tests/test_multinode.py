@@ -129,11 +129,14 @@ def test_gloo_failures_that_lost_a_peer_become_one_line():
     timeout = RuntimeError("[/x/third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 10000ms for recv operation to complete")
     assert str(collective_error(timeout, 0, 2, TIMEOUT_S)) == stalled(0, 1).removeprefix("error: ")
     assert "(rank 2 of 4 waited)" in str(collective_error(timeout, 2, 4, TIMEOUT_S))
+    closed = RuntimeError("Application timeout caused pair closure")  # the operation after a timeout
+    assert str(collective_error(closed, 1, 2, TIMEOUT_S)) == stalled(1, 0).removeprefix("error: ")
     gone = RuntimeError("[/x/third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:4242")
     assert str(collective_error(gone, 1, 2, TIMEOUT_S)) == ("a collective lost its connection to the other processes "
                                                             "(rank 1 waited for rank 0); a process stopped or died")
-    for other in (RuntimeError("CUDA out of memory"), RuntimeError("Timed out waiting for the data loader"), ValueError("gloo: Timed out waiting")):
+    for other in (RuntimeError("CUDA out of memory"), RuntimeError("Timed out waiting for the data loader"), ValueError("Timed out waiting 10ms for recv operation")):
         assert collective_error(other, 0, 2, TIMEOUT_S) is None  # everything else keeps its traceback
+    assert collective_error(timeout, 0, 1, TIMEOUT_S) is None  # one process has no peers
 
 
 @cpu_only

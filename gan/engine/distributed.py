@@ -3,6 +3,7 @@ buffers kept equal across ranks."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable
 
 import torch
@@ -59,25 +60,26 @@ class CollectiveError(UserError):
     """A collective (all-reduce, barrier, ...) failed because another process stopped answering or died."""
 
 
-# How gloo words a collective's failure: a peer that stopped answering (SIGSTOP, a hung machine) runs into the
-# process group's timeout; a peer that died closed its sockets.
-GLOO_TIMEOUT = "Timed out waiting"
-GLOO_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+# How gloo words a collective's failure. A peer that stops answering (SIGSTOP, a hung machine) runs into the
+# process group's timeout; after one timeout, the next operation on that connection finds the pair closed.
+GLOO_TIMEOUT = re.compile(r"Timed out waiting \d+ms for (recv|send) operation|Application timeout caused pair closure")
+# A peer that died closed its sockets.
+GLOO_PEER_GONE = re.compile(r"connection closed by peer|connection reset by peer|broken pipe|socket closed", re.IGNORECASE)
 
 
 def collective_error(err: BaseException, rank: int, world: int, timeout_s: int) -> CollectiveError | None:
-    """The one-line error for ``err`` when it is a gloo collective that lost a peer, else None.
+    """The one-line error for ``err`` when it is a collective of a multi-process run that lost a peer, else None.
 
     The rank that waited is named; with two processes the one it waited for is known as well.
     """
     text = str(err)
-    if not isinstance(err, RuntimeError) or "gloo" not in text:
+    if world < 2 or not isinstance(err, RuntimeError):
         return None
     who = f"rank {rank} waited for rank {1 - rank}" if world == 2 else f"rank {rank} of {world} waited"
-    if GLOO_TIMEOUT in text:
+    if GLOO_TIMEOUT.search(text):
         return CollectiveError(f"a collective waited more than {timeout_s}s (train.collective_timeout_s) for the other "
                                f"processes ({who}); a process stopped or died")
-    if any(phrase in text for phrase in GLOO_PEER_GONE):
+    if GLOO_PEER_GONE.search(text):
         return CollectiveError(f"a collective lost its connection to the other processes ({who}); a process stopped or died")
     return None
 
