@@ -1,7 +1,9 @@
-"""Multi-process checks: a launch that formed no process group, and buffers kept equal across ranks."""
+"""Multi-process checks: a launch that formed no process group, a peer lost during a collective, and
+buffers kept equal across ranks."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable
 
 import torch
@@ -9,6 +11,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from ..config import ConfigError
+from ..errors import UserError
 
 # Variables by which torchrun / accelerate launch / MPI tell a process how many processes were started.
 WORLD_SIZE_VARS = ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -51,6 +54,34 @@ def check_process_group(accelerator: Accelerator) -> None:
             f"{accelerator.num_processes} (distributed type {accelerator.distributed_type}); on a CPU-only machine "
             "launch with `torchrun --nproc_per_node N` or `accelerate launch --multi_gpu --num_processes N`"
         )
+
+
+class CollectiveError(UserError):
+    """A collective (all-reduce, barrier, ...) failed because another process stopped answering or died."""
+
+
+# How gloo words a collective's failure. A peer that stops answering (SIGSTOP, a hung machine) runs into the
+# process group's timeout; after one timeout, the next operation on that connection finds the pair closed.
+GLOO_TIMEOUT = re.compile(r"Timed out waiting \d+ms for (recv|send) operation|Application timeout caused pair closure")
+# A peer that died closed its sockets.
+GLOO_PEER_GONE = re.compile(r"connection closed by peer|connection reset by peer|broken pipe|socket closed", re.IGNORECASE)
+
+
+def collective_error(err: BaseException, rank: int, world: int, timeout_s: int) -> CollectiveError | None:
+    """The one-line error for ``err`` when it is a collective of a multi-process run that lost a peer, else None.
+
+    The rank that waited is named; with two processes the one it waited for is known as well.
+    """
+    text = str(err)
+    if world < 2 or not isinstance(err, RuntimeError):
+        return None
+    who = f"rank {rank} waited for rank {1 - rank}" if world == 2 else f"rank {rank} of {world} waited"
+    if GLOO_TIMEOUT.search(text):
+        return CollectiveError(f"a collective waited more than {timeout_s}s (train.collective_timeout_s) for the other "
+                               f"processes ({who}); a process stopped or died")
+    if GLOO_PEER_GONE.search(text):
+        return CollectiveError(f"a collective lost its connection to the other processes ({who}); a process stopped or died")
+    return None
 
 
 def needs_cpu_group() -> bool:

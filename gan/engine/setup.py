@@ -12,7 +12,7 @@ from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, se
 
 from ..config import flatten, to_dict, to_yaml
 from .cpu_memory import keep_freed_memory
-from .distributed import check_process_group, needs_cpu_group
+from .distributed import check_process_group, collective_error, needs_cpu_group
 from .formats import RUN_CONFIG
 from .precision import launcher_precision, run_device_type, run_precision
 from .threads import apply_cpu_threads
@@ -54,11 +54,17 @@ def accelerated_run(cfg: Any) -> Iterator[tuple[Accelerator, SafeLogger]]:
     """:func:`make_accelerator` for a whole run; the process group is ended when the run ends.
 
     A gloo group left alive at interpreter exit can abort the process ("terminate called without
-    an active exception") after the run has finished.
+    an active exception") after the run has finished. A collective that lost a peer (stopped or
+    dead process) becomes a one-line :class:`CollectiveError` instead of gloo's traceback.
     """
     acc, logger = make_accelerator(cfg)
     try:
         yield acc, logger
+    except RuntimeError as err:
+        lost = collective_error(err, acc.process_index, acc.num_processes, cfg.train.collective_timeout_s)
+        if lost is None:
+            raise
+        raise lost from err
     finally:
         acc.state.destroy_process_group()
 
