@@ -163,7 +163,7 @@ def launch_machines(out: Path, logs: Path, *overrides: str) -> list[Launch]:
     """Two "machines" of one process each on this host, joined over loopback like two hosts would be."""
     accelerate = shutil.which("accelerate", path=str(REPO / ".venv" / "bin")) or shutil.which("accelerate")
     port = free_port()
-    return [Launch([accelerate, "launch", "--config_file", "configs/accelerate.yaml", "-q", "--multi_gpu", "--num_machines", "2",
+    return [Launch([accelerate, "launch", "--config_file", "accelerate.yaml", "-q", "--multi_gpu", "--num_machines", "2",
                     "--machine_rank", str(m), "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
                     "--num_processes", "2", "--mixed_precision", "no", "--dynamo_backend", "no", "--tee", "2",
                     "--log_dir", str(logs / f"machine{m}"), "train_gan.py", *GAN, f"out_dir={out}", *overrides], out)
