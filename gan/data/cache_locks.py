@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+from ..locking import flock_path
 
 LOCK_SUFFIX = ".lock"
 
@@ -27,21 +28,9 @@ def lock_path(meta: Path) -> Path:
 
 
 def _lock_current(path: Path, operation: int) -> int | None:
-    """An fd of ``path`` (created if missing) under ``flock(operation)``; None when a non-blocking lock is refused."""
-    while True:
-        # Read-only is enough for flock, and lets another user's run lock a file of a shared cache folder.
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, operation)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)  # evicted while we waited: lock the file now at that path
+    """An fd of ``path`` under ``flock(operation)``, or None (see :func:`gan.locking.flock_path`)."""
+    # Read-only is enough for flock, and lets another user's run lock a file of a shared cache folder.
+    return flock_path(path, operation, os.O_RDONLY, 0o666)
 
 
 class CacheHold:

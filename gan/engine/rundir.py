@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..locking import flock_path
 from .checkpoint import CheckpointError
 from .distributed import launched_rank
 from .formats import CHECKPOINTS_DIR, METRICS_LOG, RUN_OUTPUTS
@@ -49,24 +50,8 @@ _HELD: dict[Path, int] = {}
 
 
 def _open_locked(path: Path) -> int | None:
-    """An fd of ``path`` (created if needed) under an exclusive flock; None while another process holds it.
-
-    ``release_lock`` unlinks the file while holding its lock, so a process that opened it just before
-    may get the lock on a file no longer there: it checks the path still names its file, else retries.
-    """
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)
+    """An fd of ``path`` under an exclusive flock; None while another process holds it."""
+    return flock_path(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _refuse(run_dir: Path, path: Path, holder: dict[str, Any]) -> RunDirLocked:
