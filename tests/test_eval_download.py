@@ -16,7 +16,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 
 from gan.config import ConfigError, from_dict, is_resumable, load_config, to_dict
 from gan.engine.formats import save_safetensors_atomic, write_json_atomic
-from gan.evaluation import MissingWeightsError, resolve_inception_weights, weights as weights_module
+from gan.evaluation import MissingWeightsError, bundled, resolve_inception_weights, weights as weights_module
 from gan.evaluation.weights import INCEPTION_FILE, INCEPTION_URL, file_sha256, host_reachable
 from gan.generation.config import GANConfig
 from gan.generation.task import generator_kwargs
@@ -29,8 +29,9 @@ TINY = ["data.name=shapes", "data.resolution=16", f"data.shapes_size={N}", "mode
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty torch hub cache, no offline variables: the machine of a new user. Returns the weights' hub path."""
+    """An empty torch hub cache, no offline variables, no fid extra: the machine of a new user. Returns the weights' hub path."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(bundled, "find_bundled", lambda: None)  # with the extra, FID needs no download (tests/test_fid_bundled.py)
     for var in weights_module.OFFLINE_ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "torch_home" / "hub" / "checkpoints" / INCEPTION_FILE

@@ -11,7 +11,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 from gan.config import load_config, to_dict
 from gan.generation.config import GANConfig
 from gan.engine.formats import save_safetensors_atomic, write_json_atomic
-from gan.evaluation import EvalResult, MissingWeightsError
+from gan.evaluation import EvalResult, MissingWeightsError, bundled
 from gan.evaluation.hook import PeriodicEvaluation, read_best
 from gan.evaluation.weights import INCEPTION_FILE
 from gan.generation.task import generator_kwargs
@@ -112,6 +112,7 @@ def test_evaluate_cli_without_weights_prints_one_line(tmp_path, monkeypatch, cap
     export.mkdir()
     write_export(export)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setattr(bundled, "find_bundled", lambda: None)  # without the fid extra (with it, FID needs no file: tests/test_fid_bundled.py)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # eval.download_weights=auto would fetch the file on an online machine
     monkeypatch.syspath_prepend(str(REPO))
     import evaluate

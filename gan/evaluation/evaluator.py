@@ -29,7 +29,7 @@ from ..config import DataConfig, EvalConfig, check_section
 from ..data import build_image_dataset
 from ..engine import formats
 from ..engine.formats import write_json_atomic
-from . import class_metrics, real_cache
+from . import bundled, class_metrics, real_cache
 from .extractors import ExtractorSpec, resolve_extractor
 from .frechet import frechet_distance, symmetric_sqrt
 from .inputs import GeneratorSource, UInt8Images, image_shape, subset
@@ -80,7 +80,8 @@ class Evaluator:
         self.classifier = class_metrics.load_classifier(cfg.classifier_path, cfg.trust_torchscript) if len(requested) > len(self.metrics) else None
         # class_accuracy alone needs no feature extractor (nor Inception weights)
         self.extractor: ExtractorSpec = resolve_extractor(
-            cfg.feature_extractor, cfg.inception_weights, cfg.feature_extractor_path, cfg.download_weights, cfg.trust_torchscript
+            cfg.feature_extractor, cfg.inception_weights, cfg.feature_extractor_path, cfg.download_weights, cfg.trust_torchscript,
+            need_logits=any(m.flag == "isc" for m in self.metrics),
         ) if self.metrics or cfg.per_class else None  # type: ignore[assignment]
         self._real: Dataset | None = None
         self._full_size = 0
@@ -255,13 +256,21 @@ class Evaluator:
                 "name": spec.kind, "registered_as": spec.name, "weights_file": str(spec.weights) if spec.weights else None,
                 "weights_sha256": spec.sha256, "layers": {f: spec.layer(f) for f in flags},
             },
+            "n_fake": generated["num_images"],
             "settings": {"rng_seed": kwargs["rng_seed"], **{k: kwargs[k] for f in flags for k in SETTINGS_BY_FLAG.get(f, ())}},
             "torch_fidelity": torch_fidelity.__version__,
         }
         if "fid" in flags:
             out["fid_formula"] = "torch-fidelity statistics (np.cov, ddof=1); trace term via symmetric eigenvalues"
+        if spec.kind == "inception-v3-compat":
+            out["feature_extractor"].update(resize=bundled.RESIZE, precision="float32")
+        if spec.source_sha256:
+            out["feature_extractor"]["network"] = spec.network
+            out["feature_extractor"]["source_file"] = {"package": bundled.PACKAGE, "path": str(bundled.RELATIVE_PATH), "sha256": spec.source_sha256,
+                                                       "converted": bundled.NOT_IN_SOURCE}
         if self._needs_real():
             name, parts = self.real_key()
+            out["n_real"] = parts["num_real"]
             out["real"] = {**real_cache.data_identity(self.data), "num_images": parts["num_real"], "split_size": parts["dataset_size"], "subset_seed": self.cfg.seed, "preprocessing": parts["preprocessing"]}
             out["real_cache"] = {"dir": str(self.cache_dir), "name": name, "hit": cache_hit}
         return out

@@ -26,7 +26,9 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ..engine.formats import save_safetensors_atomic
 from ..errors import first_line
-from .weights import AUTO, EvalError, check_inception_state_dict, file_sha256, resolve_inception_weights
+from . import bundled
+from .weights import (ALWAYS, AUTO, INCEPTION_FILE, EvalError, MissingWeightsError, check_inception_state_dict, download_mode, file_sha256,
+                      hub_weights_path, resolve_inception_weights)
 
 INCEPTION = "inception-v3-compat"
 TORCHSCRIPT = "torchscript"
@@ -45,6 +47,8 @@ class ExtractorSpec:
     kind: str  # inception-v3-compat / torchscript / module
     weights: Path | None
     sha256: str
+    network: str = ""  # for the protocol: which network the weights are (the bundled fallback names its source)
+    source_sha256: str = ""  # the bundled file the weights were converted from
 
     def layer(self, flag: str) -> str:
         """The feature layer torch-fidelity uses for metric ``flag`` (fid, kid, isc, prc)."""
@@ -220,14 +224,32 @@ def _optional_file(path: str, key: str) -> Path | None:
     return found.resolve()
 
 
+def _bundled_inception() -> ExtractorSpec:
+    weights = bundled.converted_weights()
+    check_inception_state_dict(weights)
+    return ExtractorSpec(INCEPTION, INCEPTION, weights, file_sha256(weights), bundled.NETWORK, bundled.SHA256)
+
+
 def resolve_extractor(kind: str, inception_weights: str = "", extractor_path: str = "", download: bool | str = AUTO,
-                      trust_torchscript: bool = False) -> ExtractorSpec:
+                      trust_torchscript: bool = False, need_logits: bool = False) -> ExtractorSpec:
     """Check that the configured extractor can be built (fetching missing Inception weights as ``download`` allows); its spec.
 
+    Without ``eval.inception_weights`` and torch-fidelity's file in the hub cache, FID, KID and
+    precision/recall use the bundled network of the ``fid`` extra (:mod:`gan.evaluation.bundled`)
+    unless ``download`` is ``true``; the Inception Score (``need_logits``) needs torch-fidelity's file.
     A TorchScript extractor is loaded only with ``trust_torchscript`` (``eval.trust_torchscript``): it runs code.
     """
     if kind == INCEPTION:
-        weights = resolve_inception_weights(inception_weights, download)
+        if not inception_weights and not hub_weights_path().is_file() and download_mode(download) != ALWAYS:
+            if not need_logits and bundled.find_bundled() is not None:
+                return _bundled_inception()
+        try:
+            weights = resolve_inception_weights(inception_weights, download)
+        except MissingWeightsError as err:
+            if need_logits:  # say why the bundled network does not do
+                raise MissingWeightsError(f"the Inception Score needs torch-fidelity's {INCEPTION_FILE} (the bundled network of the "
+                                          f"fid extra has no classifier): {err}") from None
+            raise
         check_inception_state_dict(weights)
         return ExtractorSpec(INCEPTION, INCEPTION, weights, file_sha256(weights))
     if kind == TORCHSCRIPT:
