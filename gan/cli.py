@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import sys
 from typing import Any, Callable, NoReturn
@@ -25,11 +26,17 @@ def exit_process(code: int) -> NoReturn:
     handlers still run, and the jobs close their files and trackers before they return.
     Only for ``__main__``: a test calling ``main()`` keeps its normal collector.
     """
-    # A process of a multi-process launch finalises normally: with its objects frozen, the process
-    # group's threads outlived the interpreter and aborted it ("terminate called without an active
-    # exception") in about 1 of 3 two-process CPU runs.
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        gc.freeze()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # A rank of a multi-process launch ends without interpreter finalisation: there the gloo
+        # process group's threads, still referenced by the DDP-wrapped models, were destroyed
+        # unjoined and aborted the process ("terminate called without an active exception", exit -6)
+        # in some two-process CPU runs. The job has written its files, closed its tracker and
+        # destroyed the process group by now; dataloader workers exit when their parent is gone.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    gc.freeze()
     sys.exit(code)
 
 
