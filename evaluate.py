@@ -3,6 +3,7 @@
     python evaluate.py runs/dcgan_mnist --metrics fid,kid --num-samples 10000
     python evaluate.py runs/dcgan_mnist/best data.split=test eval.num_real=5000
     python evaluate.py runs/quickstart/export eval.inception_weights=/models/weights-inception-2015-12-05-6726825d.pth
+    python evaluate.py user/my-gan data.root=my_images --out my-gan-eval.json   # a Hub repo id
     python evaluate.py runs/digits --metrics fid,class_accuracy eval.per_class=true eval.classifier_path=digits.pt eval.trust_torchscript=true
 
 A class-conditional export (model.num_classes > 0 in its JSON) is sampled with labels uniform over
@@ -32,7 +33,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gan.cli import exit_process, run_cli
+from gan.cli import REPO_ID_HELP, exit_process, run_cli
 
 if TYPE_CHECKING:
     from gan.generation.config import GANConfig
@@ -45,10 +46,10 @@ MACHINE_KEYS = ("cache_dir", "download_weights", "trust_torchscript")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", help="export folder, best/ folder, checkpoint-<step> folder or run directory")
+    p.add_argument("source", help="export, best/, hub or checkpoint-<step> folder, run directory, or " + REPO_ID_HELP)
     p.add_argument("--metrics", help="comma-separated: fid, kid, is, prc (default: eval.metrics of the run)")
     p.add_argument("--num-samples", type=int, help="generated images (default: eval.num_samples of the run)")
-    p.add_argument("--out", help="result JSON (default: <export folder>/evaluation.json)")
+    p.add_argument("--out", help="result JSON (default: <export folder>/evaluation.json; for a Hub repo id, evaluation.json here)")
     p.add_argument("--cache-dir", help="real-statistics cache (default: eval.cache_dir given here, else ~/.cache/gan-toolkit/fidelity_cache)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("overrides", nargs="*", help="data.* / eval.* overrides, e.g. data.split=test eval.num_real=5000")
@@ -99,12 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         import torch
 
+        from gan.deploy.resolve import resolve_source
         from gan.evaluation import Evaluator, format_table, user_cache_dir, write_result
         from gan.generation.sampling import find_export, load_generator
         from gan.engine.formats import EVALUATION_JSON
 
-        folder = find_export(args.source)
-        out_path = Path(args.out) if args.out else folder / EVALUATION_JSON
+        source = resolve_source(args.source)  # a local path wins; else a Hub repo id, through the Hub cache
+        folder = find_export(source)
+        # the result goes beside the export, but never into the Hub cache: there, into the current folder
+        default_out = folder / EVALUATION_JSON if Path(args.source).exists() else Path(EVALUATION_JSON)
+        out_path = Path(args.out) if args.out else default_out
         check_out_path(out_path)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, meta = load_generator(folder, device)

@@ -5,18 +5,20 @@
     python export.py runs/seg_shapes --format onnx --size 64x96 --out exported/
     python export.py runs/quickstart --format safetensors --out exported/   # generator.safetensors + .json
     python export.py runs/quickstart --format hub --out my-gan/ [--license apache-2.0] [--push user/my-gan]
+    python export.py user/my-gan --format onnx --out exported/              # from a Hub repo id
 
-The source is a run, export/, best/, checkpoint-<step> or hub folder (its generator, else its
-segmenter; --kind chooses). ONNX and TorchScript graphs have spectral norm and BatchNorm folded and
+The source is a run, export/, best/, checkpoint-<step> or hub folder, or a Hub repo id
+(user/name[@revision], through the Hub cache) (its generator, else its segmenter; --kind chooses). ONNX and TorchScript graphs have spectral norm and BatchNorm folded and
 a dynamic batch axis; each export is run on fixed inputs and compared with PyTorch on the spot (the
 max abs difference is printed; above --atol is an error and the file is removed). ONNX needs the
 optional extra: pip install -e ".[export]".
 
 Every export is written and verified in a temporary folder beside --out, then swapped in by rename: a
-failed export leaves --out as it was (other files in it are kept). The hub folder's model card
-carries Hub metadata: license (--license), pipeline_tag by kind (none for a class-conditional
-generator: no Hub pipeline takes a label; it is tagged class-conditional-image-generation) and the
-dataset for mnist, fashion_mnist and cifar10.
+failed export leaves --out as it was (other files in it are kept). The hub folder is the models'
+save_pretrained format (Generator/SegmentationModel.from_pretrained read it); its model card carries
+Hub metadata: license (--license), pipeline_tag by kind (none for a class-conditional generator: no
+Hub pipeline takes a label; it is tagged class-conditional-image-generation), the dataset for mnist,
+fashion_mnist and cifar10, and the run's evaluation results with their protocol (model-index).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import re
 from pathlib import Path
 
 # Only torch-free modules before the arguments are parsed: --help and argument errors answer at once.
-from gan.cli import exit_process, fail, run_cli
+from gan.cli import REPO_ID_HELP, exit_process, fail, run_cli
 from gan.names import EXPORT_ATOL, EXPORT_FORMATS, EXPORT_LICENSE
 
 LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the Hub's license identifiers: mit, apache-2.0, cc-by-nc-4.0, other
@@ -47,7 +49,7 @@ def parse_license(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", help="run, export/, best/, checkpoint-<step> or hub folder")
+    p.add_argument("source", help="run, export/, best/, checkpoint-<step> or hub folder, or " + REPO_ID_HELP)
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("--out", required=True, help="output folder (the file names follow the model kind)")
     p.add_argument("--kind", choices=("generator", "segmenter"), help="which model of the source (default: the one it holds)")
@@ -68,14 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--atol {args.atol}: expected a positive tolerance")
 
     def job() -> int:
+        from gan.deploy.resolve import resolve_source
         from gan.deploy.source import load_source
         from gan.outputs import check_output_folder, check_replaced_folder
 
         out = Path(args.out)
-        check_output_folder(out, protect=[args.source], what="--out")  # before loading: nothing written into the source
-        loaded = load_source(args.source, args.kind)
-        check_output_folder(out, protect=[args.source, loaded.folder], what="--out")
-        check_replaced_folder(out, [args.source, loaded.folder], what="--out")
+        source = resolve_source(args.source)  # a local path wins; else a Hub repo id, through the Hub cache
+        check_output_folder(out, protect=[source], what="--out")  # before loading: nothing written into the source
+        loaded = load_source(source, args.kind)
+        check_output_folder(out, protect=[source, loaded.folder], what="--out")
+        check_replaced_folder(out, [source, loaded.folder], what="--out")
         print(f"{loaded.kind} from {loaded.folder} (step {loaded.meta.get('step')})")
         if args.format == "hub":
             from gan.deploy.hub import push_folder, write_hub_folder

@@ -8,6 +8,7 @@ square and triangle (labels 0, 1, 2), picked with --labels by index or by name, 
     python sample.py runs/quickstart --out samples/ --num 100 --labels square   # label1-seed000000.png, ...
     python sample.py runs/quickstart/export --out samples/ --num 999      # label0-seed000000.png, label1-seed000001.png, ...
     python sample.py runs/quickstart --interpolate interp.png --labels 2 --seeds 0-4 --steps 8   # rows within class 2
+    python sample.py user/my-gan --grid grid.png --labels circle        # a Hub repo id (user/my-gan@v1: a revision)
 
 Without --labels, a conditional export's --grid shows one row per class (the first 10 classes,
 8 seeds each, or --seeds as the columns) and --out cycles the labels (image i, seed s: class
@@ -21,12 +22,12 @@ import argparse
 import sys
 from typing import Any, Sequence
 
-from gan.cli import exit_process, fail, run_cli  # light (no torch): --help stays fast; torch is imported after parsing
+from gan.cli import REPO_ID_HELP, exit_process, fail, run_cli  # light (no torch): --help stays fast; torch is imported after parsing
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("source", help="export folder, checkpoint-<step> folder or run directory")
+    p.add_argument("source", help="export, hub or checkpoint-<step> folder, run directory, or " + REPO_ID_HELP)
     p.add_argument("--grid", help="write an image grid PNG here")
     p.add_argument("--out", help="write individual PNGs into this folder")
     p.add_argument("--num", type=int, help="with --out: number of images (seeds 0..num-1 unless --seeds); written a batch at a "
@@ -73,16 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(err))
 
     def job() -> int:
+        from gan.deploy.resolve import resolve_source
         from gan.outputs import check_output_file, check_output_folder
 
+        source = resolve_source(args.source)  # a local path wins; else a Hub repo id, through the Hub cache
         # Outputs never go into the folder sampled from (nor its export), checked before loading.
-        protect = [args.source, S.find_export(args.source)]
+        protect = [source, S.find_export(source)]
         for flag in ("grid", "interpolate"):
             if getattr(args, flag):
                 check_output_file(getattr(args, flag), protect, f"--{flag}")
         if args.out:
             check_output_folder(args.out, protect=protect, what="--out")
-        model, meta = S.load_generator(args.source, args.device)
+        model, meta = S.load_generator(source, args.device)
         nz = meta["model"]["nz"]
         if C.num_classes(meta) or args.labels or args.per_label is not None:
             return sample_conditional(args, model, meta, seeds)

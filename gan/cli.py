@@ -12,6 +12,10 @@ from .config import to_yaml
 from .errors import UserError
 
 
+# The scripts' source argument also takes this (resolved by gan.deploy.resolve.resolve_source).
+REPO_ID_HELP = "a Hub repo id (user/name, optionally @revision; fetched through the Hub cache, which HF_HUB_OFFLINE=1 keeps to)"
+
+
 def fail(message: str, code: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code

@@ -58,3 +58,11 @@ EXPORT_ATOL = 1e-3  # export.py --atol: outputs are tanh images / logits of orde
 # export.py --license of a hub folder's model card: MIT, permissive like most Hub models; the quick start's data is
 # procedural (no third-party terms). Weights trained on data under other terms need --license (e.g. other).
 EXPORT_LICENSE = "mit"
+
+# Hugging Face Hub metadata of the toolkit's models (gan.models.pretrained: the model classes; gan.deploy.card).
+HUB_LIBRARY = "gan-toolkit"  # the model cards' library_name
+HUB_TAGS = ("gan-toolkit", "pytorch", "safetensors")  # tags of every model card; each model class adds its own
+UNCONDITIONAL_TASK, SEGMENTATION_TASK = "unconditional-image-generation", "image-segmentation"  # Hub pipeline tags
+# The Hub has no task that takes a class label: a class-conditional generator's card has no pipeline_tag, this tag,
+# and this task type for its evaluation results.
+CONDITIONAL_TAG = "class-conditional-image-generation"

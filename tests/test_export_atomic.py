@@ -81,7 +81,7 @@ def test_weights_that_do_not_fit_their_json_are_one_line_naming_the_file_and_key
     out = sources["out"]
     assert script("export.py").main([str(sources["seg"]), "--format", "hub", "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())
-    config["model"]["ngf"] = 16  # the weights were trained with ngf 8
+    config["ngf"] = 16  # the weights were trained with ngf 8
     (out / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError) as err:
         load_source(out)

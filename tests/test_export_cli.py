@@ -44,7 +44,9 @@ def test_hub_folder_layout_and_model_card(hub_dirs: dict[str, Path]) -> None:
     gan = hub_dirs["gan"]
     assert sorted(p.name for p in gan.iterdir()) == ["README.md", "config.json", "model.safetensors", "sample_grid.png", "training_config.yaml"]
     config = json.loads((gan / "config.json").read_text())
-    assert config["gan_toolkit_kind"] == "generator" and config["model"]["nz"] == 8
+    # PyTorchModelHubMixin's layout: the constructor arguments at the top level, the rest of the export JSON beside
+    assert config["gan_toolkit_kind"] == "generator" and config["nz"] == 8 and "model" not in config
+    assert config["gan_toolkit"]["step"] == 0 and config["gan_toolkit"]["config"]["data"]["resolution"] == 16
     card = (gan / "README.md").read_text()
     for section in ("## Architecture", "## Training data and steps", "## Evaluation", "## Samples", "## Reproduce"):
         assert section in card

@@ -59,7 +59,7 @@ def test_a_conditional_run_exports_to_a_hub_folder_with_one_grid_row_per_class(c
     assert Image.open(conditional_hub / "sample_grid.png").size == (8 * TILE + 2, 3 * TILE + 2)  # 8 seeds x circle, square, triangle
     card = (conditional_hub / "README.md").read_text()
     assert "Classes: circle, square, triangle." in card and "One row per class (the first 10), one column per seed." in card
-    assert "python sample.py THIS_FOLDER --grid grid.png --labels 0-2 --per-label 8" in card
+    assert "python sample.py THIS_MODEL --grid grid.png --labels 0-2 --per-label 8" in card
     assert not list(conditional_hub.parent.glob(".tmp-*")) and not list(conditional_hub.parent.glob(".old-*"))
 
 
@@ -92,16 +92,17 @@ def test_card_metadata_per_kind(conditional_hub: Path, tmp_path: Path) -> None:
 
 
 def test_card_names_a_public_training_dataset_only() -> None:
-    from gan.deploy.hub import HUB_DATASETS, card_metadata
+    from gan.deploy.card import HUB_DATASETS, card_data
     from gan.deploy.source import Loaded
+    from gan.models import Generator
     from gan.names import IMAGE_DATASETS, SEG_DATASETS
 
     assert set(HUB_DATASETS) <= set(IMAGE_DATASETS) | set(SEG_DATASETS)
-    model = torch.nn.Linear(1, 1)
+    model = Generator(nz=8, resolution=16, ngf=8)
 
     def datasets(name: str) -> list[str] | None:
         meta = {"model": {"nz": 8}, "config": {"data": {"name": name, "root": "private/photos"}}}
-        return card_metadata(Loaded(model, meta, "generator", Path(".")), "mit").get("datasets")
+        return card_data(Loaded(model, meta, "generator", Path(".")), None, "mit").datasets
 
     assert datasets("mnist") == ["ylecun/mnist"] and datasets("cifar10") == ["uoft-cs/cifar10"]
     assert datasets("image_folder") is None and datasets("shapes") is None

@@ -1,4 +1,4 @@
-"""Loading whatever a user points at (run, export, checkpoint or hub folder) and the inputs of its model."""
+"""Loading whatever a user points at (run, export, checkpoint or hub folder, Hub repo id) and the inputs of its model."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -68,7 +68,13 @@ def _builder(kind: str) -> Any:
 
 
 def load_source(path: str | Path, kind: str | None = None) -> Loaded:
-    """Load the generator or segmenter of ``path`` (``kind`` None: whichever it holds, generator first)."""
+    """Load the generator or segmenter of ``path`` (``kind`` None: whichever it holds, generator first).
+
+    ``path``: a run, export, checkpoint or hub folder, or a Hub repo id (:func:`gan.deploy.resolve.resolve_source`).
+    """
+    from .resolve import resolve_source
+
+    path = resolve_source(path)
     errors = []
     for name in [kind] if kind else list(KINDS):
         try:

@@ -5,9 +5,12 @@ JSON file holding the constructor arguments (``"model"``), the step and the trai
 file names come from an :class:`ExportKind` (:data:`GENERATOR`, :data:`SEGMENTER`); other formats
 of the same model (ONNX, TorchScript: :func:`runtime_file`) get their file names here too.
 
-A **hub folder** (:data:`HUB`) is the Hugging Face Hub layout of either kind: ``config.json`` (the
-export JSON plus :data:`HUB_KIND_KEY` naming the kind) + ``model.safetensors`` + a ``README.md``
-model card; :func:`find_export`, :func:`read_export_meta` and :func:`load_export` read it like any
+A **hub folder** (:data:`HUB`) is the Hugging Face Hub layout of either kind, which is also the format
+of ``huggingface_hub.PyTorchModelHubMixin`` (the models' ``save_pretrained``/``from_pretrained``):
+``config.json`` holding the constructor arguments at its top level, :data:`HUB_KIND_KEY` naming the kind
+and :data:`HUB_META_KEY` the rest of the export JSON (:func:`hub_config`), + ``model.safetensors`` + a
+``README.md`` model card. Folders written before (``config.json`` = the export JSON + the kind key)
+still load. :func:`find_export`, :func:`read_export_meta` and :func:`load_export` read both like any
 export. The card and the upload live in :mod:`gan.deploy.hub`.
 
 A **checkpoint** is a ``checkpoint-<step>`` folder (see :mod:`gan.engine.checkpoint`): Accelerate's
@@ -93,9 +96,11 @@ SEGMENTER = ExportKind("segmenter.safetensors", "segmenter.json", (BEST_DIR, EXP
 # Hugging Face Hub layout of an export (either kind): which kind it holds is config.json's HUB_KIND_KEY.
 HUB = ExportKind("model.safetensors", "config.json", ())
 HUB_KIND_KEY = "gan_toolkit_kind"
+HUB_META_KEY = "gan_toolkit"  # config.json: the export JSON other than the constructor arguments (step, training config, classes)
 HUB_CARD = "README.md"  # the model card
 HUB_SAMPLE = "sample_grid.png"  # the card's image
 HUB_TRAIN_CONFIG = "training_config.yaml"  # the resolved training config, for the card's reproduce command
+HUB_FILES = (HUB.weights, HUB.meta, HUB_CARD, HUB_SAMPLE, HUB_TRAIN_CONFIG)  # what a hub export owns in its folder
 
 # Runtime formats of an export, written by gan.deploy.runtime: "<kind name><suffix>".
 RUNTIME_SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -121,6 +126,28 @@ def hub_kind(folder: Path) -> str | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return None
     return value if isinstance(value, str) else None
+
+
+def hub_config(kind: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``config.json`` of a hub folder of ``kind`` for the export JSON ``meta``.
+
+    The constructor arguments stand at the top level, where ``PyTorchModelHubMixin.from_pretrained``
+    reads them; the rest of ``meta`` goes under :data:`HUB_META_KEY`.
+    """
+    return {**meta["model"], HUB_KIND_KEY: kind, HUB_META_KEY: {k: v for k, v in meta.items() if k != "model"}}
+
+
+def meta_of_hub_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The export JSON that a hub folder's ``config.json`` holds: the inverse of :func:`hub_config`.
+
+    A folder written before the layout followed ``PyTorchModelHubMixin`` holds the export JSON itself
+    (with a ``"model"`` mapping) plus :data:`HUB_KIND_KEY`.
+    """
+    if isinstance(config.get("model"), dict):
+        return {k: v for k, v in config.items() if k != HUB_KIND_KEY}
+    extra = config.get(HUB_META_KEY)
+    model = {k: v for k, v in config.items() if k not in (HUB_KIND_KEY, HUB_META_KEY)}
+    return {**(extra if isinstance(extra, dict) else {}), "model": model}
 
 
 def export_files(folder: Path, kind: ExportKind) -> ExportKind:
@@ -281,11 +308,14 @@ def find_export(path: str | Path, kind: ExportKind) -> Path:
 
 def read_export_meta(folder: Path, kind: ExportKind) -> dict[str, Any]:
     """The export's JSON, with its constructor arguments checked against :data:`MODEL_ARG_LIMITS`."""
-    path = folder / export_files(folder, kind).meta
+    files = export_files(folder, kind)
+    path = folder / files.meta
     try:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"'{path}' is not a readable export description: {err}") from None
+    if files is HUB and isinstance(meta, dict):
+        meta = meta_of_hub_config(meta)
     model = meta.get("model") if isinstance(meta, dict) else None
     if not isinstance(model, dict):
         raise CheckpointError(f"'{path}' has no \"model\" mapping of constructor arguments")

@@ -9,6 +9,7 @@ from typing import Iterable, Iterator, Sequence
 import torch
 
 from ..data import DataError
+from ..deploy.resolve import resolve_source
 from ..engine.formats import GENERATOR, find_export as find_export_of, load_export
 from ..models import Generator
 from .grid import grid_uint8, write_png
@@ -56,8 +57,8 @@ def find_export(path: str | Path) -> Path:
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, dict]:
-    """Build the EMA generator of an export/checkpoint/run folder; returns ``(model in eval mode, meta)``."""
-    model, meta = load_export(path, GENERATOR, Generator, device=device)
+    """Build the EMA generator of an export/checkpoint/run/hub folder or Hub repo id; returns ``(model in eval mode, meta)``."""
+    model, meta = load_export(resolve_source(path), GENERATOR, Generator, device=device)
     return model, meta  # type: ignore[return-value]
 
 

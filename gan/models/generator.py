@@ -7,19 +7,26 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..engine.formats import GENERATOR
+from ..names import CONDITIONAL_TAG, UNCONDITIONAL_TASK
 from .blocks import BASE_RESOLUTION, AntialiasedResize, dcgan_init, num_doublings, stage_widths, upsample_conv
 from .conditioning import G_CONDITIONINGS, ClassAffine, ClassContext, LatentClassEmbedding, check_cond, check_labels, insert_attention
 from .decoder import DeconvDecoder
+from .pretrained import HubModel
 
 
-class Generator(nn.Module):
+class Generator(nn.Module, HubModel, tags=["generator", "gan"]):
     """Maps latents ``(N, nz)`` to images ``(N, channels, resolution, resolution)`` in [-1, 1].
 
     Sizes that are not 4*2^k (e.g. 28) are produced at the next such size and resized down.
     With ``num_classes`` > 0 it also takes class labels ``c`` (see :mod:`gan.models.conditioning`:
     ``cond`` = ``embed`` | ``cbn`` | ``none``); ``attention`` lists decoder-stage output resolutions
-    that get a self-attention block.
+    that get a self-attention block. ``Generator.from_pretrained`` loads a hub folder, a run or a Hub
+    repo id (:class:`~gan.models.pretrained.HubModel`).
     """
+
+    export_kind = GENERATOR
+    import_from = "gan.models"
 
     def __init__(
         self,
@@ -60,6 +67,10 @@ class Generator(nn.Module):
         work = BASE_RESOLUTION * 2**stages
         self.resize = AntialiasedResize(work, resolution) if work != resolution else nn.Identity()
         dcgan_init(self)
+
+    def hub_task(self) -> tuple[str | None, list[str]]:
+        """No Hub pipeline takes a class label: a conditional generator has a tag instead."""
+        return (None, [CONDITIONAL_TAG]) if self.num_classes else (UNCONDITIONAL_TASK, [])
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """Images for latents ``z`` (N, nz) and, for a conditional model, class indices ``c`` (N,)."""

@@ -21,8 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.formats import SEGMENTER
 from ..models import DeconvDecoder, SkipFusion, UpBlock
 from ..models.blocks import BASE_RESOLUTION, num_doublings, stage_widths
+from ..models.pretrained import HubModel
+from ..names import SEGMENTATION_TASK
 from .encoders import build_encoder
 
 MIN_HEAD_WIDTH = 8
@@ -63,7 +66,7 @@ def tiled(fn: Any, x: torch.Tensor, tile: int) -> torch.Tensor:
     return out[..., :h, :w]
 
 
-class SegmentationModel(nn.Module):
+class SegmentationModel(nn.Module, HubModel, tags=["segmenter"]):
     """Per-pixel class logits ``(N, num_classes, H, W)`` for images ``(N, channels, H, W)`` of any size.
 
     Args:
@@ -78,7 +81,13 @@ class SegmentationModel(nn.Module):
         fusion: how encoder skips enter the decoder: ``none | add | average | weighted | concat``.
         encoder: ``conv`` (discriminator layout) or ``resnet18`` | ``resnet34`` | ``resnet50``.
         encoder_weights: ResNet weights: ``""`` (random), ``imagenet`` or a state-dict file.
+
+    ``SegmentationModel.from_pretrained`` loads a hub folder, a run or a Hub repo id
+    (:class:`~gan.models.pretrained.HubModel`).
     """
+
+    export_kind = SEGMENTER
+    import_from = "gan.seg.model"
 
     def __init__(
         self,
@@ -98,7 +107,7 @@ class SegmentationModel(nn.Module):
         if resolution < 16:
             raise ValueError(f"SegmentationModel needs resolution >= 16, got {resolution}")
         n = num_doublings(resolution)
-        self.num_classes, self.channels = num_classes, channels
+        self.num_classes, self.channels, self.resolution = num_classes, channels, resolution
         self.work_resolution = BASE_RESOLUTION * 2**n
         self.encoder = build_encoder(encoder, channels, resolution, ndf, max_channels, norm, encoder_weights)
         enc = self.encoder.stage_channels
@@ -112,6 +121,10 @@ class SegmentationModel(nn.Module):
         skip_channels = list(reversed(enc[: n - 1]))
         self.decoder = DeconvDecoder(dec_in, resolution, ngf, max_channels, upsample, norm, skip_channels, fusion)
         self.head = SegHead(self.decoder.out_channels, channels, num_classes, upsample, norm, fusion)
+
+    def hub_task(self) -> tuple[str | None, list[str]]:
+        """A segmenter is the Hub's image-segmentation task."""
+        return SEGMENTATION_TASK, []
 
     def _forward_tile(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(x)

@@ -12,6 +12,7 @@ from PIL import Image
 from ..data import DataError
 from ..data.decode import DEFAULT_MAX_PIXELS, read_image_tensor
 from ..data.images import list_images
+from ..deploy.resolve import resolve_source
 from ..engine.formats import SEGMENTER, load_export
 from ..outputs import check_output_folder
 from .model import SegmentationModel
@@ -19,8 +20,8 @@ from .overlay import colorize, palette_for
 
 
 def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> tuple[SegmentationModel, dict]:
-    """Rebuild the model of a run (its ``best/`` or ``export/``), an export or a checkpoint folder, in eval mode."""
-    model, meta = load_export(path, SEGMENTER, SegmentationModel, device=device)
+    """Rebuild the model of a run (its ``best/`` or ``export/``), an export, checkpoint or hub folder or a Hub repo id, in eval mode."""
+    model, meta = load_export(resolve_source(path), SEGMENTER, SegmentationModel, device=device)
     return model, meta  # type: ignore[return-value]
 
 
