@@ -88,3 +88,44 @@ def tiny_segmenter(fusion: str = "add", upsample: str = "transposed") -> "torch.
         for _ in range(2):
             model(torch.rand(4, 3, 16, 16) * 2 - 1)
     return model.eval().requires_grad_(False)
+
+
+SHAPE_NAMES = ["circle", "square", "triangle"]  # the quick start's classes
+
+
+def write_conditional_hub(folder: Path, seed: int = 0) -> Path:
+    """A 16x16 RGB class-conditional generator (random weights, non-trivial BatchNorm statistics) saved with
+    ``save_pretrained`` as a hub folder, with the quick start's class names."""
+    from gan.models import Generator
+
+    torch.manual_seed(seed)
+    model = Generator(nz=8, channels=3, resolution=16, ngf=8, num_classes=3, cond="embed").train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(12, 8) * 2, torch.arange(12) % 3)
+    model.export_meta = {"label_names": SHAPE_NAMES, "step": 5}
+    model.eval().save_pretrained(folder)
+    return folder
+
+
+def write_seg_hub(folder: Path) -> Path:
+    """:func:`tiny_segmenter` saved with ``save_pretrained`` as a hub folder, with class names."""
+    model = tiny_segmenter()
+    model.export_meta = {"class_names": ["background", *SHAPE_NAMES], "step": 5}
+    model.save_pretrained(folder)
+    return folder
+
+
+def populate_hub_cache(cache: Path, repo_id: str, folder: Path, revision: str = "main") -> Path:
+    """Put ``folder`` into the Hub cache ``cache`` as the model repo ``repo_id`` at ``revision``, laid out as
+    ``snapshot_download`` leaves it (``models--user--name/snapshots/<commit>/`` + ``refs/<revision>``)."""
+    import hashlib
+    import shutil
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(f"{repo_id}@{revision}".encode()).hexdigest()
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(folder, snapshot)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / revision).write_text(commit)
+    return snapshot

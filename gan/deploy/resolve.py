@@ -66,6 +66,8 @@ def resolve_source(source: str | Path, *, revision: str | None = None, cache_dir
     except LocalEntryNotFoundError as err:
         if constants.HF_HUB_OFFLINE or local_files_only:
             raise HubSourceError(f"{named} is not in the Hub cache ({cache}), and HF_HUB_OFFLINE is set: nothing is downloaded") from None
-        raise HubSourceError(f"{named} is not in the Hub cache ({cache}) and could not be downloaded: {first_line(err)}") from None
+        cause = err.__cause__ or err  # the connection error behind huggingface_hub's multi-line message
+        raise HubSourceError(f"{named} is not in the Hub cache ({cache}) and could not be downloaded ({type(cause).__name__}: "
+                             f"{first_line(cause)})") from None
     except Exception as err:  # network, auth or cache errors: all end the same way, in one line
         raise HubSourceError(f"{named} could not be fetched: {first_line(err)}") from None

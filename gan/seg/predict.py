@@ -15,6 +15,7 @@ from ..data.images import list_images
 from ..deploy.resolve import resolve_source
 from ..engine.formats import SEGMENTER, load_export
 from ..outputs import check_output_folder
+from .config import SegDataConfig
 from .model import SegmentationModel
 from .overlay import colorize, palette_for
 
@@ -50,10 +51,15 @@ def predict_image(model: SegmentationModel, image: torch.Tensor, resolution: int
     return logits.argmax(1)[0].cpu()
 
 
+def class_names(meta: dict) -> list[str]:
+    """The export's class names; a model saved from Python without them has ``class0``, ``class1``, ..."""
+    return [str(n) for n in meta.get("class_names") or []] or [f"class{i}" for i in range(meta["model"]["num_classes"])]
+
+
 def mask_values(meta: dict) -> list[int]:
     """Raw value written for each class: the training config's ``data.mask_values`` or the class index."""
     values = meta.get("config", {}).get("data", {}).get("mask_values") or []
-    return [int(v) for v in values] or list(range(len(meta["class_names"])))
+    return [int(v) for v in values] or list(range(len(class_names(meta))))
 
 
 def color_path(mask: Path) -> Path:
@@ -75,7 +81,7 @@ def predict_folder(model: SegmentationModel, meta: dict, in_dir: Path, out_dir: 
     check_output_folder(out_dir, planned, inputs=files, protect=[in_dir])
     out_dir.mkdir(parents=True, exist_ok=True)
     lut = np.array(mask_values(meta), dtype=np.uint8)
-    palette = palette_for(meta["class_names"])
+    palette = palette_for(class_names(meta))
     resolution, channels = meta["model"]["resolution"], meta["model"]["channels"]
     data_cfg = meta.get("config", {}).get("data", {})
     max_pixels = data_cfg.get("max_image_pixels", DEFAULT_MAX_PIXELS)
@@ -85,5 +91,5 @@ def predict_folder(model: SegmentationModel, meta: dict, in_dir: Path, out_dir: 
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(lut[labels.numpy()]).save(out)
         if color:
-            Image.fromarray(colorize(labels, palette, meta["ignore_index"])).save(color_path(out))
+            Image.fromarray(colorize(labels, palette, meta.get("ignore_index", SegDataConfig.ignore_index))).save(color_path(out))
         yield out
