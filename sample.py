@@ -8,13 +8,15 @@ square and triangle (labels 0, 1, 2), picked with --labels by index or by name, 
     python sample.py runs/quickstart --out samples/ --num 100 --labels square   # label1-seed000000.png, ...
     python sample.py runs/quickstart/export --out samples/ --num 999      # label0-seed000000.png, label1-seed000001.png, ...
     python sample.py runs/quickstart --interpolate interp.png --labels 2 --seeds 0-4 --steps 8   # rows within class 2
-    python sample.py user/my-gan --grid grid.png --labels circle        # a Hub repo id (user/my-gan@v1: a revision)
 
 Without --labels, a conditional export's --grid shows one row per class (the first 10 classes,
 8 seeds each, or --seeds as the columns) and --out cycles the labels (image i, seed s: class
 i % num_classes, file label<k>-seed<s>.png); --interpolate rows cycle the classes the same way.
 An unconditional export (model.num_classes=0) takes the same commands without --labels and
 --per-label: --grid then shows --seeds (default 0-63), --out writes seed000000.png, ...
+
+The source may also be a Hub repo id (user/my-gan, or user/my-gan@v1 for a revision), fetched
+through the Hub cache; a local path of the same name wins.
 """
 from __future__ import annotations
 

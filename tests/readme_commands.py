@@ -14,6 +14,9 @@ A block runs as written unless the comment line just above its fence names anoth
 
 Every other command runs in one temporary folder, in document order, at tiny size: the test appends
 the arguments of :data:`TINY_ARGS` to the script each command runs (later arguments win).
+
+Fenced ``python`` blocks of the README are marked ``<!-- python: run -->`` just above their fence and run
+by ``tests/test_readme_python.py`` (:func:`read_python_blocks`); an unmarked one is an error there.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from pathlib import Path
 KINDS = ("run", "install", "ci", "server", "network", "gpu", "benchmark")
 _MARKER = re.compile(r"^<!--\s*commands:\s*(\w+)\s*-->$")
 _FENCE = re.compile(r"^```(bash|sh|shell)\s*$")
+_PYTHON_FENCE = re.compile(r"^```python\s*$")
+PYTHON_MARKER = "<!-- python: run -->"
 _SCRIPT = re.compile(r"(?<![\w/.-])((?:benchmarks/)?\w+\.py)\b")
 INSTALL_STEPS = ("python3 -m venv", ". .venv/bin/activate", "pip install")
 
@@ -86,6 +91,22 @@ def read_commands(path: Path, root: Path) -> list[Command]:
             continue
         out.append(Command(pending + stripped, kind, f"{path.relative_to(root)}:{start}"))
         pending = ""
+    return out
+
+
+def read_python_blocks(path: Path, root: Path) -> list[Command]:
+    """Every fenced ``python`` block of ``path``: kind ``run`` under :data:`PYTHON_MARKER`, else ``unmarked``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out: list[Command] = []
+    start = None
+    for number, line in enumerate(lines, start=1):
+        if start is None and _PYTHON_FENCE.match(line):
+            start = number
+        elif start is not None and line.startswith("```"):
+            previous = next((x.strip() for x in reversed(lines[: start - 1]) if x.strip()), "")
+            kind = "run" if previous == PYTHON_MARKER else "unmarked"
+            out.append(Command("\n".join(lines[start:number - 1]) + "\n", kind, f"{path.relative_to(root)}:{start}"))
+            start = None
     return out
 
 

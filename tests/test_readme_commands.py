@@ -2,7 +2,7 @@
 
 The commands run in document order in one temporary folder that holds the repository's scripts and
 configs, so a later command uses what an earlier one wrote (`sample.py runs/quickstart` after the
-quick start). What each kind of block means, and the tiny arguments, are in ``readme_commands.py``.
+quick start). The Hub repo id they name (user/my-gan) is a tiny export in an offline Hub cache. What each kind of block means, and the tiny arguments, are in ``readme_commands.py``.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from PIL import Image
 
 from conftest import REPO, offline_env
 from readme_commands import TINY_ARGS, Command, options, read_commands, with_tiny_args, without_install_steps
+from tiny_exports import populate_hub_cache, write_conditional_hub
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 COMMANDS = [c for doc in DOCS for c in read_commands(doc, REPO)]
@@ -55,7 +56,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in LINKED:
         (root / "work" / name).symlink_to(REPO / name)
     _fixtures(root)
+    # the Hub repo the documents name (user/my-gan), as a tiny conditional generator in an offline Hub cache
+    populate_hub_cache(_hub_cache(root / "work"), "user/my-gan", write_conditional_hub(root / "my-gan-repo"))
     return root / "work"
+
+
+def _hub_cache(cwd: Path) -> Path:
+    return cwd.parent / "hf_cache"
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +74,14 @@ def tiny_args(weights: str) -> dict[str, list[str]]:
     return extra
 
 
-def _env() -> dict[str, str]:
+def _env(cwd: Path) -> dict[str, str]:
     env = offline_env()
-    env["WANDB_MODE"] = "offline"
+    env.update(WANDB_MODE="offline", HF_HUB_CACHE=str(_hub_cache(cwd)))
     return env
 
 
 def _run(text: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-c", text], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(["bash", "-c", text], cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=timeout)
 
 
 def _show(cmd: Command, text: str, done: subprocess.CompletedProcess) -> str:
@@ -89,7 +96,7 @@ def _free_port() -> int:
 
 def _serve(cmd: Command, text: str, cwd: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen(["bash", "-c", f"exec {text} --port {port}"], cwd=cwd, env=_env(),
+    proc = subprocess.Popen(["bash", "-c", f"exec {text} --port {port}"], cwd=cwd, env=_env(cwd),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

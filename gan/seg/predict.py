@@ -26,7 +26,7 @@ def load_segmenter(path: str | Path, device: str | torch.device = "cpu") -> tupl
     return model, meta  # type: ignore[return-value]
 
 
-def read_image(path: Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def read_image(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """An image file -> ``(1, channels, H, W)`` in [-1, 1] (16-bit images scaled by their bit depth)."""
     return read_image_tensor(path, channels, max_pixels)[None]
 
