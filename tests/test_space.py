@@ -122,3 +122,20 @@ def test_space_check_reports_which_package_it_imported(gan_space: tuple[Path, Pa
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"package": str((folder / "gan").resolve())}  # its own copy, not the checkout's
     assert np.load(tmp_path / "out.npy").shape == (2 * 66 + 2, 2 * 66 + 2, 3)  # 4 images of 16 px shown at 64 px, 2 px padding
+
+
+def test_requirements_come_from_the_installed_metadata_without_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # an installed wheel: site-packages holds gan/ and gan_toolkit-<version>.dist-info/METADATA, no pyproject.toml
+    (tmp_path / "gan").mkdir()
+    (tmp_path / "gan_toolkit-0.1.0.dist-info").mkdir()
+    (tmp_path / "gan_toolkit-0.1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.4\nName: gan-toolkit\nRequires-Dist: torch==2.14.1\nRequires-Dist: accelerate<2,>=1.10\nRequires-Dist: numpy>=1.24\n"
+        "Requires-Dist: Pillow>=10\nRequires-Dist: safetensors>=0.4\nRequires-Dist: PyYAML>=6\nRequires-Dist: matplotlib>=3.7\n"
+        "Requires-Dist: gradio<7,>=5.0; extra == \"demo\"\n\nRequires-Dist: not-a-requirement (README text)\n")
+    monkeypatch.setattr(space, "PACKAGE_ROOT", tmp_path / "gan")
+    assert space.project_requirements()[-2:] == ["matplotlib>=3.7", "gradio<7,>=5.0"]  # headers only, environment markers dropped
+    assert space.space_requirements().splitlines() == ["torch==2.14.1", "numpy>=1.24", "Pillow>=10", "safetensors>=0.4", "PyYAML>=6",
+                                                       "matplotlib>=3.7", "gradio<7,>=5.0"]
+    (tmp_path / "gan_toolkit-0.1.0.dist-info" / "METADATA").write_text("Name: gan-toolkit\nRequires-Dist: torch==2.14.1\n")
+    with pytest.raises(ExportError, match="the toolkit's requirements name no numpy, pillow, safetensors, pyyaml, matplotlib, gradio"):
+        space.space_requirements()

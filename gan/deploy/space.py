@@ -75,8 +75,8 @@ def project_requirements() -> list[str]:
             extras = project.get("optional-dependencies", {})
             return list(project.get("dependencies", [])) + [r for reqs in extras.values() for r in reqs]
     for metadata in sorted(PACKAGE_ROOT.parent.glob(f"{PROJECT.replace('-', '_')}-*.dist-info/METADATA")):
-        lines = metadata.read_text(encoding="utf-8").splitlines()
-        return [line.split(":", 1)[1].split(";")[0].strip() for line in lines if line.startswith("Requires-Dist:")]
+        headers = metadata.read_text(encoding="utf-8").split("\n\n", 1)[0].splitlines()  # the README follows the headers
+        return [line.split(":", 1)[1].split(";")[0].strip() for line in headers if line.startswith("Requires-Dist:")]
     raise ExportError(f"cannot read the toolkit's requirements: no pyproject.toml or {PROJECT} METADATA beside '{PACKAGE_ROOT}'")
 
 
