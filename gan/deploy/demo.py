@@ -237,7 +237,7 @@ def build_app(dm: DemoModel) -> Any:
             new = gr.Button("new samples", variant="primary", elem_id="new_samples")
         grid = gr.Image(type="numpy", label="samples", format="png", elem_id="grid")
         gr.Examples(dm.generator_examples(), inputs=[seed, num, label] if dm.conditional else [seed, num],
-                    label="example inputs (first seed, images" + (", class)" if dm.conditional else ")"))
+                    label="example inputs (first seed, images" + (", class)" if dm.conditional else ")"), elem_id="examples")
         generate.click(dm.samples, [seed, num, label], grid, api_name="samples")
         # the grid follows its controls (typed, slid, or filled in by an example); always_last: no backlog while typing
         for control in (seed, num, label):
