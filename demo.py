@@ -21,18 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: reachable from other machines)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true",
-                   help="also serve through a temporary public link on Gradio's share servers (needs network; anyone with the link can use it)")
+                   help="also serve through a temporary public link on Gradio's share servers (needs network; anyone with the "
+                        "link can use it); no link is an error")
     args = p.parse_args(argv)
 
     def job() -> int:
-        from gan.deploy.demo import MAX_UPLOAD_SIZE, DemoModel, build_app
-        from gan.deploy.source import optional_extra
+        from gan.deploy.serve import serve_demo
 
-        with optional_extra("gradio", "demo"):  # before loading the model: a missing extra is reported first
-            import gradio  # noqa: F401
-        app = build_app(DemoModel(args.source))
-        app.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True, max_file_size=MAX_UPLOAD_SIZE)
-        return 0
+        return serve_demo(args.source, args.host, args.port, args.share)
 
     return run_cli(job)
 

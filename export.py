@@ -6,6 +6,7 @@
     python export.py runs/quickstart --format safetensors --out exported/   # generator.safetensors + .json
     python export.py runs/quickstart --format hub --out my-gan/ [--license apache-2.0] [--push user/my-gan]
     python export.py user/my-gan --format onnx --out exported/              # from a Hub repo id
+    python export.py runs/quickstart --format space --out my-space/       # app.py, requirements.txt, model/, gan/
 
 The source is a run, export/, best/, checkpoint-<step> or hub folder, or a Hub repo id
 (user/name[@revision], through the Hub cache) (its generator, else its segmenter; --kind chooses). ONNX and TorchScript graphs have spectral norm and BatchNorm folded and
@@ -19,6 +20,11 @@ save_pretrained format (Generator/SegmentationModel.from_pretrained read it); it
 Hub metadata: license (--license), pipeline_tag by kind (none for a class-conditional generator: no
 Hub pipeline takes a label; it is tagged class-conditional-image-generation), the dataset for mnist,
 fashion_mnist and cifar10, and the run's evaluation results with their protocol (model-index).
+
+A space folder is a Hugging Face Space of the demo (sdk gradio) that runs with ``python app.py``: the
+hub folder in ``model/``, the toolkit's ``.py`` files in ``gan/``, ``requirements.txt`` and, for a
+segmenter, example images. It is checked by running its ``app.py --check`` in a fresh process.
+Needs the optional extra: pip install -e ".[demo]".
 """
 from __future__ import annotations
 
@@ -57,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atol", type=float, default=EXPORT_ATOL, help="largest allowed max abs difference from PyTorch (default %(default)g)")
     p.add_argument("--dynamo", action="store_true", help="ONNX: use the torch.export-based exporter (slower; needs onnxscript)")
     p.add_argument("--license", type=parse_license, default=EXPORT_LICENSE,
-                   help="with --format hub: the model card's license (default %(default)s; e.g. other for weights trained on data under other terms)")
+                   help="with --format hub or space: the model card's license (default %(default)s; e.g. other for weights trained on data under other terms)")
     p.add_argument("--push", metavar="REPO_ID", help="with --format hub: upload the folder to this Hub model repo")
     return p
 
@@ -87,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {write_hub_folder(loaded, out, args.license)} (config.json, model.safetensors, README.md); reloaded and verified")
             if args.push:
                 print(f"pushed to {push_folder(out, args.push)}")
+            return 0
+        if args.format == "space":
+            from gan.deploy.space import write_space
+
+            print(f"wrote {write_space(loaded, out, args.license)} (app.py, requirements.txt, README.md, model/, gan/); "
+                  f"its app.py was run and checked; serve it with: python {out / 'app.py'}")
             return 0
         from gan.deploy.runtime import export_runtime, export_safetensors
 

@@ -52,8 +52,8 @@ SEG_CLASS_WEIGHTS = ("none", "median_frequency")
 SEG_EVAL_SPLITS = ("val", "test")  # camvid: gan.seg.data.CAMVID_SPLITS other than train
 LR_SCHEDULES = ("constant", "cosine")
 
-# export.py --format (runtime formats: gan.engine.formats.RUNTIME_SUFFIXES; the rest: gan.deploy).
-EXPORT_FORMATS = ("onnx", "torchscript", "safetensors", "hub")
+# export.py --format (runtime formats: gan.engine.formats.RUNTIME_SUFFIXES; the rest: gan.deploy; space: gan.deploy.space).
+EXPORT_FORMATS = ("onnx", "torchscript", "safetensors", "hub", "space")
 EXPORT_ATOL = 1e-3  # export.py --atol: outputs are tanh images / logits of order 1; float32 graph rewrites stay ~1e-6
 # export.py --license of a hub folder's model card: MIT, permissive like most Hub models; the quick start's data is
 # procedural (no third-party terms). Weights trained on data under other terms need --license (e.g. other).

@@ -212,15 +212,44 @@ def test_negative_seed_through_the_client_is_a_message_without_a_terminal_traceb
     assert "Traceback" not in out + err, out + err
 
 
-def test_grid_follows_class_count_and_seed_controls() -> None:
+def wiring(app: object) -> dict[tuple[str, str, str], object]:
+    """``{(input elem_id, event, output elem_id): the function it runs}`` of an app's events."""
+    config = app.get_config_file()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    return {(ids[t[0]], t[1], ids[d["outputs"][0]]): app.fns[d["id"]].fn for d in config["dependencies"] for t in d["targets"]
+            if t[0] in ids and d["outputs"]}
+
+
+def test_grid_and_strip_follow_every_control() -> None:
     dm = conditional_demo()
-    app = build_app(dm)
-    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in app.get_config_file()["components"]}
-    wired = {(ids[t[0]], t[1], ids[d["outputs"][0]]): d for d in app.get_config_file()["dependencies"] for t in d["targets"] if t[0] in ids}
-    assert {("label", "change", "grid"), ("num", "release", "grid"), ("seed", "submit", "grid"), ("label", "change", "strip")} <= set(wired)
-    refresh = app.fns[wired[("label", "change", "grid")]["id"]].fn
+    wired = wiring(build_app(dm))
+    expected = {(c, "change", "grid") for c in ("seed", "num", "label")} | {(c, "change", "strip") for c in ("seed_a", "seed_b", "steps", "label")}
+    assert expected <= set(wired)
+    refresh = wired[("label", "change", "grid")]
     assert np.array_equal(refresh(0, 2, "triangle"), dm.samples(0, 2, "triangle"))  # the grid of the new class
     assert not np.array_equal(refresh(0, 2, "triangle"), dm.samples(0, 2, "circle"))
+    assert np.array_equal(wired[("steps", "change", "strip")](1, 4, 3, "square"), dm.interpolate(1, 4, 3, "square"))
+    # a number box emptied while typing leaves the output as it is (no error popup); a bad value is still an error
+    assert isinstance(wired[("seed", "change", "grid")](None, 2, "circle"), type(gr.skip()))
+    with pytest.raises(gr.Error):
+        wired[("seed", "change", "grid")](-1, 2, "circle")
+
+
+def examples_of(app: object) -> list[list]:
+    return [c["props"]["samples"] for c in app.get_config_file()["components"] if c["type"] == "dataset"]
+
+
+def test_generator_demos_have_example_inputs(gan_demo: DemoModel) -> None:
+    assert examples_of(build_app(gan_demo)) == [[[0, 16], [64, 16], [1000, 4], [12345, 1]]]  # first seed, images
+    # a conditional model's examples also pick a class, in turn
+    assert examples_of(build_app(conditional_demo())) == [[[0, 16, "circle"], [64, 16, "square"], [1000, 4, "triangle"], [12345, 1, "circle"]]]
+
+
+def test_segmentation_overlay_follows_the_upload(seg_demo: DemoModel) -> None:
+    wired = wiring(build_app(seg_demo))
+    image = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert np.array_equal(wired[("seg_input", "change", "seg_overlay")](image), seg_demo.segment(image))
+    assert wired[("seg_input", "change", "seg_overlay")](None) is None  # a cleared upload clears the overlay
 
 
 def test_segmentation_upload_has_served_shape_examples(seg_demo: DemoModel, tmp_path: Path) -> None:
@@ -245,11 +274,42 @@ def test_segmentation_upload_has_served_shape_examples(seg_demo: DemoModel, tmp_
 
 
 @pytest.mark.parametrize("flags, share", [([], False), (["--share"], True)])
-def test_demo_cli_share_flag_reaches_launch(exports: dict[str, Path], monkeypatch: pytest.MonkeyPatch, flags: list[str], share: bool) -> None:
+def test_demo_cli_share_flag_reaches_launch(exports: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys, flags: list[str], share: bool) -> None:
     launched: list[dict] = []
-    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.append(kwargs))
+
+    def fake_launch(self, **kwargs):  # Gradio's share servers answer: a link, and a note printed
+        launched.append(kwargs)
+        self.share_url = "https://0123456789abcdef.gradio.live" if kwargs["share"] else None
+        print(f"* Running on public URL: {self.share_url}")
+
+    monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.syspath_prepend(str(REPO))
     import demo
 
     assert demo.main([str(exports["gan"]), *flags]) == 0
     assert [k["share"] for k in launched] == [share]
+    if share:  # served without blocking inside launch, so that a missing link can be reported; Gradio's lines are shown
+        assert launched[0]["prevent_thread_lock"] is True and "https://0123456789abcdef.gradio.live" in capsys.readouterr().out
+
+
+def test_demo_share_offline_is_one_line(exports: dict[str, Path]) -> None:
+    r = subprocess.run([sys.executable, "demo.py", str(exports["gan"]), "--share"], cwd=REPO, env=offline_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr == (
+        "error: --share needs the network to reach Gradio's share servers, but HF_HUB_OFFLINE=1 is set; drop --share to serve on this machine only\n")
+
+
+def test_demo_share_without_network_is_one_line_and_no_server_left(exports: dict[str, Path]) -> None:
+    from demo_server import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}"  # every outside request goes to a proxy that refuses it: no network
+    env = {**offline_env(), "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "ALL_PROXY": closed, "NO_PROXY": "127.0.0.1,localhost"}
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        env.pop(name, None)
+    r = subprocess.run([sys.executable, "demo.py", str(exports["gan"]), "--share", "--port", str(free_port())], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=300)
+    errors = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and r.stdout == "" and len(errors) == 1, r.stdout + r.stderr
+    assert errors[0].startswith("error: --share: Could not create share link") and errors[0].endswith("drop --share to serve on this machine only")

@@ -1,4 +1,4 @@
-"""A real headless Chromium (the system package, driven by Playwright) clicks "new samples" in the demo.
+"""A real headless Chromium (the system package, driven by Playwright) clicks "new samples" and an example in the demo.
 
 Needs ``chromium`` (Debian: ``apt-get install chromium chromium-driver``; ``.ci/run`` installs it) and
 the ``playwright`` Python package (in the ``test`` extra). Without Chromium the test is skipped with
@@ -26,7 +26,7 @@ TIMEOUT_MS = 120_000  # a loaded 2-core CI machine
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (Debian: apt-get install chromium chromium-driver)")
 
 
-def test_new_samples_button_brings_a_new_image(tmp_path: Path) -> None:
+def test_new_samples_button_and_an_example_bring_new_images(tmp_path: Path) -> None:
     pytest.importorskip("gradio")
     sync_api = pytest.importorskip("playwright.sync_api")
     from gan.deploy.demo import DemoModel, build_app
@@ -50,6 +50,16 @@ def test_new_samples_button_brings_a_new_image(tmp_path: Path) -> None:
             assert grid.get_attribute("src") != first
             assert page.locator("#seed input").input_value() == "16"  # the next 16 seeds
             assert grid.evaluate("i => i.complete && i.naturalWidth") > 0  # the new image really loaded
+            # an example fills the controls (seed 1000, 4 images) and the grid follows them without a button
+            before = grid.get_attribute("src")
+            page.locator('#examples [data-testid="dataset-cell-2-0"]').click()
+            page.wait_for_function("s => { const i = document.querySelector('#grid img'); return i && i.getAttribute('src') !== s; }",
+                                   arg=before, timeout=TIMEOUT_MS)
+            assert page.locator("#seed input").input_value() == "1000" and page.locator("#num input[type=number]").input_value() == "4"
+            page.wait_for_function("() => { const i = document.querySelector('#grid img'); return i && i.complete && i.naturalWidth > 0; }",
+                                   timeout=TIMEOUT_MS)
+            height, width, _ = DemoModel(source).samples(1000, 4).shape  # the 2x2 grid of the example, not the 4x4 one before
+            assert grid.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [width, height]
             page.locator("#interpolate").click()
             page.locator("#strip img").wait_for(timeout=TIMEOUT_MS)
             screenshot.parent.mkdir(parents=True, exist_ok=True)

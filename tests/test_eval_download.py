@@ -21,6 +21,7 @@ from gan.evaluation.weights import INCEPTION_FILE, INCEPTION_URL, file_sha256, h
 from gan.generation.config import GANConfig
 from gan.generation.task import generator_kwargs
 from gan.models import Generator
+from gan.offline import OFFLINE_ENV_VARS
 
 REPO = Path(__file__).resolve().parents[1]
 N = 8
@@ -32,7 +33,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty torch hub cache, no offline variables, no fid extra: the machine of a new user. Returns the weights' hub path."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setattr(bundled, "find_bundled", lambda: None)  # with the extra, FID needs no download (tests/test_fid_bundled.py)
-    for var in weights_module.OFFLINE_ENV_VARS:
+    for var in OFFLINE_ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "torch_home" / "hub" / "checkpoints" / INCEPTION_FILE
 

@@ -80,8 +80,9 @@ def test_tensorboard_gets_the_sample_grids_as_images(tmp_path):
 
     out = tmp_path / "run"
     assert main(["--config", str(REPO / "tests/defaults.yaml"), *TINY, "log.tracker=tensorboard", "train.steps=2",
-                 "log.sample_every=1", f"out_dir={out}"]) == 0
-    assert tensorboard_images(out) == {"samples": [1, 2]}
+                 "log.sample_every=1", "log.run_name=tiny-tb", f"out_dir={out}"]) == 0
+    assert tensorboard_images(out / "tiny-tb") == {"samples": [1, 2]}  # log.run_name names the events folder
+    assert {p.relative_to(out).parts[0] for p in out.rglob("events.out.tfevents.*")} == {"tiny-tb"}  # hparams too (a subfolder)
 
 
 def test_safe_logger_sends_a_png_to_tensorboard_as_an_image(tmp_path):

@@ -73,14 +73,26 @@ class TrainConfig(Section):
         ]
 
 
+MAX_TAG_LENGTH = 64  # W&B refuses longer tags when the run starts
+
+
 @dataclasses.dataclass
 class LogConfig(Section):
     tracker: Literal[TRACKERS] = "wandb"  # type: ignore[valid-type]  # wandb (offline without credentials), tensorboard (needs the extra) or none
     project: str = "gan-toolkit"  # tracker project name
     every: int = 25  # steps between tracker logs and progress-bar updates of the averages
+    # the run's name: W&B's run name ("" = the out_dir folder's name) and TensorBoard's events folder in out_dir ("" = log.project)
+    run_name: str = ""
+    tags: list[str] = dataclasses.field(default_factory=list)  # W&B run tags, e.g. [baseline, shapes]
+    entity: str = ""  # W&B team or user that owns the run; "" = the logged-in account's default
 
     def checks(self) -> list[Check]:
-        return positive(self, "every")
+        long_tags = [t for t in self.tags if not 1 <= len(str(t)) <= MAX_TAG_LENGTH]
+        return positive(self, "every") + [
+            ("run_name", self.run_name.strip() == self.run_name and self.run_name not in (".", "..") and not set("/\\") & set(self.run_name),
+             "a name without / or \\ and without leading or trailing blanks (it names a folder in out_dir)"),
+            ("tags", not long_tags, f"names of 1 to {MAX_TAG_LENGTH} characters", long_tags[0] if long_tags else None),
+        ]
 
 
 @dataclasses.dataclass

@@ -2,7 +2,9 @@
 
 :class:`DemoModel` holds the model and the functions the app calls (tested directly); :func:`build_app`
 wires them into a ``gradio.Blocks`` app whose endpoints (``/samples``, ``/new_samples``,
-``/interpolate``, ``/segment``) are also reachable with ``gradio_client``. Runs on the CPU and imports
+``/interpolate``, ``/segment``) are also reachable with ``gradio_client``; the outputs follow their
+controls (change events) and example inputs fill the controls. Serving it (``--share`` included) is
+:mod:`gan.deploy.serve`, shared by ``demo.py`` and a Space's ``app.py``. Runs on the CPU and imports
 only torch, numpy, PIL (and matplotlib for the class palette) besides gradio. A bad input (a negative
 or fractional seed, an unknown class, no image, an upload over :data:`MAX_UPLOAD_PIXELS`) is a
 ``gr.Error`` shown in the page, with no traceback in the terminal.
@@ -30,6 +32,8 @@ MAX_SEED = 2**63 - 1  # torch generators take seeds below 2**64; sample.py --see
 OVERLAY_ALPHA = 0.5  # share of the class colour in the segmentation overlay
 NUM_EXAMPLES = 4  # example uploads of a segmentation demo, drawn from the embedded shapes dataset
 EXAMPLES_SEED = 12345  # not the training data's seed (0): the examples are images the model has not seen
+# Example inputs of a generator demo: (first seed, images); a conditional one cycles through its classes.
+GENERATOR_EXAMPLES = ((0, 16), (64, 16), (1000, 4), (12345, 1))
 # Uploads to a segmentation demo: refused by Gradio above this file size (launch's max_file_size), and
 # by their header above this many pixels before any decoding (an 8000x8000 upload took gigabytes).
 MAX_UPLOAD_SIZE = "50mb"
@@ -63,10 +67,13 @@ def to_uint8_grid(images: torch.Tensor, nrow: int) -> np.ndarray:
 class DemoModel:
     """A loaded export (generator or segmenter) on the CPU and what the demo does with it."""
 
-    def __init__(self, source: str | Path | Loaded) -> None:
+    def __init__(self, source: str | Path | Loaded, examples_dir: str | Path | None = None) -> None:
+        """``examples_dir``: a folder of example uploads (``*.png``) for a segmenter (a Space ships one);
+        None: embedded-shapes images are made in a temporary folder."""
         self.loaded: Loaded = source if isinstance(source, Loaded) else load_source(source)
         self.kind = self.loaded.kind
         self.source = str(self.loaded.folder if isinstance(source, Loaded) else source)
+        self.examples_dir = Path(examples_dir) if examples_dir is not None else None
         self._examples: tempfile.TemporaryDirectory | None = None  # example uploads, made on first use
 
     @property
@@ -132,25 +139,23 @@ class DemoModel:
         colors = colorize(labels, class_palette(self.loaded.model.num_classes), self.loaded.meta.get("ignore_index", 255))
         return ((1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colors).round().astype(np.uint8)
 
+    def overlay_or_clear(self, image: str | Path | np.ndarray | None) -> np.ndarray | None:
+        """:meth:`segment` for the upload's change event: a cleared upload clears the overlay (no error)."""
+        return None if image is None else self.segment(image)
+
     def example_images(self, count: int = NUM_EXAMPLES) -> list[str]:
-        """PNG files of ``count`` embedded-shapes images at the model's resolution, written once to a temp folder.
-
-        The folder lives as long as this object (the app serves the files from it).
-        """
-        from PIL import Image
-
-        from ..data.shapes import render_shapes
-
+        """The example uploads: the PNGs of ``examples_dir``, else ``count`` embedded-shapes images at the
+        model's resolution, written once to a temp folder that lives as long as this object (the app serves them)."""
+        if self.examples_dir is not None:
+            return [str(p) for p in sorted(self.examples_dir.glob("*.png"))]
         if self._examples is None:
             self._examples = tempfile.TemporaryDirectory(prefix="gan-demo-examples-")
-        resolution = int(self.loaded.meta["model"]["resolution"])
-        paths = []
-        for index in range(count):
-            path = Path(self._examples.name) / f"shapes-{index}.png"
-            if not path.exists():
-                Image.fromarray(render_shapes(EXAMPLES_SEED, index, resolution)[0]).save(path)
-            paths.append(str(path))
-        return paths
+        return [str(p) for p in write_example_images(Path(self._examples.name), int(self.loaded.meta["model"]["resolution"]), count)]
+
+    def generator_examples(self) -> list[list[Any]]:
+        """Rows of example inputs for the generator's controls: ``[first seed, images]`` (+ a class name, in turn)."""
+        names = self.loaded.label_names if self.conditional else []
+        return [[seed, num, *([names[i % len(names)]] if names else [])] for i, (seed, num) in enumerate(GENERATOR_EXAMPLES)]
 
     def legend(self) -> str:
         """Markdown naming each class colour of a segmenter."""
@@ -159,6 +164,32 @@ class DemoModel:
         names = self.loaded.label_names or [str(i) for i in range(self.loaded.model.num_classes)]
         palette = class_palette(len(names))
         return " ".join(f"<span style='color:#{r:02x}{g:02x}{b:02x}'>&#9632;</span> {n}" for n, (r, g, b) in zip(names, palette.tolist()))
+
+
+def write_example_images(folder: Path, resolution: int, count: int = NUM_EXAMPLES) -> list[Path]:
+    """``count`` embedded-shapes images (seed :data:`EXAMPLES_SEED`) at ``resolution`` as ``folder/shapes-<i>.png`` (kept if present)."""
+    from PIL import Image
+
+    from ..data.shapes import render_shapes
+
+    paths = [folder / f"shapes-{index}.png" for index in range(count)]
+    for index, path in enumerate(paths):
+        if not path.exists():
+            Image.fromarray(render_shapes(EXAMPLES_SEED, index, resolution)[0]).save(path)
+    return paths
+
+
+def live(fn: Any, numbers: int) -> Any:
+    """``fn`` for a control's change event: while a number box is emptied (mid-edit) the output stays as it is.
+
+    The first ``numbers`` inputs are number controls; a bad value that is not empty is still a ``gr.Error``.
+    """
+    import gradio as gr
+
+    def run(*values: Any) -> Any:
+        return gr.skip() if any(v is None for v in values[:numbers]) else fn(*values)
+
+    return run
 
 
 def read_upload(path: str | Path) -> np.ndarray:
@@ -192,6 +223,8 @@ def build_app(dm: DemoModel) -> Any:
             gr.Examples([[p] for p in dm.example_images()], inputs=[image], label="example images (embedded shapes dataset)")
             gr.Markdown(dm.legend())
             gr.Button("segment", elem_id="segment").click(dm.segment, [image], overlay, api_name="segment")
+            # an upload or a picked example is segmented at once; a cleared upload clears the overlay
+            image.change(dm.overlay_or_clear, [image], overlay, api_name=False, trigger_mode="always_last")
             return app
         with gr.Row():
             # no minimum=: Gradio's own bound check prints a traceback; DemoModel checks the values (gr.Error)
@@ -203,10 +236,12 @@ def build_app(dm: DemoModel) -> Any:
             generate = gr.Button("generate", elem_id="generate")
             new = gr.Button("new samples", variant="primary", elem_id="new_samples")
         grid = gr.Image(type="numpy", label="samples", format="png", elem_id="grid")
+        gr.Examples(dm.generator_examples(), inputs=[seed, num, label] if dm.conditional else [seed, num],
+                    label="example inputs (first seed, images" + (", class)" if dm.conditional else ")"), elem_id="examples")
         generate.click(dm.samples, [seed, num, label], grid, api_name="samples")
-        # the grid follows its controls: a new class, a released count slider, Enter in the seed box
-        for event in (label.change, num.release, seed.submit):
-            event(dm.samples, [seed, num, label], grid, api_name=False)
+        # the grid follows its controls (typed, slid, or filled in by an example); always_last: no backlog while typing
+        for control in (seed, num, label):
+            control.change(live(dm.samples, 2), [seed, num, label], grid, api_name=False, trigger_mode="always_last")
         new.click(dm.new_samples, [seed, num, label], [seed, grid], api_name="new_samples")
         gr.Markdown("### Interpolation between two seeds")
         with gr.Row():
@@ -215,6 +250,8 @@ def build_app(dm: DemoModel) -> Any:
             steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps", elem_id="steps")
         strip = gr.Image(type="numpy", label="interpolation", format="png", elem_id="strip")
         gr.Button("interpolate", elem_id="interpolate").click(dm.interpolate, [seed_a, seed_b, steps, label], strip, api_name="interpolate")
-        label.change(dm.interpolate, [seed_a, seed_b, steps, label], strip, api_name=False)  # the strip shows the chosen class too
+        for control in (seed_a, seed_b, steps, label):  # the strip follows its controls and shows the chosen class too
+            control.change(live(dm.interpolate, 3), [seed_a, seed_b, steps, label], strip, api_name=False, trigger_mode="always_last")
         app.load(dm.samples, [seed, num, label], grid, api_name=False)
+        app.load(dm.interpolate, [seed_a, seed_b, steps, label], strip, api_name=False)
     return app

@@ -16,14 +16,14 @@ from .distributed import check_process_group, collective_error, needs_cpu_group
 from .formats import RUN_CONFIG
 from .precision import launcher_precision, run_device_type, run_precision
 from .threads import apply_cpu_threads
-from .tracking import SafeLogger, announce_offline_run, tracker_config, tracker_settings
+from .tracking import SafeLogger, announce_offline_run, run_identity, tracker_config, tracker_settings
 
 
 def make_accelerator(cfg: Any) -> tuple[Accelerator, SafeLogger]:
     """One Accelerator for the run (mixed precision, tracker, seedable data order).
 
     ``cfg`` is any config with ``out_dir``, ``train.mixed_precision``, ``train.seed``,
-    ``train.collective_timeout_s``, ``log.tracker`` and ``log.project``.
+    ``train.collective_timeout_s`` and the ``log`` tracker keys.
     """
     log_with, init_kwargs = tracker_settings(cfg.log.tracker, cfg.out_dir)
     force_cpu = needs_cpu_group()
@@ -70,10 +70,13 @@ def accelerated_run(cfg: Any) -> Iterator[tuple[Accelerator, SafeLogger]]:
 
 
 def start_trackers(acc: Accelerator, cfg: Any, init_kwargs: dict[str, Any]) -> bool:
-    """Start the configured tracker; a tracker that fails to start is reported and training goes on without it."""
-    init_kwargs.setdefault("wandb", {})["name"] = Path(cfg.out_dir).name
+    """Start the configured tracker, named by ``log.run_name``/``tags``/``entity``; a tracker that fails to start is
+    reported and training goes on without it."""
+    project, identity = run_identity(cfg.log, cfg.out_dir)
+    for tracker, kwargs in identity.items():
+        init_kwargs.setdefault(tracker, {}).update(kwargs)
     try:
-        acc.init_trackers(cfg.log.project, config=tracker_config(flatten(to_dict(cfg)), cfg.log.tracker), init_kwargs=init_kwargs)
+        acc.init_trackers(project, config=tracker_config(flatten(to_dict(cfg)), cfg.log.tracker), init_kwargs=init_kwargs)
     except Exception as err:  # a tracker must never stop training or checkpointing
         warnings.warn(f"tracker '{cfg.log.tracker}' failed to start, training without it: {err}", stacklevel=1)
         return False

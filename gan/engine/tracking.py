@@ -4,6 +4,7 @@ from __future__ import annotations
 import netrc
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from accelerate import Accelerator
 from PIL import Image
 
 from ..errors import UserError
+from .formats import BEST_DIR, EXPORT_DIR
 
 # Keyword arguments of each tracker's ``log_images`` for one (1, H, W, C) uint8 batch; TensorBoard's
 # ``add_images`` reads NCHW unless told otherwise.
@@ -64,6 +66,38 @@ def tracker_settings(tracker: str, run_dir: str) -> tuple[str | None, dict[str, 
     return "wandb", {"wandb": kwargs}
 
 
+def run_identity(log: Any, out_dir: str) -> tuple[str, dict[str, Any]]:
+    """``(project_name, init_kwargs)`` for ``init_trackers`` from ``log.run_name``, ``log.tags`` and ``log.entity``.
+
+    W&B gets ``name`` (``log.run_name``, else the out_dir folder's name), ``tags`` and ``entity`` (when
+    set). Accelerate's TensorBoard tracker writes its events to ``<out_dir>/<project_name>``, so there the
+    project name is ``log.run_name`` (else ``log.project``): the run's folder name in TensorBoard's list.
+    """
+    if log.tracker == "tensorboard":
+        return log.run_name or log.project, {}
+    wandb_kwargs: dict[str, Any] = {"name": log.run_name or Path(out_dir).name}
+    if log.tags:
+        wandb_kwargs["tags"] = [str(t) for t in log.tags]
+    if log.entity:
+        wandb_kwargs["entity"] = log.entity
+    return log.project, {"wandb": wandb_kwargs}
+
+
+def wandb_run(accelerator: Accelerator) -> Any:
+    """The run of the W&B tracker of ``accelerator``, or None when it has none."""
+    # not get_tracker(): on a process without trackers it returns a blank stand-in rather than None
+    return next((t.tracker for t in accelerator.trackers if t.name == "wandb"), None)
+
+
+def wandb_online(run: Any) -> bool:
+    """True when ``run`` uploads as it goes: not offline (``wandb sync`` later) and not disabled."""
+    return not (run.offline or run.disabled)
+
+
+# The run folders logged as W&B model artifacts at the end of training, with their aliases in the artifact's versions.
+MODEL_ARTIFACT_ALIASES = {EXPORT_DIR: ["latest"], BEST_DIR: ["best"]}
+
+
 def tracker_config(values: dict[str, Any], tracker: str) -> dict[str, Any]:
     """The flat run config as ``tracker`` stores it: TensorBoard's hparams take scalars and strings only.
 
@@ -76,12 +110,10 @@ def tracker_config(values: dict[str, Any], tracker: str) -> dict[str, Any]:
 
 def announce_offline_run(accelerator: Accelerator) -> None:
     """One line saying where an offline W&B run is stored and how to upload it (main process)."""
-    try:
-        run = accelerator.get_tracker("wandb", unwrap=True)
-        offline = run.settings.mode in ("offline", "dryrun")
-        sync_dir = run.settings.sync_dir
-    except Exception:  # no W&B tracker in this run
+    run = wandb_run(accelerator)
+    if run is None:
         return
+    offline, sync_dir = run.settings.mode in ("offline", "dryrun"), run.settings.sync_dir
     if offline and accelerator.is_main_process:
         why = "" if os.environ.get("WANDB_MODE") else " (no W&B credentials found)"
         shown = os.path.relpath(sync_dir)
@@ -123,6 +155,29 @@ class SafeLogger:
                 tracker.log_images({name: batch}, step=step, **IMAGE_KWARGS.get(tracker.name, {}))
             except Exception as err:  # a tracker must never stop training or checkpointing
                 self._warn("image logging", err)
+
+    def log_model(self, run_dir: Path, step: int) -> list[Any]:
+        """Log the run's ``export/`` (and ``best/``) as versions of the W&B model artifact ``model-<run id>``.
+
+        Only when W&B runs online (main process): an offline run stays quiet, with nothing queued for
+        upload. Returns the logged artifacts; a failure is reported once and the run ends normally.
+        """
+        run = wandb_run(self.accelerator) if self.enabled and self.accelerator.is_main_process else None
+        if run is None or not wandb_online(run):
+            return []
+        import wandb  # a core dependency, already imported by the tracker
+
+        logged = []
+        for folder, aliases in MODEL_ARTIFACT_ALIASES.items():
+            if not (run_dir / folder).is_dir():
+                continue
+            try:
+                artifact = wandb.Artifact(f"model-{run.id}", type="model", metadata={"folder": folder, "run_step": step})
+                artifact.add_dir(str(run_dir / folder))
+                logged.append(run.log_artifact(artifact, aliases=list(aliases)))
+            except Exception as err:  # an upload problem must not fail a finished run
+                self._warn("model artifact logging", err)
+        return logged
 
     def close(self) -> None:
         if not self.enabled:

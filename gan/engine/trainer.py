@@ -338,4 +338,5 @@ class Trainer:
         if self.accelerator.is_main_process:
             done = list_checkpoints(self.run_dir / CHECKPOINTS_DIR)
             print(f"done: {self.step} step{'' if self.step == 1 else 's'}; export in {self.run_dir / 'export'}; latest checkpoint {done[-1] if done else 'none'}")
+        self.logger.log_model(self.run_dir, self.step)  # W&B online only
         self.logger.close()

@@ -9,7 +9,6 @@ when ``eval.download_weights`` allows it (``auto``: only when online), otherwise
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import sys
 import tempfile
@@ -23,15 +22,13 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from ..config import ConfigError
 from ..errors import first_line
 from ..names import DOWNLOAD_WEIGHTS
+from ..offline import offline_variable
 
 INCEPTION_URL: str = URL_INCEPTION_V3  # the file torch-fidelity itself would fetch
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[1]
 INCEPTION_FC_SHAPE = (1008, 2048)  # the TF 2015 graph's classifier: how we recognise the right file
 DOWNLOAD_TIMEOUT_S = 60
 PROBE_TIMEOUT_S = 5  # how long "auto" waits for the weights' host before calling the machine offline
-# huggingface_hub's offline switches (it reads TRANSFORMERS_OFFLINE too): a user who set one wants no downloads
-OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-_TRUE_WORDS = ("1", "ON", "YES", "TRUE")
 AUTO, ALWAYS, NEVER = DOWNLOAD_WEIGHTS
 _HASH_CHUNK = 1 << 22
 _sha_memo: dict[tuple[str, int, int], str] = {}
@@ -73,10 +70,7 @@ def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str:
 
 def offline_reason(url: str = INCEPTION_URL) -> str:
     """Why ``url`` cannot be downloaded now ('' when it can): an offline variable is set, or its host does not answer."""
-    for var in OFFLINE_ENV_VARS:
-        if os.environ.get(var, "").strip().upper() in _TRUE_WORDS:
-            return f"{var}={os.environ[var]} is set"
-    return host_reachable(url)
+    return offline_variable() or host_reachable(url)
 
 
 def _download(url: str, dest: Path) -> None:
