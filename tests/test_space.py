@@ -51,7 +51,7 @@ def test_space_folder_holds_app_requirements_card_model_and_package(gan_space: t
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     declared = project["dependencies"] + project["optional-dependencies"]["demo"]
     lines = (folder / "requirements.txt").read_text().splitlines()
-    assert [line.split("=")[0].split(">")[0] for line in lines] == ["torch", "numpy", "pillow", "safetensors", "pyyaml", "matplotlib", "gradio"]
+    assert [line.split("=")[0].split(">")[0] for line in lines] == ["torch", "numpy", "pillow", "safetensors", "pyyaml", "matplotlib", "huggingface_hub", "gradio"]
     assert set(lines) <= set(declared) and "torch==2.14.1" in lines and "gradio>=5.0,<7" in lines
     # the toolkit's sources, .py files only, as in the checkout
     copied = sorted(str(p.relative_to(folder / "gan")) for p in (folder / "gan").rglob("*") if p.is_file())
@@ -131,11 +131,12 @@ def test_requirements_come_from_the_installed_metadata_without_a_checkout(tmp_pa
     (tmp_path / "gan_toolkit-0.1.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.4\nName: gan-toolkit\nRequires-Dist: torch==2.14.1\nRequires-Dist: accelerate<2,>=1.10\nRequires-Dist: numpy>=1.24\n"
         "Requires-Dist: Pillow>=10\nRequires-Dist: safetensors>=0.4\nRequires-Dist: PyYAML>=6\nRequires-Dist: matplotlib>=3.7\n"
+        "Requires-Dist: huggingface_hub>=0.30\n"
         "Requires-Dist: gradio<7,>=5.0; extra == \"demo\"\n\nRequires-Dist: not-a-requirement (README text)\n")
     monkeypatch.setattr(space, "PACKAGE_ROOT", tmp_path / "gan")
-    assert space.project_requirements()[-2:] == ["matplotlib>=3.7", "gradio<7,>=5.0"]  # headers only, environment markers dropped
+    assert space.project_requirements()[-3:] == ["matplotlib>=3.7", "huggingface_hub>=0.30", "gradio<7,>=5.0"]  # headers only, environment markers dropped
     assert space.space_requirements().splitlines() == ["torch==2.14.1", "numpy>=1.24", "Pillow>=10", "safetensors>=0.4", "PyYAML>=6",
-                                                       "matplotlib>=3.7", "gradio<7,>=5.0"]
+                                                       "matplotlib>=3.7", "huggingface_hub>=0.30", "gradio<7,>=5.0"]
     (tmp_path / "gan_toolkit-0.1.0.dist-info" / "METADATA").write_text("Name: gan-toolkit\nRequires-Dist: torch==2.14.1\n")
-    with pytest.raises(ExportError, match="the toolkit's requirements name no numpy, pillow, safetensors, pyyaml, matplotlib, gradio"):
+    with pytest.raises(ExportError, match="the toolkit's requirements name no numpy, pillow, safetensors, pyyaml, matplotlib, huggingface-hub, gradio"):
         space.space_requirements()

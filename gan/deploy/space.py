@@ -34,7 +34,7 @@ APP_FILE, REQUIREMENTS_FILE, README_FILE, ATTRIBUTES_FILE = "app.py", "requireme
 SPACE_FILES = (APP_FILE, REQUIREMENTS_FILE, README_FILE, ATTRIBUTES_FILE, PACKAGE_DIR, MODEL_DIR, EXAMPLES_DIR)  # what a Space export owns
 # The distributions the demo's code path imports (the training ones, Accelerate, W&B, torch-fidelity, are not needed);
 # their version specifiers are read from the toolkit's own requirements.
-SPACE_DISTRIBUTIONS = ("torch", "numpy", "pillow", "safetensors", "pyyaml", "matplotlib", "huggingface_hub", "gradio")
+SPACE_DISTRIBUTIONS = ("torch", "numpy", "pillow", "safetensors", "pyyaml", "matplotlib", "huggingface-hub", "gradio")
 CHECK_TIMEOUT_S = 600
 # Binary files go through Git LFS when the folder is pushed with git (the Hub refuses them otherwise).
 GIT_ATTRIBUTES = "*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.png filter=lfs diff=lfs merge=lfs -text\n"
