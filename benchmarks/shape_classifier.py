@@ -25,7 +25,7 @@ from torch import nn
 
 from digit_classifier import FEATURES, accuracy, save_scripted, train
 from gan.cli import exit_process, run_cli
-from gan.config import ConfigError
+from gan.errors import ConfigError
 from gan.config.loading import load_config
 from gan.data import build_image_dataset
 from gan.data.shapes import SHAPE_NAMES

@@ -10,8 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from gan.config import ConfigError
-from gan.engine.checkpoint import CheckpointError
+from gan.errors import CheckpointError, ConfigError
 from gan.generation.augment import AUGMENT_OPS, Augmentation, ada_update, augment, cut, cutout, shift, translation
 from gan.generation.config import load_gan_config
 from gan.names import GAN_AUGMENTATIONS

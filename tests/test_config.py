@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gan.config import ConfigError, from_dict, load_config, parse_override, to_dict
+from gan.config import from_dict, load_config, parse_override, to_dict
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
 
 

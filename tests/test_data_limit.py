@@ -6,10 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.config import ConfigError, DataConfig
-from gan.data import DataError, build_image_dataset
+from gan.config import DataConfig
+from gan.data import build_image_dataset
 from gan.data.cache import DecodedDataset
 from gan.data.limit import limit_indices
+from gan.errors import ConfigError, DataError
 from gan.generation.config import load_gan_config
 
 

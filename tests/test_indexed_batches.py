@@ -110,7 +110,7 @@ def test_two_micro_batches_of_b_get_the_latents_and_labels_of_one_batch_of_2b(tm
 
 
 def test_a_noise_state_from_another_kind_of_generator_is_a_one_line_checkpoint_error(tmp_path):
-    from gan.engine.checkpoint import CheckpointError
+    from gan.errors import CheckpointError
 
     cfg = tiny_cfg(tmp_path / "run", "data.cache=none")
     task = GANTask(cfg, make_accelerator(cfg)[0])

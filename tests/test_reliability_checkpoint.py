@@ -13,13 +13,14 @@ import time
 import pytest
 import torch
 
-from gan.config import ConfigError, load_config
-from gan.generation.config import GANConfig
-from gan.engine.checkpoint import CheckpointError, CheckpointManager, list_checkpoints, resolve_resume
+from gan.config import load_config
+from gan.engine.checkpoint import CheckpointManager, list_checkpoints, resolve_resume
 from gan.engine.setup import make_accelerator
 from gan.engine.trainer import Trainer
-from gan.generation.task import GANTask
+from gan.errors import CheckpointError, ConfigError
+from gan.generation.config import GANConfig
 from gan.generation.sampling import load_generator
+from gan.generation.task import GANTask
 from test_rel_utils import REPO, env, metrics, tiny_cfg, train
 
 KILL_SCRIPT = """

@@ -10,10 +10,10 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration
 from torch.utils.data import DataLoader, Dataset
 
-from gan.engine.checkpoint import CheckpointError
 from gan.engine.data_stream import BatchStream
 from gan.engine.setup import make_accelerator
 from gan.engine.trainer import Trainer
+from gan.errors import CheckpointError
 from gan.generation.task import GANTask
 from test_rel_utils import differing_state_files, metrics, run_python, tiny_cfg, train
 

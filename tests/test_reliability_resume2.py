@@ -8,9 +8,10 @@ import shutil
 
 import pytest
 
-from gan.engine.checkpoint import CheckpointError, list_checkpoints
+from gan.engine.checkpoint import list_checkpoints
 from gan.engine.setup import make_accelerator
 from gan.engine.trainer import Trainer
+from gan.errors import CheckpointError
 from gan.generation.task import GANTask
 from test_rel_utils import metrics, tiny_cfg, train
 

@@ -37,8 +37,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
+from ..errors import DataError
+from ..formats import user_cache_dir
 from .cache_locks import CacheHold, evict_other_contents
-from .images import DataError
 
 CACHE_VERSION = 1  # bump when the stored layout or the decoding pipeline changes
 MEMORY_FRACTION = 0.25  # auto: in RAM when the decoded images take at most this share of it
@@ -111,8 +112,6 @@ def cache_folder(cfg: DataConfig) -> Path:
     Never inside the data folder by default: other tools (torchvision's ImageFolder) would take a
     cache folder there for one more class.
     """
-    from ..engine.formats import user_cache_dir
-
     return Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir("data")
 
 

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..config import DataConfig
-from .images import BadImageRegistry, DataError, ImageFolder
+from ..errors import DataError
 
 
 def limit_indices(size: int, limit: int, seed: int) -> list[int]:
@@ -46,18 +46,4 @@ def limit_dataset(cfg: DataConfig, base: Dataset) -> Dataset:
         return base
     return LimitedDataset(base, limit_indices(len(base), cfg.limit, cfg.limit_seed))  # type: ignore[arg-type]
 
-
-def limit_folder(cfg: DataConfig, folder: ImageFolder) -> ImageFolder:
-    """``folder`` keeping only the files of its seeded subset (class names unchanged), in place.
-
-    The folder itself shrinks (rather than being wrapped) so that an unreadable file is replaced by
-    the next readable one of the subset and the cache's bad-file bookkeeping indexes the subset.
-    """
-    if cfg.limit == 0:
-        return folder
-    keep = limit_indices(len(folder.files), cfg.limit, cfg.limit_seed)
-    folder.files = [folder.files[i] for i in keep]
-    folder.labels = [folder.labels[i] for i in keep]
-    folder.bad = BadImageRegistry(len(folder.files))
-    return folder
 

@@ -1,7 +1,7 @@
 """The Hugging Face Hub folder of an export: config.json + model.safetensors + README.md model card.
 
-File names come from :data:`gan.engine.formats.HUB` and its neighbours; the folder is read back by
-:func:`gan.engine.formats.load_export` (so by ``sample.py``, ``predict_seg.py`` and ``demo.py``).
+File names come from :data:`gan.formats.HUB` and its neighbours; the folder is read back by
+:func:`gan.formats.load_export` (so by ``sample.py``, ``predict_seg.py`` and ``demo.py``).
 """
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from typing import Any
 
 import yaml
 
-from ..engine.formats import (
+from ..errors import ExportError, first_line
+from ..formats import (
     BEST_JSON, EVAL_DIR, EVALUATION_JSON, HUB, HUB_CARD, HUB_KIND_KEY, HUB_SAMPLE, HUB_TRAIN_CONFIG, OVERLAYS_DIR, RUN_CONFIG,
     replace_folder, save_safetensors_atomic, write_json_atomic,
 )
-from ..errors import first_line
 from ..generation import class_sampling as C
 from ..names import EXPORT_LICENSE
-from .source import ExportError, Loaded, optional_extra
+from .source import Loaded, optional_extra
 
 TRAIN_SCRIPTS = {"generator": "train_gan.py", "segmenter": "train_seg.py"}
 SEG_OVERLAY = Path(OVERLAYS_DIR) / "latest.png"  # the newest validation overlay of a segmentation run

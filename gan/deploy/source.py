@@ -9,18 +9,14 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..engine.formats import GENERATOR, SEGMENTER, CheckpointError, ExportKind, find_export, kind_name, load_export
-from ..errors import UserError
+from ..errors import CheckpointError, ExportError
+from ..formats import GENERATOR, SEGMENTER, ExportKind, find_export, kind_name, load_export
 
 KINDS: dict[str, ExportKind] = {kind_name(k): k for k in (GENERATOR, SEGMENTER)}
 # Input and output names of the exported graphs, per kind (a conditional generator adds "label").
 INPUT_NAMES = {"generator": ["z"], "segmenter": ["image"]}
 LABEL_INPUT = "label"
 OUTPUT_NAMES = {"generator": "image", "segmenter": "logits"}
-
-
-class ExportError(UserError):
-    """An export that cannot be written, verified or uploaded, reported as one line."""
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 import torch
 from accelerate import skip_first_batches
 
-from ..data.images import DataError
+from ..errors import DataError
 from .loader import worker_iter
 
 WORKER_ERRORS = (ValueError, RuntimeError, OSError)  # types a dataset raises for bad input (DataError is a ValueError)

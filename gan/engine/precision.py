@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..names import MIXED_PRECISION
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..locking import flock_path
-from .checkpoint import CheckpointError
+from ..errors import CheckpointError
 from .distributed import launched_rank
-from .formats import CHECKPOINTS_DIR, METRICS_LOG, RUN_OUTPUTS
+from ..formats import CHECKPOINTS_DIR, METRICS_LOG, RUN_OUTPUTS
 
 LOCK_FILE = ".lock"
 # What the toolkit writes into a run directory; overwrite=true removes these and nothing else.

@@ -17,10 +17,14 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from ..config import is_resumable, to_dict, typed_dict
-from .checkpoint import CheckpointError, CheckpointManager, checkpoint_step, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
+from ..errors import CheckpointError
+from .checkpoint import CheckpointManager, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
-from .formats import CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, load_safetensors, save_safetensors_atomic
+from ..formats import (
+    CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, checkpoint_step, list_checkpoints, load_safetensors,
+    save_safetensors_atomic,
+)
 from .guards import NonFiniteError
 from .history import History, finish_interrupted, parse_history, start_history
 from .setup import write_run_config

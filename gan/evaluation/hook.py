@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..engine.formats import BEST_DIR, BEST_JSON, EVAL_DIR, replace_folder, write_json_atomic
+from ..formats import BEST_DIR, BEST_JSON, EVAL_DIR, replace_folder, write_json_atomic
 from ..engine.stop import StopRequested
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.trainer import Hook

@@ -20,8 +20,7 @@ from urllib.parse import urlparse
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
-from ..config import ConfigError
-from ..errors import first_line
+from ..errors import ConfigError, first_line
 from ..names import DOWNLOAD_WEIGHTS
 
 INCEPTION_URL: str = URL_INCEPTION_V3  # the file torch-fidelity itself would fetch

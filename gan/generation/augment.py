@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ..engine.checkpoint import CheckpointError
+from ..errors import CheckpointError
 from ..names import GAN_AUGMENTATIONS
 from .config import GANConfig
 

@@ -5,7 +5,8 @@ from typing import Sequence
 
 import torch
 
-from ..config import ConfigError, DataConfig
+from ..config import DataConfig
+from ..errors import ConfigError
 from .config import ModelConfig
 from .sampling import latents_for_seeds
 

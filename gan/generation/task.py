@@ -14,12 +14,12 @@ from torch import nn
 from ..config import to_dict
 from ..data import build_image_dataset
 from ..data.indexed import gan_train_loader
-from ..engine.checkpoint import CheckpointError
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
-from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
+from ..formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..engine.guards import StepGuard
 from ..engine.optim import fused_optimizer
+from ..errors import CheckpointError
 from ..models import Discriminator, Generator
 from .augment import build_augmentation
 from .classes import class_grid_inputs, resolve_num_classes

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ..data import DataError, ShapesDataset
+from ..data import ShapesDataset
 from ..data.decode import DEFAULT_MAX_PIXELS, ImageTooLarge, open_checked, read_image_tensor
 from ..data.images import IMAGE_EXTENSIONS
 from ..data.shapes import CLASS_NAMES as SHAPE_CLASSES
+from ..errors import DataError
 from .config import SegDataConfig
 from .transforms import Size, resize_pair
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..engine.formats import BEST_DIR, OVERLAYS_DIR, SEG_EVAL_LOG, SEG_EVAL_PLOT
+from ..formats import BEST_DIR, OVERLAYS_DIR, SEG_EVAL_LOG, SEG_EVAL_PLOT
 from ..engine.loader import worker_iter
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.tracking import SafeLogger

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data import DataError
 from ..data.decode import DEFAULT_MAX_PIXELS, read_image_tensor
 from ..data.images import list_images
-from ..engine.formats import SEGMENTER, load_export
+from ..errors import DataError
+from ..formats import SEGMENTER, load_export
 from ..outputs import check_output_folder
 from .model import SegmentationModel
 from .overlay import colorize, palette_for

@@ -10,11 +10,11 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader, Subset
 
 from ..config import to_dict
-from ..data import DataError
 from ..engine.data_stream import BatchStream
-from ..engine.formats import SEGMENTER, write_export
+from ..formats import SEGMENTER, write_export
 from ..engine.guards import StepGuard, is_last_micro, sync_context
 from ..engine.optim import fused_optimizer
+from ..errors import DataError
 from ..engine.loader import ignore_stop_signals, load_first_item, train_loader
 from .config import SegConfig
 from .data import SegData, build_seg_data
