@@ -16,7 +16,7 @@ import torch
 from gan.config import load_config
 from gan.engine.checkpoint import CheckpointManager, list_checkpoints, resolve_resume
 from gan.engine.setup import make_accelerator
-from gan.engine.trainer import Trainer
+from gan.engine.trainer import Trainer, TrainerSettings
 from gan.errors import CheckpointError, ConfigError
 from gan.generation.config import GANConfig
 from gan.generation.sampling import load_generator
@@ -57,7 +57,7 @@ class Evil:
 def make_trainer(out, *overrides):
     cfg = tiny_cfg(out, *overrides)
     acc, logger = make_accelerator(cfg)
-    return Trainer(cfg, GANTask(cfg, acc), acc, logger)
+    return Trainer(TrainerSettings.of(cfg), GANTask(cfg, acc), acc, logger)
 
 
 @pytest.fixture(scope="module")

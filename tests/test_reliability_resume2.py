@@ -10,7 +10,7 @@ import pytest
 
 from gan.engine.checkpoint import list_checkpoints
 from gan.engine.setup import make_accelerator
-from gan.engine.trainer import Trainer
+from gan.engine.trainer import Trainer, TrainerSettings
 from gan.errors import CheckpointError
 from gan.generation.task import GANTask
 from test_rel_utils import metrics, tiny_cfg, train
@@ -34,7 +34,7 @@ def run(run4, tmp_path):
 def make_trainer(out, *overrides) -> Trainer:
     cfg = tiny_cfg(out, *overrides)
     acc, logger = make_accelerator(cfg)
-    return Trainer(cfg, GANTask(cfg, acc), acc, logger)
+    return Trainer(TrainerSettings.of(cfg), GANTask(cfg, acc), acc, logger)
 
 
 def test_a_garbage_trainer_state_is_one_line_and_latest_falls_back(run, capsys):

@@ -66,6 +66,25 @@ class Task(Protocol):
         """Unwrapped modules (the prepared ones and e.g. an EMA copy) whose buffers rank 0 gives every process."""
 
 
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What the :class:`Trainer` reads of a run's config; :meth:`of` takes it from any job's config."""
+
+    out_dir: Path
+    steps: int  # train.steps
+    log_every: int  # log.every
+    checkpoint_every: int  # checkpoint.every
+    keep: int  # checkpoint.keep
+    resume: str  # "", "latest" or a checkpoint folder
+    # The whole config, only recorded (config.yaml, checkpoints) and compared with a checkpoint's on resume.
+    config: Any
+
+    @classmethod
+    def of(cls, cfg: Any) -> "TrainerSettings":
+        """The settings of a job's config (any config with the shared ``RunConfig`` sections)."""
+        return cls(Path(cfg.out_dir), cfg.train.steps, cfg.log.every, cfg.checkpoint.every, cfg.checkpoint.keep, cfg.resume, cfg)
+
+
 @dataclass
 class Hook:
     """Something run on the main process every ``every`` steps and at the end; returns values to log."""
@@ -140,15 +159,16 @@ class PreemptionGuard:
 
 
 class Trainer:
-    """Runs ``task`` for ``cfg.train.steps`` steps with checkpoints, logs and hooks under ``run_dir``."""
+    """Runs ``task`` for ``settings.steps`` steps with checkpoints, logs and hooks under ``settings.out_dir``."""
 
-    def __init__(self, cfg: Any, task: Task, accelerator: Accelerator, logger: SafeLogger, hooks: list[Hook] | None = None) -> None:
-        self.cfg, self.task, self.accelerator, self.logger = cfg, task, accelerator, logger
+    def __init__(self, settings: TrainerSettings, task: Task, accelerator: Accelerator, logger: SafeLogger,
+                 hooks: list[Hook] | None = None) -> None:
+        self.settings, self.task, self.accelerator, self.logger = settings, task, accelerator, logger
         self.hooks = hooks or []
-        self.run_dir = Path(cfg.out_dir)
+        self.run_dir = settings.out_dir
         if accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.ckpt = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, cfg.checkpoint.keep, accelerator)
+        self.ckpt = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, settings.keep, accelerator)
         self.batches = BatchStream(task.dataloader)
         self.collector = StatsCollector()
         self.pending: list[dict[str, Any]] = []  # per-step stats not yet read back to the host
@@ -163,15 +183,15 @@ class Trainer:
     # ---- resume -----------------------------------------------------------------------------
 
     def maybe_resume(self) -> None:
-        """Continue from ``cfg.resume`` (or start) and fix the run directory's one history (:mod:`.history`)."""
-        main = self.accelerator.is_main_process
-        if self.cfg.resume and main:
+        """Continue from ``settings.resume`` (or start) and fix the run directory's one history (:mod:`.history`)."""
+        main, resume = self.accelerator.is_main_process, self.settings.resume
+        if resume and main:
             self.ckpt.clear_leftovers()  # an interrupted save's folder is never a resume candidate
             self._note(finish_interrupted(self.run_dir))  # nor a checkpoint of another history
         self.accelerator.wait_for_everyone()  # every rank then sees the same checkpoints
-        folder = resolve_resume(self.cfg.resume, self.run_dir / CHECKPOINTS_DIR)
+        folder = resolve_resume(resume, self.run_dir / CHECKPOINTS_DIR)
         if folder is None:
-            if self.cfg.resume == "latest" and main:
+            if resume == "latest" and main:
                 print(f"resume=latest: no checkpoint under {self.run_dir / 'checkpoints'}, starting from scratch")
             if main:
                 self.history = self._start_history(None)
@@ -205,8 +225,9 @@ class Trainer:
 
     def check_config(self, old: dict) -> None:
         """Refuse a resume whose config differs in a setting not declared :func:`gan.config.resumable`."""
-        diffs = config_differences(typed_dict(type(self.cfg), old), to_dict(self.cfg), defaults=to_dict(type(self.cfg)()))
-        fixed = [k for k in diffs if not is_resumable(type(self.cfg), k)]
+        cfg = self.settings.config
+        diffs = config_differences(typed_dict(type(cfg), old), to_dict(cfg), defaults=to_dict(type(cfg)()))
+        fixed = [k for k in diffs if not is_resumable(type(cfg), k)]
         if fixed:
             raise CheckpointError(f"cannot resume: the config differs from the checkpoint's in {', '.join(fixed)}")
         if diffs and self.accelerator.is_main_process:
@@ -225,7 +246,7 @@ class Trainer:
             "step": self.step,
             "skipped_steps": self.skipped_steps,
             "data": self.batches.state_dict(),
-            "config": to_dict(self.cfg),
+            "config": to_dict(self.settings.config),
             **self.history.to_json(),  # timeline and lineage: resume=latest never mixes histories
         }
 
@@ -241,11 +262,11 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------------------------
 
     def fit(self) -> int:
-        """Train to ``cfg.train.steps``; returns the process exit code (non-zero when preempted)."""
+        """Train to ``settings.steps``; returns the process exit code (non-zero when preempted)."""
         self.maybe_resume()
-        write_run_config(self.cfg, self.accelerator)  # only once a resume target was accepted
+        write_run_config(self.settings.config, self.accelerator)  # only once a resume target was accepted
         acc = self.accelerator
-        bar = tqdm(total=self.cfg.train.steps, initial=self.step, disable=not acc.is_main_process, desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=self.settings.steps, initial=self.step, disable=not acc.is_main_process, desc="train", unit="step", dynamic_ncols=True)
         self.window_start, self.window_images, self.run_images = time.perf_counter(), 0.0, 0.0
         try:
             with PreemptionGuard() as guard:
@@ -263,7 +284,7 @@ class Trainer:
     def _loop(self, guard: PreemptionGuard, bar: tqdm) -> bool:
         """Run steps until done; True when stopped by a signal (after saving a checkpoint)."""
         consecutive_skips = 0
-        while self.step < self.cfg.train.steps:
+        while self.step < self.settings.steps:
             if guard.requested(self.accelerator):
                 self.save_checkpoint()
                 return True
@@ -279,12 +300,12 @@ class Trainer:
         return False
 
     def _after_step(self, stats: dict[str, float], bar: tqdm) -> None:
-        step, cfg = self.step, self.cfg
+        step, settings = self.step, self.settings
         stats = dict(stats)
         images = float(stats.pop("images", 0.0))
         self.window_images, self.run_images = self.window_images + images, self.run_images + images
         self.pending.append({"step": step, **stats})
-        if step % cfg.log.every == 0 or step == cfg.train.steps:
+        if step % settings.log_every == 0 or step == settings.steps:
             self.flush_stats()
             means = self.collector.means()
             now = time.perf_counter()
@@ -294,12 +315,12 @@ class Trainer:
             self.logger.log({f"train/{k}": v for k, v in means.items()}, step=step)
             self.postfix = {k: f"{v:.3g}" for k, v in means.items()}
             bar.set_postfix(self.postfix, refresh=False)
-        if step < cfg.train.steps:
+        if step < settings.steps:
             bar.update(1)
         else:  # no display here: bar.close() draws the final line, which an update would draw twice
             bar.n = step
-        self._run_hooks(step, final=step == cfg.train.steps)
-        if step % cfg.checkpoint.every == 0 or step == cfg.train.steps:
+        self._run_hooks(step, final=step == settings.steps)
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
             self.save_checkpoint()
 
     def _show_run_rate(self, bar: tqdm) -> None:

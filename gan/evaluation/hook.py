@@ -12,17 +12,25 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..formats import BEST_DIR, BEST_JSON, EVAL_DIR, replace_folder, write_json_atomic
-from ..engine.stop import StopRequested
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
-from ..engine.trainer import Hook
-from .evaluator import Evaluator, default_cache_dir, write_result
+from ..engine.stop import StopRequested
+from ..formats import BEST_DIR, BEST_JSON, EVAL_DIR, replace_folder, write_json_atomic
+from .evaluator import Evaluator, write_result
 from .metrics import best_key
 
 
-
 class PeriodicEvaluation:
-    """Hook function: score ``generator()`` and keep the best export written by ``write_export``."""
+    """Hook function: score ``generator()`` and keep the best export written by ``write_export``.
+
+    Args:
+        evaluator: scores a generator (:class:`gan.evaluation.evaluator.Evaluator`).
+        run_dir: where ``eval/`` and ``best/`` go.
+        generator: returns the model to score (the EMA generator) at each call.
+        nz: its latent size.
+        write_export: ``write_export(folder, step)`` writes the export kept as the best one.
+        resume: a resumed run compares with the run's existing ``best/``; a fresh one does not.
+        num_classes: > 0 for a conditional generator (``class_accuracy``, ``eval.per_class``).
+    """
 
     def __init__(self, evaluator: Evaluator, run_dir: Path, generator: Callable[[], nn.Module], nz: int,
                  write_export: Callable[[Path, int], None], resume: bool, num_classes: int = 0) -> None:
@@ -71,19 +79,4 @@ def read_best(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def make_eval_hook(cfg: Any, task: Any, device: torch.device) -> Hook | None:
-    """The periodic-evaluation hook for a GAN run, or None when ``eval.every`` is 0.
-
-    Built on every process so a bad eval config or missing weights stops all of them before
-    training; only the main process runs it (the Trainer's rule for hooks).
-    """
-    if cfg.eval.every <= 0:
-        return None
-    cache = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else default_cache_dir(cfg.out_dir)
-    evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
-    fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export, bool(cfg.resume),
-                            task.num_classes)
-    return Hook(cfg.eval.every, fn)
-
-
-__all__ = ["PeriodicEvaluation", "make_eval_hook", "read_best"]
+__all__ = ["PeriodicEvaluation", "read_best"]

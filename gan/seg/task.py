@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..config import to_dict
 from ..engine.data_stream import BatchStream
-from ..formats import SEGMENTER, write_export
+from ..formats import BEST_DIR, SEGMENTER, write_export
 from ..engine.guards import StepGuard, is_last_micro, sync_context
 from ..engine.optim import fused_optimizer
 from ..errors import DataError
@@ -147,6 +147,14 @@ class SegTask:
 
     def buffer_modules(self) -> list[torch.nn.Module]:
         return [self.raw]
+
+    def keep_if_best(self, step: int, miou: float, record: dict[str, Any]) -> bool:
+        """Write the ``best`` export (with ``record`` as its metrics) when ``miou`` beats every earlier one."""
+        if miou <= self.best_miou:
+            return False
+        self.best_miou = miou
+        self.write_export(Path(self.cfg.out_dir) / BEST_DIR, step, record)
+        return True
 
     def write_export(self, folder: Path, step: int, metrics: dict[str, Any] | None = None) -> None:
         """Model weights + what predict needs to rebuild and use it."""
