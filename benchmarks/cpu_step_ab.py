@@ -8,7 +8,7 @@ Each run builds `GANTask` from ``--config`` (default ``configs/image_folder.yaml
 on ``--folder``), takes ``--warmup`` steps, then times ``--steps`` steps and prints seconds per step and
 page faults per step.
 ``--ab memory`` compares glibc's malloc defaults ("without") with the kept freed memory of
-``gan/engine/cpu_memory.py`` ("with"); ``--ab channels_last`` compares ``train.channels_last=false``
+``gan/process/cpu_memory.py`` ("with"); ``--ab channels_last`` compares ``train.channels_last=false``
 with ``true``. Runs alternate without/with so that drifts in the machine's speed hit both sides;
 the figures are printed per pair, since one pair is within this kind of machine's noise.
 """

@@ -60,9 +60,11 @@ def check_output_folder(
     for source, target in planned:
         resolved = target.resolve()
         if resolved in existing:
-            raise OutputError(f"writing '{target}' would overwrite the input '{existing[resolved]}'; choose another {what}")
+            raise OutputError(f"writing '{target}' would overwrite the input '{existing[resolved]}'; "
+                              f"choose another {what}")
         if resolved in writers:
-            raise OutputError(f"'{writers[resolved]}' and '{source}' would both be written to '{target}'; rename one of them")
+            raise OutputError(f"'{writers[resolved]}' and '{source}' would both be written to '{target}'; "
+                              "rename one of them")
         writers[resolved] = source
 
 
@@ -74,4 +76,5 @@ def check_replaced_folder(out: str | Path, inputs: Iterable[str | Path], what: s
     resolved = Path(out).resolve()
     for path in inputs:
         if resolved in Path(path).resolve().parents:
-            raise OutputError(f"{what} '{out}' contains '{path}', which is read from; it is replaced as a whole: choose a folder outside it")
+            raise OutputError(f"{what} '{out}' contains '{path}', which is read from; it is replaced as a whole: "
+                              "choose a folder outside it")

@@ -230,7 +230,7 @@ def test_features_only_extractor_refuses_inception_score(tmp_path):
 
 
 def test_a_requested_stop_ends_the_evaluation_before_its_next_batch(weights, tmp_path, fast_inception):
-    from gan.engine.stop import StopRequested, clear_stop, request_stop
+    from gan.process.stop import StopRequested, clear_stop, request_stop
 
     ev, gen = make_evaluator(weights, tmp_path), Generator(nz=8, channels=3, resolution=RES, ngf=8).eval()
     request_stop()  # what the trainer's SIGTERM/SIGINT handler does

@@ -10,8 +10,8 @@ from gan.config import DataConfig
 from gan.data import build_image_dataset
 from gan.data.cache import DecodedDataset
 from gan.data.indexed import IndexedBatches, fits_on_device, free_device_bytes
+from gan.data.loaders import train_loader
 from gan.engine.data_stream import BatchStream
-from gan.engine.loader import train_loader
 from gan.engine.setup import make_accelerator
 from gan.generation.task import GANTask
 from test_rel_utils import tiny_cfg

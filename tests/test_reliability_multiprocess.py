@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from gan.engine.distributed import LaunchError, check_process_group, needs_cpu_group
-from gan.engine.threads import physical_cores
+from gan.process.threads import physical_cores
 from test_rel_utils import REPO, env, metrics
 
 WORKER = """

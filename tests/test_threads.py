@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from gan.config import load_config
-from gan.engine import threads
-from gan.engine.threads import local_process_count, physical_cores, resolve_cpu_threads
 from gan.errors import ConfigError
 from gan.generation.config import GANConfig
+from gan.process import threads
+from gan.process.threads import local_process_count, physical_cores, resolve_cpu_threads
 from test_rel_utils import REPO, env
 
 # Two sockets x two cores x two hyper-threads: logical CPUs 0-7, physical cores 4.

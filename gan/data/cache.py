@@ -39,6 +39,8 @@ from torch.utils.data import DataLoader, Dataset
 from ..config import DataConfig
 from ..errors import DataError
 from ..formats import user_cache_dir
+from ..locking import pid_alive
+from ..process.workers import WORKER_ERRORS, load_first_item, one_line_worker_error
 from .cache_locks import CacheHold, evict_other_contents
 
 CACHE_VERSION = 1  # bump when the stored layout or the decoding pipeline changes
@@ -189,9 +191,6 @@ def decoded_batches(base: Dataset, num_workers: int, progress: bool) -> Iterator
     """Every readable item of ``base``, in order, as uint8 ``(n, C, R, R)`` batches (+ int64 labels)."""
     from tqdm.auto import tqdm
 
-    from ..engine.data_stream import WORKER_ERRORS, one_line_worker_error
-    from ..engine.loader import load_first_item
-
     bad = getattr(base, "bad", None)  # ImageFolder's registry: which indices were unreadable
     # Its own generator: an iterator otherwise draws its workers' base seed from the global RNG, and a
     # run that builds the cache would then initialise its models differently from one that reuses it.
@@ -242,8 +241,6 @@ def reclaim_orphaned_temporaries(folder: Path) -> list[Path]:
     """
     import re
     import time
-
-    from ..engine.rundir import pid_alive
 
     reclaimed = []
     for path in folder.glob("*.tmp*") if folder.is_dir() else []:

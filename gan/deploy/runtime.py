@@ -49,7 +49,8 @@ def export_meta(loaded: Loaded, fmt: str, size: tuple[int, int] | None, inputs: 
 def save_onnx(model: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: Path, meta: dict[str, Any], dynamo: bool = False) -> None:
     """Write ``model`` as ONNX with a dynamic batch axis and ``meta`` in its metadata (atomically).
 
-    ``dynamo=False`` uses the TorchScript-based exporter: ~10x faster here and needs only ``onnx``;
+    ``dynamo=False`` uses the TorchScript-based exporter: faster (``docs/benchmarks.md``, "Figures behind
+    choices in the code") and needs only ``onnx``;
     ``dynamo=True`` the torch.export-based one (also needs ``onnxscript``). Both are verified alike.
     """
     with optional_extra("onnx", "export"):

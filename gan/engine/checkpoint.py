@@ -22,8 +22,8 @@ from safetensors import safe_open
 
 from ..errors import CheckpointError, first_line
 from ..formats import (
-    CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, WRITE_ERRORS, WriteError, list_checkpoints, load_safetensors, rng_file,
-    save_safetensors_atomic, write_failure, write_json_atomic,
+    CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, WRITE_ERRORS, WriteError, list_checkpoints,
+    load_safetensors, rng_file, save_safetensors_atomic, write_failure, write_json_atomic,
 )
 from .history import parse_history
 

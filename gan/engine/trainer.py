@@ -6,7 +6,6 @@ checkpoints, periodic hooks (sample grids, evaluation), preemption and the final
 """
 from __future__ import annotations
 
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +17,17 @@ from tqdm.auto import tqdm
 
 from ..config import is_resumable, to_dict, typed_dict
 from ..errors import CheckpointError
+from ..formats import (
+    CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, checkpoint_step, list_checkpoints,
+    load_safetensors, save_safetensors_atomic,
+)
+from ..process.signals import PreemptionGuard
 from .checkpoint import CheckpointManager, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
-from ..formats import (
-    CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, checkpoint_step, list_checkpoints, load_safetensors,
-    save_safetensors_atomic,
-)
 from .guards import NonFiniteError
 from .history import History, finish_interrupted, parse_history, start_history
 from .setup import write_run_config
-from .signals import RepeatSignalExit, announce_first_signal
-from .stop import clear_stop, request_stop
 from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl, to_host
 from .tracking import SafeLogger
 
@@ -82,7 +80,8 @@ class TrainerSettings:
     @classmethod
     def of(cls, cfg: Any) -> "TrainerSettings":
         """The settings of a job's config (any config with the shared ``RunConfig`` sections)."""
-        return cls(Path(cfg.out_dir), cfg.train.steps, cfg.log.every, cfg.checkpoint.every, cfg.checkpoint.keep, cfg.resume, cfg)
+        return cls(Path(cfg.out_dir), cfg.train.steps, cfg.log.every, cfg.checkpoint.every, cfg.checkpoint.keep,
+                   cfg.resume, cfg)
 
 
 @dataclass
@@ -112,50 +111,6 @@ def config_differences(old: dict, new: dict, prefix: str = "", defaults: dict | 
         elif a != b:
             out.append(name)
     return out
-
-
-class PreemptionGuard:
-    """Turns SIGTERM/SIGINT into a flag checked at step boundaries (a checkpoint is saved there)."""
-
-    EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-        # A second signal exits at once without saving (also while blocked in a collective).
-        self._repeat = RepeatSignalExit(self.EXIT_CODES, announce_first_signal)
-
-    def __enter__(self) -> "PreemptionGuard":
-        clear_stop()
-        for sig in self.EXIT_CODES:
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        if self._previous:
-            self._repeat.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._repeat.stop()
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        clear_stop()  # the request belonged to this loop; later work in the process must not see it
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-        request_stop()  # long hooks (evaluation) poll this between batches and stop early
-
-    def requested(self, accelerator: Accelerator) -> bool:
-        """True on every process as soon as any process got a signal."""
-        flag = torch.tensor([1.0 if self.signum is not None else 0.0], device=accelerator.device)
-        if accelerator.num_processes > 1:
-            flag = accelerator.reduce(flag, reduction="sum")
-        return bool(flag.item() > 0)
-
-    @property
-    def exit_code(self) -> int:
-        return self.EXIT_CODES.get(self.signum, 143)  # type: ignore[arg-type]
 
 
 class Trainer:
@@ -266,7 +221,8 @@ class Trainer:
         self.maybe_resume()
         write_run_config(self.settings.config, self.accelerator)  # only once a resume target was accepted
         acc = self.accelerator
-        bar = tqdm(total=self.settings.steps, initial=self.step, disable=not acc.is_main_process, desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=self.settings.steps, initial=self.step, disable=not acc.is_main_process, desc="train",
+                   unit="step", dynamic_ncols=True)
         self.window_start, self.window_images, self.run_images = time.perf_counter(), 0.0, 0.0
         try:
             with PreemptionGuard() as guard:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..config import MIN_EVAL_IMAGES
 from ..data import NO_LABEL
-from ..engine.stop import raise_if_stop_requested
+from ..process.stop import raise_if_stop_requested
 from .extractors import is_safetensors, load_module_weights, load_torchscript
 from .inputs import to_uint8_rgb
 from .weights import EvalError

@@ -163,7 +163,8 @@ class Evaluator:
         """``fid_class<k>`` for each class and their mean ``intra_fid``, with the protocol of each class
         (:mod:`gan.evaluation.class_metrics`)."""
         real = self.real_dataset()
-        by_class = class_metrics.class_indices(real, classes, f"the real data ({self.data.name}, {len(real)} images)")  # type: ignore[arg-type]
+        what = f"the real data ({self.data.name}, {len(real)} images)"  # type: ignore[arg-type]
+        by_class = class_metrics.class_indices(real, classes, what)
         fe, layer = self.feature_extractor(), self.extractor.layer("fid")
         cuda, batch = self.device.type == "cuda", self.cfg.batch_size
         base, parts = self.real_key()
@@ -175,18 +176,26 @@ class Evaluator:
             real_cache.describe_key(self.cache_dir, name, {**parts, "class": k, "class_images": len(indices)})
 
             def compute(indices: list[int] = indices) -> dict[str, torch.Tensor]:
-                return fu.get_featuresdict_from_dataset(UInt8Images(Subset(real, indices)), fe, batch, cuda, True, False)
+                images = UInt8Images(Subset(real, indices))
+                return fu.get_featuresdict_from_dataset(images, fe, batch, cuda, True, False)
 
             _, stats, hit = real_cache.load_or_compute(self.cache_dir, name, layer, [], compute)
             with tqdm(total=per_class, desc=f"eval: class {k}", unit="img", disable=not progress, leave=False) as bar:
                 fake = GeneratorSource(generator, nz, bar, classes=classes, label=k)
-                feats = fu.get_featuresdict_from_generative_model(fake, fe, per_class, batch, cuda, self.cfg.seed, False)
-            values[f"fid_class{k}"] = frechet_distance(feats[layer].numpy(), stats["mu"], stats["sigma"])  # type: ignore[index]
-            entries.append({"label": k, "generated": per_class, "real": len(indices), "real_cache": {"name": name, "hit": hit}})
+                feats = fu.get_featuresdict_from_generative_model(fake, fe, per_class, batch, cuda, self.cfg.seed,
+                                                                  False)
+            fake_feats = feats[layer].numpy()  # type: ignore[index]
+            values[f"fid_class{k}"] = frechet_distance(fake_feats, stats["mu"], stats["sigma"])
+            entries.append({"label": k, "generated": per_class, "real": len(indices),
+                            "real_cache": {"name": name, "hit": hit}})
         values["intra_fid"] = sum(values.values()) / classes
-        protocol = {"metric": "FID per class k: images generated with label k vs the real images labelled k; intra_fid = their mean",
-                    "num_classes": classes, "latents": "N(0, I), torch-fidelity numpy RandomState(eval.seed), the same for every class",
-                    "classes": entries}
+        protocol = {
+            "metric": "FID per class k: images generated with label k vs the real images labelled k; "
+                      "intra_fid = their mean",
+            "num_classes": classes,
+            "latents": "N(0, I), torch-fidelity numpy RandomState(eval.seed), the same for every class",
+            "classes": entries,
+        }
         return values, protocol
 
     def _check_shape(self, fake: tuple[int, ...], what: str) -> None:

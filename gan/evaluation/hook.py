@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
-from ..engine.stop import StopRequested
+from ..process.stop import StopRequested
 from ..formats import BEST_DIR, BEST_JSON, EVAL_DIR, replace_folder, write_json_atomic
 from .evaluator import Evaluator, write_result
 from .metrics import best_key

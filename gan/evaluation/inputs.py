@@ -16,7 +16,7 @@ from torch_fidelity import GenerativeModelBase
 from tqdm.auto import tqdm
 
 from ..data.images import image_of
-from ..engine.stop import raise_if_stop_requested
+from ..process.stop import raise_if_stop_requested
 
 RGB = 3
 

@@ -58,7 +58,8 @@ def write_failure(err: BaseException) -> str:
     return found.group(1) if found else text
 
 
-def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path: Path,
+                            metadata: dict[str, str] | None = None) -> None:
     """Write ``tensors`` to ``path`` by temp file + fsync + rename: ``path`` is the old file or the complete new one.
 
     A failed write (e.g. a full disk) removes the temp file and raises :class:`WriteError` (one line).

@@ -74,7 +74,8 @@ def find_export(path: str | Path, kind: ExportKind) -> Path:
     if done and (done[-1] / kind.weights).is_file():
         return done[-1]
     places = ", ".join(f"{sub}/" for sub in kind.subdirs)
-    raise CheckpointError(f"'{path}' holds no {kind.weights} + {kind.meta} (pass a run folder, {places} or a checkpoint folder)")
+    raise CheckpointError(f"'{path}' holds no {kind.weights} + {kind.meta} "
+                          f"(pass a run folder, {places} or a checkpoint folder)")
 
 
 def read_export_meta(folder: Path, kind: ExportKind) -> dict[str, Any]:
@@ -90,8 +91,10 @@ def read_export_meta(folder: Path, kind: ExportKind) -> dict[str, Any]:
     for key, limit in MODEL_ARG_LIMITS.items():
         value = model.get(key)
         floor = MODEL_ARG_FLOORS.get(key, 1)
-        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and floor <= value <= limit):
-            raise CheckpointError(f"'{path}': model.{key}={value!r} is not an integer in {floor}..{limit}; refusing to build it")
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if value is not None and not (is_int and floor <= value <= limit):
+            raise CheckpointError(f"'{path}': model.{key}={value!r} is not an integer in {floor}..{limit}; "
+                                  "refusing to build it")
     return meta
 
 
@@ -104,7 +107,8 @@ def load_export(path: str | Path, kind: ExportKind, build: Callable[..., nn.Modu
     try:
         model = build(**meta["model"])
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"'{folder / files.meta}' does not describe a buildable model: {first_line(err)}") from None
+        what = folder / files.meta
+        raise CheckpointError(f"'{what}' does not describe a buildable model: {first_line(err)}") from None
     state = load_safetensors(folder / files.weights)
     check_state_fits(model, state, folder / files.weights, folder / files.meta)
     model.load_state_dict(state)
@@ -116,7 +120,8 @@ def _listed(items: list[str], shown: int, sep: str) -> str:
     return sep.join(items[:shown]) + (f"{sep}..." if len(items) > shown else "")
 
 
-def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], weights: Path, meta: Path, shown: int = 3) -> None:
+def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], weights: Path, meta: Path,
+                     shown: int = 3) -> None:
     """Refuse, in one line naming both files and the first mismatches, weights that do not fit ``model``.
 
     (``load_state_dict``'s own error spreads the keys over many lines; its first line names none.)

@@ -30,8 +30,9 @@ SAMPLES_DIR = "samples"  # GAN: fixed-noise grids
 EVAL_DIR, BEST_JSON, EVALUATION_JSON = "eval", "best.json", "evaluation.json"  # GAN: periodic FID/KID results
 SEG_EVAL_LOG, SEG_EVAL_PLOT, OVERLAYS_DIR = "eval.jsonl", "eval_curves.png", "overlays"  # segmentation validation
 TIMELINE_FILE, ABANDONED_DIR = "timeline.json", "abandoned"  # the run's one history; what a rewind set aside
+# Everything ``overwrite=true`` may delete.
 RUN_OUTPUTS = (CHECKPOINTS_DIR, EXPORT_DIR, BEST_DIR, RUN_CONFIG, METRICS_LOG, LOSS_PLOT, SAMPLES_DIR, EVAL_DIR,
-               SEG_EVAL_LOG, SEG_EVAL_PLOT, OVERLAYS_DIR, TIMELINE_FILE, ABANDONED_DIR)  # everything ``overwrite=true`` may delete
+               SEG_EVAL_LOG, SEG_EVAL_PLOT, OVERLAYS_DIR, TIMELINE_FILE, ABANDONED_DIR)
 
 # ---- checkpoint files ------------------------------------------------------------------------
 CHECKPOINT_PREFIX = "checkpoint-"

@@ -126,7 +126,8 @@ class Augmentation:
         reduce: sums a tensor over the processes (``accelerator.reduce``); called at ADA updates only.
     """
 
-    def __init__(self, a: AugmentConfig, seed: int, images_per_step: int, reduce: Callable[[Tensor], Tensor], device: Any = "cpu") -> None:
+    def __init__(self, a: AugmentConfig, seed: int, images_per_step: int, reduce: Callable[[Tensor], Tensor],
+                 device: Any = "cpu") -> None:
         self.names, self.p, self.target, self.interval = a.names(), a.p, a.target, a.interval
         self.enabled, self.adaptive = bool(self.names), bool(self.names) and a.target > 0
         self.adjust = images_per_step * a.interval / (a.speed_kimg * 1000)

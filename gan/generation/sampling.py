@@ -104,7 +104,7 @@ def png_bytes_estimate(resolution: int) -> int:
 
 
 def check_free_space(folder: str | Path, count: int, resolution: int) -> None:
-    """Refuse (one-line :class:`gan.errors.OutputError`) to write ``count`` PNGs that may not fit on ``folder``'s filesystem.
+    """Refuse (one-line :class:`gan.errors.OutputError`) ``count`` PNGs that may not fit on ``folder``'s filesystem.
 
     Checked before anything is written, so that a huge ``--num`` fails at once instead of filling the
     disk hours later. ``folder`` may not exist yet: its nearest existing parent is measured.
@@ -114,7 +114,8 @@ def check_free_space(folder: str | Path, count: int, resolution: int) -> None:
         existing = existing.parent
     free, needed = shutil.disk_usage(existing).free, count * png_bytes_estimate(resolution)
     if needed > free:
-        raise OutputError(f"--out '{folder}': {count} images of {resolution}x{resolution} may take up to {needed / 2**30:.1f} GiB, "
+        raise OutputError(f"--out '{folder}': {count} images of {resolution}x{resolution} may take up to "
+                          f"{needed / 2**30:.1f} GiB, "
                         f"but its filesystem has {free / 2**30:.1f} GiB free; ask for fewer images or free some space")
 
 
@@ -122,9 +123,11 @@ MAX_GRID_IMAGES = 10_000  # one grid PNG is built in memory: e.g. 100 x 100 tile
 
 
 def check_grid_size(count: int) -> None:
-    """Refuse (one-line :class:`gan.errors.OutputError`) a ``--grid`` of more than :data:`MAX_GRID_IMAGES` images, before any is made."""
+    """Refuse (one-line :class:`gan.errors.OutputError`) a ``--grid`` of more than :data:`MAX_GRID_IMAGES` images,
+    before any is made."""
     if count > MAX_GRID_IMAGES:
-        raise OutputError(f"--grid: {count} images in one grid; expected at most {MAX_GRID_IMAGES} (write more with --out, "
+        raise OutputError(f"--grid: {count} images in one grid; expected at most {MAX_GRID_IMAGES} "
+                          "(write more with --out, "
                         "which streams them)")
 
 

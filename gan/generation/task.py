@@ -47,10 +47,9 @@ def discriminator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]
 def use_channels_last(setting: str, device_type: str) -> bool:
     """Whether G and D are stored in NHWC: ``setting`` itself, or for ``auto`` where it was measured faster.
 
-    On 2 AMD EPYC cores (``benchmarks/cpu_step_ab.py``, alternating pairs of fresh processes) NHWC made
-    the float32 DCGAN-64 step 1.04-1.05x faster, the bf16 one 1.11x (6 of 6 pairs) and the bf16
-    quick-start step 1.28x (4 of 4); earlier bf16 pairs had been within noise. It has not been
-    measured on a GPU, so ``auto`` means NHWC on a CPU only, whatever the precision.
+    NHWC made CPU steps faster in float32 and bf16 (``benchmarks/cpu_step_ab.py``; figures in
+    ``docs/benchmarks.md``, "Steady-state step, in process"). It has not been measured on a GPU, so
+    ``auto`` means NHWC on a CPU only, whatever the precision.
     """
     if setting != "auto":
         return setting == "true"

@@ -15,10 +15,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..engine.loader import worker_iter
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
 from ..engine.tracking import SafeLogger
 from ..formats import OVERLAYS_DIR, SEG_EVAL_LOG, SEG_EVAL_PLOT
+from ..process.workers import worker_iter
 from .frames import frame_confusion, overlay_samples
 from .metrics import SegMetrics, metrics_from_confusion
 from .overlay import save_overlay
@@ -90,6 +90,7 @@ class SegValidation:
 
     def overlay(self, step: int, metrics: SegMetrics, samples: tuple) -> None:
         title = f"step {step}: mIoU {metrics.miou:.3f}"
-        path = save_overlay(*samples, self.class_names, self.ignore_index, self.run_dir / OVERLAYS_DIR / f"step-{step:07d}.png", title)
+        target = self.run_dir / OVERLAYS_DIR / f"step-{step:07d}.png"
+        path = save_overlay(*samples, self.class_names, self.ignore_index, target, title)
         shutil.copyfile(path, path.with_name("latest.png"))
         self.logger.log_images("val/overlay", str(path), step)

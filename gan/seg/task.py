@@ -10,12 +10,13 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader, Subset
 
 from ..config import to_dict
+from ..data.loaders import train_loader
 from ..engine.data_stream import BatchStream
 from ..formats import BEST_DIR, SEGMENTER, write_export
+from ..process.workers import ignore_stop_signals, load_first_item
 from ..engine.guards import StepGuard, is_last_micro, sync_context
 from ..engine.optim import fused_optimizer
 from ..errors import DataError
-from ..engine.loader import ignore_stop_signals, load_first_item, train_loader
 from .config import SegConfig
 from .data import SegData, build_seg_data
 from .frames import collate_frames
