@@ -24,9 +24,9 @@ from gan.evaluation import EvalError, Evaluator, MissingWeightsError, parse_metr
 from gan.evaluation import real_cache
 from gan.evaluation.extractors import ExtractorSpec
 from gan.evaluation.frechet import frechet_distance
-from gan.evaluation.inputs import to_uint8_rgb
 from gan.evaluation.weights import INCEPTION_FILE
 from gan.models import Generator
+from gan.models.generate import to_uint8_rgb
 
 RES, N = 16, 8
 

@@ -17,7 +17,7 @@ from ..formats import (
     BEST_JSON, EVAL_DIR, EVALUATION_JSON, HUB, HUB_CARD, HUB_KIND_KEY, HUB_SAMPLE, HUB_TRAIN_CONFIG, OVERLAYS_DIR, RUN_CONFIG,
     replace_folder, save_safetensors_atomic, write_json_atomic,
 )
-from ..generation import class_sampling as C
+from ..models.generate import GRID_CLASSES, GRID_PER_CLASS, GRID_SEEDS, generate, grid_inputs, grid_labels
 from ..names import EXPORT_LICENSE
 from .source import Loaded, optional_extra
 
@@ -121,15 +121,16 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
     if sample:
         what = "the run's last validation overlay (image | ground truth | prediction)"
         if kind == "generator":
-            what = f"one row per class (the first {C.DEFAULT_GRID_CLASSES}), one column per seed" if loaded.num_classes else "seeds 0-63 of the generator"
+            what = f"one row per class (the first {GRID_CLASSES}), one column per seed" if loaded.num_classes \
+                else f"seeds 0-{GRID_SEEDS - 1} of the generator"
         out += [f"![samples]({sample})", "", f"{what.capitalize()}.", ""]
     else:
         out += ["No sample image: the run has no validation overlay.", ""]
     script = "predict_seg.py THIS_FOLDER images/ masks/ --color"
     if kind == "generator":  # a conditional grid has one row per class; --labels picks them (indices or class names)
-        script = f"sample.py THIS_FOLDER --grid grid.png --labels 0-{len(C.default_grid_labels(loaded.num_classes)) - 1} " \
-            f"--per-label {C.DEFAULT_PER_LABEL}" if loaded.num_classes \
-            else "sample.py THIS_FOLDER --grid grid.png --seeds 0-63"
+        script = f"sample.py THIS_FOLDER --grid grid.png --labels 0-{len(grid_labels(loaded.num_classes)) - 1} " \
+            f"--per-label {GRID_PER_CLASS}" if loaded.num_classes \
+            else f"sample.py THIS_FOLDER --grid grid.png --seeds 0-{GRID_SEEDS - 1}"
     out += ["## Use", "", "From a gan-toolkit checkout, with THIS_FOLDER the path of this folder:", "", "```bash", f"python {script}", "python demo.py THIS_FOLDER", "```", "",
             "## Reproduce", "", f"The run's resolved config is `{HUB_TRAIN_CONFIG}`; from a gan-toolkit checkout:", "", "```bash",
             f"accelerate launch {TRAIN_SCRIPTS[kind]} --config {HUB_TRAIN_CONFIG} out_dir=runs/reproduced", "```", ""]
@@ -138,14 +139,11 @@ def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | 
 
 def _sample_image(loaded: Loaded, out_dir: Path, run_dir: Path | None) -> str | None:
     if loaded.kind == "generator":
-        from ..generation.sampling import generate, latents_for_seeds, save_grid
+        from ..generation.sampling import save_grid
 
-        nz, classes = loaded.meta["model"]["nz"], loaded.num_classes
-        if classes:  # the grid of ``sample.py --grid`` without --labels: one row per class, the same seeds in every row
-            plan = C.per_label(C.default_grid_labels(classes), range(C.DEFAULT_PER_LABEL), nz)
-            save_grid(generate(loaded.model, plan.latents, labels=plan.labels), out_dir / HUB_SAMPLE, C.DEFAULT_PER_LABEL)
-        else:
-            save_grid(generate(loaded.model, latents_for_seeds(range(64), nz)), out_dir / HUB_SAMPLE, 8)
+        # The grid of ``sample.py --grid`` without --labels (a conditional one: one row per class, the same seeds in every row).
+        latents, labels, nrow = grid_inputs(loaded.meta["model"]["nz"], loaded.num_classes)
+        save_grid(generate(loaded.model, latents, labels=labels), out_dir / HUB_SAMPLE, nrow)
         return HUB_SAMPLE
     if run_dir is not None and (run_dir / SEG_OVERLAY).is_file():
         shutil.copyfile(run_dir / SEG_OVERLAY, out_dir / HUB_SAMPLE)

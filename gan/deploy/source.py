@@ -11,6 +11,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ExportError
 from ..formats import GENERATOR, SEGMENTER, ExportKind, find_export, kind_name, load_export
+from ..models.generate import cycled_labels, latents_for_seeds
 
 KINDS: dict[str, ExportKind] = {kind_name(k): k for k in (GENERATOR, SEGMENTER)}
 # Input and output names of the exported graphs, per kind (a conditional generator adds "label").
@@ -81,12 +82,10 @@ def load_source(path: str | Path, kind: str | None = None) -> Loaded:
 
 def example_inputs(loaded: Loaded, batch: int, size: tuple[int, int] | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
     """Fixed inputs of the model by input name: seeded latents (+ labels) or a seeded image batch of ``size``."""
-    from ..generation.sampling import latents_for_seeds
-
-    if loaded.kind == "generator":
+    if loaded.kind == "generator":  # the inputs of sample.py --seeds seed.. (labels cycling through the classes)
         inputs = {"z": latents_for_seeds(range(seed, seed + batch), loaded.meta["model"]["nz"])}
         if loaded.num_classes:
-            inputs[LABEL_INPUT] = torch.arange(batch, dtype=torch.long) % loaded.num_classes
+            inputs[LABEL_INPUT] = cycled_labels(batch, loaded.num_classes)
         return inputs
     m = loaded.meta["model"]
     h, w = size or (m["resolution"], m["resolution"])

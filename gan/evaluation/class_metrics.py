@@ -12,7 +12,8 @@
   ``(N, num_classes)`` or ``(features, logits)``) assigns to the label they were generated with.
   Labels are uniform over the classes and, like the latents, seeded by ``eval.seed``.
 
-Generated images reach both through the same uint8 conversion as every other metric.
+Generated images reach both through :func:`gan.models.generate.generate` and the same uint8
+conversion as every other metric.
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ from tqdm.auto import tqdm
 
 from ..config import MIN_EVAL_IMAGES
 from ..data import NO_LABEL
+from ..models.generate import generate
 from ..process.stop import raise_if_stop_requested
 from .extractors import is_safetensors, load_module_weights, load_torchscript
-from .inputs import to_uint8_rgb
 from .weights import EvalError
 
 CLASSIFIER_KEY = "eval.classifier_path"
@@ -77,7 +78,7 @@ def class_accuracy(generator: nn.Module, nz: int, classes: int, classifier: nn.M
     with tqdm(total=count, desc="eval: class accuracy", unit="img", disable=not progress, leave=False) as bar:
         for z, c in zip(latents.split(batch_size), labels.split(batch_size)):
             raise_if_stop_requested()
-            images = to_uint8_rgb(generator(z.to(device), c.to(device))).float() / 255.0
+            images = generate(generator, z, len(z), labels=c, uint8=True, keep_on_device=True).float() / 255.0
             logits = classifier_logits(classifier(images), len(c), classes)
             correct += int((logits.argmax(1).cpu() == c).sum())
             bar.update(len(c))

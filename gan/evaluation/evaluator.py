@@ -29,6 +29,7 @@ from ..config import DataConfig, EvalConfig, check_section
 from ..data import build_image_dataset
 from .. import formats
 from ..formats import write_json_atomic
+from ..models.generate import generate
 from . import bundled, class_metrics, real_cache
 from .extractors import ExtractorSpec, resolve_extractor
 from .frechet import frechet_distance, symmetric_sqrt
@@ -119,10 +120,8 @@ class Evaluator:
         """
         n = num_samples or self.cfg.num_samples
         generator.eval()
-        device = next(generator.parameters()).device
-        with torch.no_grad():
-            z = torch.zeros(1, nz, device=device)
-            probe = generator(z, torch.zeros(1, dtype=torch.long, device=device)) if num_classes else generator(z)
+        probe_label = torch.zeros(1, dtype=torch.long) if num_classes else None
+        probe = generate(generator, torch.zeros(1, nz), 1, labels=probe_label, keep_on_device=True)
         self._check_shape(tuple(probe.shape[1:]), "the generator")
         if self.classifier is not None and not num_classes:
             raise EvalError("eval.metrics: class_accuracy needs a class-conditional generator (its export's model.num_classes > 0)")

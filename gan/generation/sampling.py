@@ -1,4 +1,8 @@
-"""Loading an inference export, seeded latents, interpolation, image grids and streamed individual PNGs."""
+"""sample.py's helpers: loading an inference export, seeds, interpolation, image grids and streamed individual PNGs.
+
+Images are made by :func:`gan.models.generate.generate` (the one sampling API) from
+:func:`~gan.models.generate.latents_for_seeds`.
+"""
 from __future__ import annotations
 
 import itertools
@@ -11,6 +15,7 @@ import torch
 from ..errors import OutputError
 from ..formats import GENERATOR, find_export as find_export_of, load_export
 from ..models import Generator
+from ..models.generate import generate, latents_for_seeds
 from .grid import grid_uint8, write_png
 
 
@@ -35,11 +40,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def latents_for_seeds(seeds: Iterable[int], nz: int) -> torch.Tensor:
-    """One latent per seed, each from its own generator: independent of batch size and order."""
-    return torch.stack([torch.randn(nz, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-
-
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation between latents ``a`` and ``b`` (falls back to lerp when parallel)."""
     a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
@@ -59,28 +59,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     """Build the EMA generator of an export/checkpoint/run folder; returns ``(model in eval mode, meta)``."""
     model, meta = load_export(path, GENERATOR, Generator, device=device)
     return model, meta  # type: ignore[return-value]
-
-
-@torch.no_grad()
-def generate(model: torch.nn.Module, latents: torch.Tensor, batch_size: int = 64, progress: bool = False,
-             labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Images in [-1, 1] on the CPU for ``latents``, computed ``batch_size`` at a time.
-
-    ``labels``: class indices ``(N,)`` aligned with ``latents``, for a conditional generator
-    (called as ``model(z, c)``); None calls ``model(z)``.
-    """
-    from tqdm.auto import tqdm
-
-    if labels is not None and labels.shape != (latents.shape[0],):
-        raise ValueError(f"labels of shape {tuple(labels.shape)} do not match {latents.shape[0]} latents")
-    device = next(model.parameters()).device
-    chunks = latents.split(batch_size)
-    label_chunks = labels.long().split(batch_size) if labels is not None else [None] * len(chunks)
-    out = []
-    for z, c in tqdm(list(zip(chunks, label_chunks)), desc="sample", disable=not progress):
-        images = model(z.to(device)) if c is None else model(z.to(device), c.to(device))
-        out.append(images.float().cpu())
-    return torch.cat(out)
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:

@@ -21,10 +21,11 @@ from ..engine.guards import StepGuard
 from ..engine.optim import fused_optimizer
 from ..errors import CheckpointError
 from ..models import Discriminator, Generator
+from ..models.generate import generate, grid_inputs
 from .augment import build_augmentation
-from .classes import class_grid_inputs, resolve_num_classes
+from .classes import resolve_num_classes
 from .config import GANConfig
-from .sampling import generate, latents_for_seeds, save_grid
+from .sampling import save_grid
 from .step import GANStep
 
 NOISE_SEED_STRIDE = 1_000_003  # separates the latent-noise streams of different processes
@@ -150,13 +151,10 @@ class GANTask:
     def sample_grid(self, step: int) -> Path:
         """Fixed-noise grid from the EMA generator: ``samples/step-<step>.png`` and ``latest.png``.
 
-        A conditional generator's grid has one row per class (see :func:`class_grid_inputs`).
+        ``log.num_samples`` images; a conditional generator's grid has one row per class (see
+        :func:`gan.models.generate.grid_inputs`).
         """
-        nrow = None
-        if self.num_classes:
-            latents, labels, nrow = class_grid_inputs(self.num_classes, self.cfg.log.num_samples, self.cfg.model.nz)
-        else:
-            latents, labels = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz), None
+        latents, labels, nrow = grid_inputs(self.cfg.model.nz, self.num_classes, self.cfg.log.num_samples)
         images = generate(self.ema.shadow, latents, self.cfg.train.batch_size, labels=labels)
         run_dir = Path(self.cfg.out_dir)
         path = save_grid(images, run_dir / SAMPLES_DIR / f"step-{step:07d}.png", nrow)
