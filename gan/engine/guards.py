@@ -1,13 +1,11 @@
-"""Guards around an optimizer step, shared by every task.
+"""Guards around an optimizer step, shared by every task (through :func:`gan.engine.update.optimizer_update`).
 
 :class:`StepGuard` rejects a step whose loss or gradients are NaN/inf on any process (and then puts
-back the BatchNorm statistics that the rejected forwards changed); :func:`sync_context` skips the
-DDP gradient all-reduce on all but the last micro-batch of an accumulated step.
+back the BatchNorm statistics that the rejected forwards changed).
 """
 from __future__ import annotations
 
-import contextlib
-from typing import ContextManager, Iterable
+from typing import Iterable
 
 import torch
 from accelerate import Accelerator
@@ -18,15 +16,6 @@ from ..errors import UserError
 
 class NonFiniteError(UserError):
     """A NaN/inf loss or gradient met before an optimizer step."""
-
-
-def sync_context(accelerator: Accelerator, model: nn.Module, sync: bool) -> ContextManager:
-    """``accelerator.no_sync(model)`` unless ``sync``: gradients are then all-reduced only where it is True."""
-    return contextlib.nullcontext() if sync else accelerator.no_sync(model)
-
-
-def is_last_micro(micro: int, grad_accum: int) -> bool:
-    return micro == grad_accum - 1
 
 
 class StepGuard:

@@ -25,12 +25,12 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..engine.streams import stream_seed
 from ..errors import CheckpointError
 from ..names import GAN_AUGMENTATIONS
 from .config import AugmentConfig, GANConfig
 
 Tensor = torch.Tensor
-AUGMENT_SEED_STRIDE = 999_983  # separates the augmentation streams of different processes (and from the latent noise)
 TRANSLATION_RATIO = 1 / 8
 CUTOUT_RATIO = 1 / 2
 
@@ -194,6 +194,7 @@ class Augmentation:
 
 
 def build_augmentation(cfg: GANConfig, accelerator: Any, images_per_step: int) -> Augmentation:
-    """The augmentation of this process, seeded from ``train.seed`` and the process index."""
-    seed = cfg.train.seed + AUGMENT_SEED_STRIDE * (accelerator.process_index + 1)
+    """The augmentation of this process, seeded from ``train.seed`` and the process index (:mod:`gan.engine.streams`).
+    """
+    seed = stream_seed(cfg.train.seed, accelerator.process_index, "augment")
     return Augmentation(cfg.augment, seed, images_per_step, lambda t: accelerator.reduce(t, "sum"), accelerator.device)

@@ -16,10 +16,11 @@ from ..data import build_image_dataset
 from ..data.indexed import gan_train_loader
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
-from ..formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..engine.guards import StepGuard
 from ..engine.optim import fused_optimizer
+from ..engine.streams import process_stream
 from ..errors import CheckpointError
+from ..formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..models import Discriminator, Generator
 from ..models.generate import generate, grid_inputs
 from .augment import build_augmentation
@@ -27,9 +28,6 @@ from .classes import resolve_num_classes
 from .config import GANConfig
 from .sampling import save_grid
 from .step import GANStep
-
-NOISE_SEED_STRIDE = 1_000_003  # separates the latent-noise streams of different processes
-
 
 def generator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]:
     """Generator constructor arguments (what an export records); ``num_classes`` is the resolved class count."""
@@ -86,7 +84,7 @@ class GANTask:
         self.g_raw, self.d_raw = (accelerator.unwrap_model(m, keep_fp32_wrapper=False) for m in (self.G, self.D))
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
         # On the device: a D update's latents are drawn there in one call (GANStep.latents).
-        self.noise = torch.Generator(device=accelerator.device).manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
+        self.noise = process_stream(cfg.train.seed, accelerator.process_index, "latents", accelerator.device)
         guard = StepGuard(accelerator, [self.g_raw, self.d_raw], cfg.train.on_nonfinite)
         # The step may run compiled modules; the EMA, checkpoints and exports keep the uncompiled ones.
         run_g, run_d = (torch.compile(self.G), torch.compile(self.D)) if cfg.train.compile else (self.G, self.D)

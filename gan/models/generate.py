@@ -49,7 +49,8 @@ def label_grid(labels: Sequence[int], seeds: Sequence[int], nz: int) -> tuple[to
     return latents, torch.tensor(list(labels), dtype=torch.long).repeat_interleave(len(seeds))
 
 
-def grid_inputs(nz: int, classes: int, count: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None, int | None]:
+def grid_inputs(nz: int, classes: int,
+                count: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None, int | None]:
     """Latents, labels (None: unconditional) and row length (None: a square grid) of a generator's default grid.
 
     Unconditional: seeds ``0..count-1`` (:data:`GRID_SEEDS` when ``count`` is None). Conditional: one
@@ -75,9 +76,9 @@ def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def image_batches(model: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 64, *,
-                  device: str | torch.device | None = None, uint8: bool = False, keep_on_device: bool = False,
-                  progress: bool = False) -> Iterator[torch.Tensor]:
+def image_batches(model: nn.Module, latents: torch.Tensor, labels: torch.Tensor | None = None,
+                  batch_size: int = 64, *, device: str | torch.device | None = None, uint8: bool = False,
+                  keep_on_device: bool = False, progress: bool = False) -> Iterator[torch.Tensor]:
     """The images of ``latents`` (and ``labels``), ``batch_size`` at a time, each batch made when it is asked for.
 
     Args:
@@ -107,6 +108,6 @@ def generate(model: nn.Module, latents: torch.Tensor, batch_size: int = 64, prog
              labels: torch.Tensor | None = None, *, device: str | torch.device | None = None, uint8: bool = False,
              keep_on_device: bool = False) -> torch.Tensor:
     """All images of :func:`image_batches` (the same arguments) as one tensor."""
-    batches = image_batches(model, latents, labels, batch_size, device=device, uint8=uint8, keep_on_device=keep_on_device,
-                            progress=progress)
+    batches = image_batches(model, latents, labels, batch_size, device=device, uint8=uint8,
+                            keep_on_device=keep_on_device, progress=progress)
     return torch.cat(list(batches))

@@ -14,7 +14,9 @@ from ..data.loaders import train_loader
 from ..engine.data_stream import BatchStream
 from ..formats import BEST_DIR, SEGMENTER, write_export
 from ..process.workers import ignore_stop_signals, load_first_item
-from ..engine.guards import StepGuard, is_last_micro, sync_context
+from ..engine.guards import StepGuard
+from ..engine.streams import process_stream
+from ..engine.update import optimizer_update, sync_context
 from ..engine.optim import fused_optimizer
 from ..errors import DataError
 from .config import SegConfig
@@ -25,9 +27,6 @@ from .losses import SegLoss
 from .model import SegmentationModel
 from .transfer import transfer_from_gan
 from .transforms import JointAugment
-
-AUGMENT_SEED_STRIDE = 7_919  # separates the augmentation streams of different processes
-
 
 def model_kwargs(cfg: SegConfig, num_classes: int) -> dict[str, Any]:
     m, d = cfg.model, cfg.data
@@ -66,7 +65,7 @@ class SegTask:
         self.val_loader = self._val_loader()
         d = cfg.data
         self.augment = JointAugment(d.augment, d.frame_size() if d.size else d.resolution, self.ignore_index, d.train_size() if d.crop else None, d.scale_jitter)
-        self.aug_rng = torch.Generator().manual_seed(cfg.train.seed + AUGMENT_SEED_STRIDE * (accelerator.process_index + 1))
+        self.aug_rng = process_stream(cfg.train.seed, accelerator.process_index, "seg_augment")
         self.best_miou = float("-inf")
 
     # ---- set-up -------------------------------------------------------------------------------
@@ -111,24 +110,25 @@ class SegTask:
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         cfg, accum = self.cfg.train, self.cfg.train.grad_accum
         self.model.train()
-        self.guard.begin()
-        self.opt.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = {}
-        for micro in range(accum):
+
+        def micro_loss(micro: int, sync: bool) -> torch.Tensor:
             images, masks = self.augment.batch(*next(batches), self.aug_rng)
-            with sync_context(self.acc, self.model, is_last_micro(micro, accum)), self.acc.autocast():
+            with sync_context(self.acc, self.model, sync), self.acc.autocast():
                 loss, parts = self.loss(self.model(images), masks)
-            self.acc.backward(loss / accum)
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0) + value / accum
-        if not self.guard.check(self.opt, self.model.parameters(), sums["loss"], "segmentation loss", step):
-            return None
-        if step < self.cfg.transfer.freeze_decoder_steps:
-            for p in self.frozen:  # no gradient -> AdamW leaves the weight (and its decay) alone
-                p.grad = None
-        for group in self.opt.param_groups:
-            group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
-        if not self.guard.apply(self.opt):  # fp16 overflow
+            return loss
+
+        def before_apply() -> None:
+            if step < self.cfg.transfer.freeze_decoder_steps:
+                for p in self.frozen:  # no gradient -> AdamW leaves the weight (and its decay) alone
+                    p.grad = None
+            for group in self.opt.param_groups:
+                group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
+
+        if optimizer_update(self.guard, self.opt, self.model.parameters(), accum, micro_loss, "segmentation loss", step,
+                            before_apply) is None:
             return None
         return dict(sums, images=float(cfg.batch_size * accum * self.acc.num_processes))
 
