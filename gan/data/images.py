@@ -21,7 +21,7 @@ from ..config import DataConfig
 from ..errors import DataError, first_line
 from .cache import cached_dataset  # shapes are rendered once, images decoded once (unless data.cache=none)
 from .decode import DEFAULT_MAX_PIXELS, open_image
-from .limit import limit_dataset, limit_indices
+from .subset import limit_dataset, limit_indices
 from .shapes import SHAPE_NAMES, ShapesDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")

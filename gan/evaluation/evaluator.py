@@ -27,13 +27,14 @@ from tqdm.auto import tqdm
 from ..config import MIN_EVAL_IMAGES as MIN_IMAGES
 from ..config import DataConfig, EvalConfig, check_section
 from ..data import build_image_dataset
+from ..data.subset import seeded_subset
 from .. import formats
 from ..formats import write_json_atomic
 from ..models.generate import generate
 from . import bundled, class_metrics, real_cache
 from .extractors import ExtractorSpec, resolve_extractor
 from .frechet import frechet_distance, symmetric_sqrt
-from .inputs import GeneratorSource, UInt8Images, image_shape, subset
+from .inputs import GeneratorSource, UInt8Images, image_shape
 from .metrics import Metric, parse_metrics, rename_results
 from .weights import EvalError
 
@@ -99,7 +100,7 @@ class Evaluator:
             # Read once: no decoded cache. The whole dataset, also for a run trained on data.limit images.
             full = build_image_dataset(dataclasses.replace(self.data, cache="none", limit=0))
             self._full_size = len(full)  # type: ignore[arg-type]
-            self._real = subset(full, self.cfg.num_real, self.cfg.seed)
+            self._real = seeded_subset(full, self.cfg.num_real, self.cfg.seed)
         return self._real
 
     def real_key(self) -> tuple[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from torch_fidelity import GenerativeModelBase
 from tqdm.auto import tqdm
 
@@ -80,15 +80,6 @@ class UInt8Images(Dataset):
         if self.progress is not None and self.reads <= len(self):  # torch-fidelity peeks at item 0 once more
             self.progress.update(1)
         return to_uint8_rgb(image.unsqueeze(0))[0]
-
-
-def subset(dataset: Dataset, count: int, seed: int) -> Dataset:
-    """``count`` items chosen by a seeded permutation (all of them when ``count`` is 0 or too large)."""
-    total = len(dataset)  # type: ignore[arg-type]
-    if count <= 0 or count >= total:
-        return dataset
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:count]
-    return Subset(dataset, sorted(order.tolist()))
 
 
 def image_shape(item: Any) -> tuple[int, ...]:
