@@ -115,8 +115,8 @@ def test_a_noise_state_from_another_kind_of_generator_is_a_one_line_checkpoint_e
     cfg = tiny_cfg(tmp_path / "run", "data.cache=none")
     task = GANTask(cfg, make_accelerator(cfg)[0])
     with pytest.raises(CheckpointError, match=r"latent-noise RNG state \('noise'\) does not fit this run's cpu generator"):
-        task.load_rng_tensors({"noise": torch.zeros(16, dtype=torch.uint8)})  # a CUDA generator's state size
+        task.state.load_rng_tensors({"noise": torch.zeros(16, dtype=torch.uint8)})  # a CUDA generator's state size
     state = task.noise.get_state()
     first = task.gan_step.latents(3)[0]
-    task.load_rng_tensors(task.rng_tensors() | {"noise": state})
+    task.state.load_rng_tensors(task.state.rng_tensors() | {"noise": state})
     assert torch.equal(task.gan_step.latents(3)[0], first)

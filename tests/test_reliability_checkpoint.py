@@ -83,7 +83,7 @@ def test_a_save_that_raises_keeps_the_previous_checkpoints_and_latest_skips_the_
     def disk_full():
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(trainer.task, "state_tensors", disk_full)  # raises after save_state wrote the weights
+    monkeypatch.setattr(trainer.task.state, "state_tensors", disk_full)  # raises after save_state wrote the weights
     with pytest.raises(CheckpointError, match="No space left"):  # one line naming the folder and the free space
         trainer.save_checkpoint()
     root = out / "checkpoints"

@@ -112,7 +112,7 @@ def test_a_failed_save_is_one_line_with_the_free_space_and_keeps_the_previous_ch
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.undo()
-    monkeypatch.setattr(trainer.task, "state_tensors", no_space)  # while the main process writes its extras
+    monkeypatch.setattr(trainer.task.state, "state_tensors", no_space)  # while the main process writes its extras
     with pytest.raises(CheckpointError, match=r"\[Errno 28\] No space left on device \(\d+ MiB free on that disk\)"):
         trainer.save_checkpoint()
 

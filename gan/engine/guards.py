@@ -32,7 +32,8 @@ class StepGuard:
         hint: what the error message suggests besides ``train.on_nonfinite=skip``.
     """
 
-    def __init__(self, accelerator: Accelerator, modules: Iterable[nn.Module], policy: str, hint: str = "lower the learning rates") -> None:
+    def __init__(self, accelerator: Accelerator, modules: Iterable[nn.Module], policy: str,
+                 hint: str = "lower the learning rates") -> None:
         self.acc, self.modules, self.policy, self.hint = accelerator, list(modules), policy, hint
         self._saved: list[torch.Tensor] = []
 
@@ -48,7 +49,8 @@ class StepGuard:
         for buffer, saved in zip(self._buffers(), self._saved):
             buffer.copy_(saved)
 
-    def check(self, optimizer: torch.optim.Optimizer, params: Iterable[torch.Tensor], loss: torch.Tensor, what: str, step: int) -> bool:
+    def check(self, optimizer: torch.optim.Optimizer, params: Iterable[torch.Tensor], loss: torch.Tensor, what: str,
+              step: int) -> bool:
         """True when ``loss`` and every gradient of ``params`` are finite on all processes.
 
         Otherwise the gradients are dropped, the buffers restored, and the policy applies.

@@ -28,6 +28,7 @@ from .distributed import broadcast_buffers
 from .guards import NonFiniteError
 from .history import History, finish_interrupted, parse_history, start_history
 from .setup import write_run_config
+from .state import StateRegistry
 from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl, to_host
 from .tracking import SafeLogger
 
@@ -40,22 +41,13 @@ class Task(Protocol):
     dataloader: Any  # prepared by the task's single ``accelerator.prepare`` call
     loss_keys: list[str]  # keys of train_step's result, plotted to loss_curves.png
     plot_every: int  # steps between redraws of loss_curves.png (and at the end)
+    state: StateRegistry  # its stateful objects (EMA, augmentation, best-export keeper, random streams)
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float | torch.Tensor] | None:
         """One optimizer step of the main model; None when it was skipped (not counted).
 
         Values may be 0-d tensors left on the device: the trainer reads them at log steps only.
         """
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Extra tensors for checkpoints (e.g. EMA weights)."""
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
-
-    def rng_tensors(self) -> dict[str, torch.Tensor]:
-        """States of this process's own random generators (latent noise, ...)."""
-
-    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
 
     def write_export(self, folder: Path, step: int) -> None:
         """Write the inference snapshot (main process only)."""
@@ -154,8 +146,8 @@ class Trainer:
         state = read_trainer_state(folder)
         self.check_config(state["config"])
         rng = load_checkpoint(self.accelerator, folder)
-        self.task.load_state_tensors(load_safetensors(folder / EXTRA_STATE_FILE))
-        self.task.load_rng_tensors(rng)
+        self.task.state.load_state_tensors(load_safetensors(folder / EXTRA_STATE_FILE))
+        self.task.state.load_rng_tensors(rng)
         self.step, self.skipped_steps = state["step"], state.get("skipped_steps", 0)
         self.batches.load_state_dict(state["data"])
         if main:
@@ -206,10 +198,10 @@ class Trainer:
         }
 
         def write_extra(folder: Path) -> None:
-            save_safetensors_atomic(self.task.state_tensors(), folder / EXTRA_STATE_FILE)
+            save_safetensors_atomic(self.task.state.state_tensors(), folder / EXTRA_STATE_FILE)
             self.task.write_export(folder, self.step)
 
-        path = self.ckpt.save(self.step, state, write_extra, self.task.rng_tensors())
+        path = self.ckpt.save(self.step, state, write_extra, self.task.state.rng_tensors())
         if self.accelerator.is_main_process:
             self.task.write_export(self.run_dir / EXPORT_DIR, self.step)
         return path

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..engine.state import Stateful
 from ..engine.streams import stream_seed
 from ..errors import CheckpointError
 from ..names import GAN_AUGMENTATIONS
@@ -114,7 +115,7 @@ def ada_update(p: float, r_t: float, target: float, adjust: float) -> float:
     return min(max(p + step * adjust, 0.0), 1.0)
 
 
-class Augmentation:
+class Augmentation(Stateful):
     """This process's augmentation of D's inputs: the policy, its generator and the (adaptive) probability.
 
     With an empty policy it is the identity (``x`` itself) and has no state.

@@ -14,12 +14,13 @@ from torch import nn
 from ..config import to_dict
 from ..data import build_image_dataset
 from ..data.indexed import gan_train_loader
+from ..engine.best import BestKeeper
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
 from ..engine.guards import StepGuard
 from ..engine.optim import fused_optimizer
+from ..engine.state import RandomStream, StateRegistry
 from ..engine.streams import process_stream
-from ..errors import CheckpointError
 from ..formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..models import Discriminator, Generator
 from ..models.generate import generate, grid_inputs
@@ -85,6 +86,7 @@ class GANTask:
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
         # On the device: a D update's latents are drawn there in one call (GANStep.latents).
         self.noise = process_stream(cfg.train.seed, accelerator.process_index, "latents", accelerator.device)
+        self.best = BestKeeper(cfg.out_dir, higher_is_better=False)  # periodic evaluation keeps best/ (lowest FID)
         guard = StepGuard(accelerator, [self.g_raw, self.d_raw], cfg.train.on_nonfinite)
         # The step may run compiled modules; the EMA, checkpoints and exports keep the uncompiled ones.
         run_g, run_d = (torch.compile(self.G), torch.compile(self.D)) if cfg.train.compile else (self.G, self.D)
@@ -93,6 +95,9 @@ class GANTask:
         self.augment = build_augmentation(cfg, accelerator, self.images_per_step)  # identity without augment.policy
         self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise,
                                 c_dim=self.num_classes, augment=self.augment)
+        # What checkpoints keep besides the prepared models and optimizers; the configured rates win on resume.
+        noise = RandomStream(self.noise, "noise", "latent-noise RNG state")
+        self.state = StateRegistry([self.ema, noise, self.augment, self.best], after_load=self.apply_learning_rates)
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         stats = self.gan_step(batches, step)
@@ -108,33 +113,11 @@ class GANTask:
         """Modules whose buffers (BatchNorm statistics) are made equal across processes before a save."""
         return [self.g_raw, self.d_raw, self.ema.shadow]
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{f"ema.{k}": v for k, v in self.ema.state_dict().items()}, **self.augment.state_tensors()}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore the EMA; called after the optimizers were restored, so the configured rates win."""
-        self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
-        self.augment.load_state_tensors(tensors)
-        self.apply_learning_rates()
-
     def apply_learning_rates(self) -> None:
         """Set the optimizers' rates from the config (a resume may change ``optim.*_lr``)."""
         for opt, lr in ((self.opt_g, self.cfg.optim.g_lr), (self.opt_d, self.cfg.optim.d_lr)):
             for group in opt.param_groups:
                 group["lr"] = lr
-
-    def rng_tensors(self) -> dict[str, torch.Tensor]:
-        return {"noise": self.noise.get_state(), **self.augment.rng_tensors()}
-
-    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "noise" not in tensors:
-            raise CheckpointError("the checkpoint has no latent-noise RNG state ('noise'); cannot resume exactly")
-        try:
-            self.noise.set_state(tensors["noise"])
-        except RuntimeError:  # e.g. a CPU generator's state offered to a CUDA generator
-            raise CheckpointError(f"the checkpoint's latent-noise RNG state ('noise') does not fit this run's {self.noise.device.type} "
-                                  "generator (saved on another kind of device?); cannot resume exactly") from None
-        self.augment.load_rng_tensors(tensors)
 
     # ---- outputs ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ def evaluation_hook(cfg: GANConfig, task: GANTask, device: torch.device) -> Hook
     cache = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else default_cache_dir(cfg.out_dir)
     evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
     fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export,
-                            bool(cfg.resume), task.num_classes)
+                            task.best, task.num_classes)
     return Hook(cfg.eval.every, fn)
 
 

@@ -12,9 +12,11 @@ from torch.utils.data import DataLoader, Subset
 from ..config import to_dict
 from ..data.loaders import train_loader
 from ..engine.data_stream import BatchStream
-from ..formats import BEST_DIR, SEGMENTER, write_export
+from ..formats import SEGMENTER, write_export
 from ..process.workers import ignore_stop_signals, load_first_item
+from ..engine.best import BestKeeper
 from ..engine.guards import StepGuard
+from ..engine.state import RandomStream, StateRegistry
 from ..engine.streams import process_stream
 from ..engine.update import optimizer_update, sync_context
 from ..engine.optim import fused_optimizer
@@ -66,7 +68,9 @@ class SegTask:
         d = cfg.data
         self.augment = JointAugment(d.augment, d.frame_size() if d.size else d.resolution, self.ignore_index, d.train_size() if d.crop else None, d.scale_jitter)
         self.aug_rng = process_stream(cfg.train.seed, accelerator.process_index, "seg_augment")
-        self.best_miou = float("-inf")
+        self.best = BestKeeper(cfg.out_dir, higher_is_better=True)  # validation keeps best/ (highest mIoU)
+        # What checkpoints keep besides the prepared model and optimizer.
+        self.state = StateRegistry([RandomStream(self.aug_rng, "augment", "augmentation RNG state"), self.best])
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -134,28 +138,12 @@ class SegTask:
 
     # ---- state and export ---------------------------------------------------------------------
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"best_miou": torch.tensor([self.best_miou], dtype=torch.float64)}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.best_miou = float(tensors["best_miou"][0])
-
-    def rng_tensors(self) -> dict[str, torch.Tensor]:
-        return {"augment": self.aug_rng.get_state()}
-
-    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.aug_rng.set_state(tensors["augment"])
-
     def buffer_modules(self) -> list[torch.nn.Module]:
         return [self.raw]
 
     def keep_if_best(self, step: int, miou: float, record: dict[str, Any]) -> bool:
-        """Write the ``best`` export (with ``record`` as its metrics) when ``miou`` beats every earlier one."""
-        if miou <= self.best_miou:
-            return False
-        self.best_miou = miou
-        self.write_export(Path(self.cfg.out_dir) / BEST_DIR, step, record)
-        return True
+        """Keep the export (with ``record`` as its metrics) in ``best/`` when ``miou`` beats every earlier one."""
+        return self.best.offer(step, "miou", miou, lambda folder: self.write_export(folder, step, record))
 
     def write_export(self, folder: Path, step: int, metrics: dict[str, Any] | None = None) -> None:
         """Model weights + what predict needs to rebuild and use it."""
