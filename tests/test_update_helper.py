@@ -5,9 +5,8 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from gan.engine.guards import StepGuard
 from gan.engine.streams import STREAM_OFFSETS, process_stream, stream_seed
-from gan.engine.update import optimizer_update
+from gan.engine.update import StepGuard, optimizer_update
 
 X = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # micro-batch i is row i
 

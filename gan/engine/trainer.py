@@ -25,12 +25,12 @@ from ..process.signals import PreemptionGuard
 from .checkpoint import CheckpointManager, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
-from .guards import NonFiniteError
 from .history import History, finish_interrupted, parse_history, start_history
 from .setup import write_run_config
 from .state import StateRegistry
 from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl, to_host
 from .tracking import SafeLogger
+from .update import NonFiniteError
 
 MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
 

@@ -16,8 +16,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from ..engine.data_stream import BatchStream
-from ..engine.guards import StepGuard
-from ..engine.update import optimizer_update, sync_context
+from ..engine.update import StepGuard, optimizer_update, sync_context
 from .config import GANConfig
 from .losses import LOSSES, gradient_penalty, r1_penalty
 

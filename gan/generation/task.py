@@ -17,10 +17,10 @@ from ..data.indexed import gan_train_loader
 from ..engine.best import BestKeeper
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
-from ..engine.guards import StepGuard
 from ..engine.optim import fused_optimizer
 from ..engine.state import RandomStream, StateRegistry
 from ..engine.streams import process_stream
+from ..engine.update import StepGuard
 from ..formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..models import Discriminator, Generator
 from ..models.generate import generate, grid_inputs

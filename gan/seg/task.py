@@ -11,16 +11,15 @@ from torch.utils.data import DataLoader, Subset
 
 from ..config import to_dict
 from ..data.loaders import train_loader
-from ..engine.data_stream import BatchStream
-from ..formats import SEGMENTER, write_export
-from ..process.workers import ignore_stop_signals, load_first_item
 from ..engine.best import BestKeeper
-from ..engine.guards import StepGuard
+from ..engine.data_stream import BatchStream
+from ..engine.optim import fused_optimizer
 from ..engine.state import RandomStream, StateRegistry
 from ..engine.streams import process_stream
-from ..engine.update import optimizer_update, sync_context
-from ..engine.optim import fused_optimizer
+from ..engine.update import StepGuard, optimizer_update, sync_context
 from ..errors import DataError
+from ..formats import SEGMENTER, write_export
+from ..process.workers import ignore_stop_signals, load_first_item
 from .config import SegConfig
 from .data import SegData, build_seg_data
 from .frames import collate_frames
