@@ -45,7 +45,8 @@ def import_graph(root: Path) -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 source = _imported_from(name, path.name == "__init__.py", node)
                 if source in modules:
-                    graph[name] |= {f"{source}.{a.name}" if f"{source}.{a.name}" in modules else source for a in node.names}
+                    names = (f"{source}.{alias.name}" for alias in node.names)
+                    graph[name] |= {sub if sub in modules else source for sub in names}
         graph[name].discard(name)
     return graph
 
@@ -87,8 +88,54 @@ def test_a_cycle_is_found_and_reported_as_a_path(tmp_path: Path, lazy: bool) -> 
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("from .a import f\n")
     (pkg / "sub" / "a.py").write_text("from ..b import g\n\ndef f():\n    return g\n")
-    inner = "def g():\n    from .sub import a  # a function-level import counts too\n" if lazy else "from .sub.a import f\n"
+    lazy_import = "def g():\n    from .sub import a  # a function-level import counts too\n"
+    inner = lazy_import if lazy else "from .sub.a import f\n"
     (pkg / "b.py").write_text(inner)
     assert find_cycle(import_graph(pkg)) == ["gan.b", "gan.sub.a", "gan.b"]
     (pkg / "b.py").write_text("def g():\n    return 1\n")
     assert find_cycle(import_graph(pkg)) is None
+
+
+# The toolkit's layers, bottom first (docs/architecture.md draws them). A module may import its own
+# package and the packages of lower layers; packages of one layer are peers that never import each other.
+LAYERS = [
+    ["errors", "names", "locking"],
+    ["config", "formats", "models", "outputs"],
+    ["process", "cli"],
+    ["data", "engine"],
+    ["evaluation"],
+    ["generation", "seg"],
+    ["deploy"],
+]
+# The one upward import: the config reference page (docs/config.md) is generated from every job's schema.
+ALLOWED_UPWARD = {("gan.config.reference", "gan.generation.config"), ("gan.config.reference", "gan.seg.config")}
+
+
+def package_of(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else module
+
+
+def layer_violations(graph: dict[str, set[str]], layers: list[list[str]]) -> list[str]:
+    """Imports that do not go to a lower layer (or within their own package)."""
+    level = {pkg: i for i, names in enumerate(layers) for pkg in names}
+    bad = []
+    for module, targets in sorted(graph.items()):
+        src = package_of(module)
+        for target in sorted(targets):
+            dst = package_of(target)
+            if module == "gan" or src == dst or (module, target) in ALLOWED_UPWARD:
+                continue
+            if dst not in level or src not in level or level[dst] >= level[src]:
+                bad.append(f"{module} -> {target}")
+    return bad
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    graph = import_graph(ROOT)
+    packages = {package_of(m) for m in graph if m != "gan"}
+    assert packages == {pkg for names in LAYERS for pkg in names}  # every package has its place
+    assert layer_violations(graph, LAYERS) == []
+    # The check can fail: an import upwards, or between two peers of one layer, is reported.
+    upward = {"gan.evaluation.x": {"gan.generation.task"}}
+    assert layer_violations(upward, LAYERS) == ["gan.evaluation.x -> gan.generation.task"]
+    assert layer_violations({"gan.data.x": {"gan.engine.trainer"}}, LAYERS) == ["gan.data.x -> gan.engine.trainer"]
