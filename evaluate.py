@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check_out_path(path: Path) -> None:
     """Refuse an unwritable result path before the (long) evaluation, not after it."""
-    from gan.config import ConfigError
+    from gan.errors import ConfigError
 
     if path.is_dir():
         raise ConfigError(f"--out '{path}' is a directory; expected the path of the JSON file to write")
@@ -74,7 +74,8 @@ def check_out_path(path: Path) -> None:
 
 def eval_config(meta: dict, args: argparse.Namespace) -> "GANConfig":
     """The run's stored config with the command line's data/eval overrides and flags applied."""
-    from gan.config import ConfigError, from_dict, parse_override
+    from gan.config import from_dict, parse_override
+    from gan.errors import ConfigError
     from gan.generation.config import GANConfig
 
     values = dict(meta.get("config", {}))
@@ -100,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         import torch
 
-        from gan.deploy.resolve import resolve_source
+        from gan.formats.resolve import resolve_source
         from gan.evaluation import Evaluator, format_table, user_cache_dir, write_result
         from gan.generation.sampling import find_export, load_generator
-        from gan.engine.formats import EVALUATION_JSON
+        from gan.formats import EVALUATION_JSON
 
         source = resolve_source(args.source)  # a local path wins; else a Hub repo id, through the Hub cache
         folder = find_export(source)

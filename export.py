@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--atol {args.atol}: expected a positive tolerance")
 
     def job() -> int:
-        from gan.deploy.resolve import resolve_source
+        from gan.formats.resolve import resolve_source
         from gan.deploy.source import load_source
         from gan.outputs import check_output_folder, check_replaced_folder
 

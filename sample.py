@@ -68,15 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--per-label {args.per_label}: expected >= 1 columns, and not together with --seeds (which gives the columns)")
     from gan.generation import class_sampling as C
     from gan.generation import sampling as S
+    from gan.models.generate import GRID_SEEDS
 
     args.device = args.device or default_device()
     try:  # a range, not a list: --out streams its images, so a huge --num allocates nothing up front
-        seeds = S.parse_seeds(args.seeds) if args.seeds else range(args.num or 64)
+        seeds = S.parse_seeds(args.seeds) if args.seeds else range(args.num or GRID_SEEDS)
     except ValueError as err:
         return fail(str(err))
 
     def job() -> int:
-        from gan.deploy.resolve import resolve_source
+        from gan.formats.resolve import resolve_source
         from gan.outputs import check_output_file, check_output_folder
 
         source = resolve_source(args.source)  # a local path wins; else a Hub repo id, through the Hub cache
@@ -116,6 +117,7 @@ def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: 
     """``--grid``/``--out``/``--interpolate`` of a class-conditional export (``--labels`` picks the classes)."""
     from gan.generation import class_sampling as C
     from gan.generation import sampling as S
+    from gan.models.generate import GRID_PER_CLASS, grid_labels
 
     nz, classes = meta["model"]["nz"], C.num_classes(meta)
     if not classes:
@@ -125,8 +127,8 @@ def sample_conditional(args: argparse.Namespace, model: Any, meta: dict, seeds: 
         labels = C.parse_labels(args.labels, classes, C.label_names(meta)) if args.labels else None
     except ValueError as err:
         return fail(str(err))
-    columns = seeds if args.seeds else range(args.per_label or C.DEFAULT_PER_LABEL)  # of --grid, with a row per label
-    rows = labels or C.default_grid_labels(classes)
+    columns = seeds if args.seeds else range(args.per_label or GRID_PER_CLASS)  # of --grid, with a row per label
+    rows = labels or grid_labels(classes)
     out_count = len(seeds) * (len(labels) if labels else 1)  # --out: --num per label, or --num cycling the classes
     if args.grid:
         S.check_grid_size(len(rows) * len(columns))

@@ -8,7 +8,7 @@ Each run builds `GANTask` from ``--config`` (default ``configs/image_folder.yaml
 on ``--folder``), takes ``--warmup`` steps, then times ``--steps`` steps and prints seconds per step and
 page faults per step.
 ``--ab memory`` compares glibc's malloc defaults ("without") with the kept freed memory of
-``gan/engine/cpu_memory.py`` ("with"); ``--ab channels_last`` compares ``train.channels_last=false``
+``gan/process/cpu_memory.py`` ("with"); ``--ab channels_last`` compares ``train.channels_last=false``
 with ``true``. Runs alternate without/with so that drifts in the machine's speed hit both sides;
 the figures are printed per pair, since one pair is within this kind of machine's noise.
 """
@@ -31,7 +31,7 @@ def one_run(args: argparse.Namespace) -> None:
     """Child: time the step with the setting ``args.side`` (``without`` or ``with``); print one line."""
     import gan.engine.setup as setup
     from gan.config import load_config
-    from gan.engine.trainer import Trainer
+    from gan.engine.trainer import Trainer, TrainerSettings
     from gan.generation.config import GANConfig
     from gan.generation.task import GANTask
 
@@ -44,7 +44,7 @@ def one_run(args: argparse.Namespace) -> None:
     cfg = load_config(GANConfig, str(REPO / args.config), overrides)
     acc, logger = setup.make_accelerator(cfg)
     task = GANTask(cfg, acc)
-    batches = Trainer(cfg, task, acc, logger).batches
+    batches = Trainer(TrainerSettings.of(cfg), task, acc, logger).batches
     for step in range(args.warmup):
         task.train_step(batches, step)
     faults, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.data import ImageFolder
-from gan.evaluation.inputs import to_uint8_rgb
+from gan.models.generate import to_uint8_rgb
 
 FEATURES, CLASSES = 128, 10
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # normalisation inside the network, so callers pass plain [0, 1]

@@ -25,8 +25,8 @@ import torch  # noqa: E402
 
 from gan.deploy.runtime import export_runtime  # noqa: E402
 from gan.deploy.source import Loaded, optional_extra  # noqa: E402
-from gan.generation.sampling import latents_for_seeds  # noqa: E402
 from gan.models import Generator  # noqa: E402
+from gan.models.generate import latents_for_seeds  # noqa: E402
 
 
 def median_seconds(fn: Callable[[], object], warmup: int, repeats: int) -> float:

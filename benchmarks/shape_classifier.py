@@ -25,12 +25,12 @@ from torch import nn
 
 from digit_classifier import FEATURES, accuracy, save_scripted, train
 from gan.cli import exit_process, run_cli
-from gan.config import ConfigError
 from gan.config.loading import load_config
 from gan.data import build_image_dataset
 from gan.data.shapes import SHAPE_NAMES
-from gan.evaluation.inputs import to_uint8_rgb
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
+from gan.models.generate import to_uint8_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 

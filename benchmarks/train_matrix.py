@@ -106,7 +106,7 @@ def toolkit_row(args: argparse.Namespace, overrides: list[str]) -> dict[str, flo
     """The toolkit's real Trainer and GANTask on the folder, with the row's settings."""
     from gan.config import load_config
     from gan.engine.setup import make_accelerator
-    from gan.engine.trainer import Hook, Trainer
+    from gan.engine.trainer import Hook, Trainer, TrainerSettings
     from gan.generation.config import GANConfig
     from gan.generation.task import GANTask
 
@@ -120,7 +120,7 @@ def toolkit_row(args: argparse.Namespace, overrides: list[str]) -> dict[str, flo
         acc, logger = make_accelerator(cfg)
         task = GANTask(cfg, acc)
         clock = Clock(acc.device, (args.warmup, total))  # starts after set-up: only the steps are timed
-        Trainer(cfg, task, acc, logger, [Hook(1, clock)]).fit()
+        Trainer(TrainerSettings.of(cfg), task, acc, logger, [Hook(1, clock)]).fit()
     return clock.result(args.warmup, args.steps, args.batch)
 
 

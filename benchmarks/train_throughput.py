@@ -39,7 +39,7 @@ from gan.config import load_config
 from gan.generation.config import GANConfig  # noqa: E402
 from gan.data import ShapesDataset  # noqa: E402
 from gan.engine.setup import make_accelerator  # noqa: E402
-from gan.engine.trainer import Hook, Trainer  # noqa: E402
+from gan.engine.trainer import Hook, Trainer, TrainerSettings  # noqa: E402
 from gan.generation.task import GANTask  # noqa: E402
 from plain_dcgan import dcgan_networks, train_step  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from train_matrix import Clock  # noqa: E402
@@ -83,7 +83,7 @@ def toolkit_images_per_s(args: argparse.Namespace) -> float:
         acc, logger = make_accelerator(cfg)
         task = GANTask(cfg, acc)
         clock = Clock(acc.device, (args.warmup, total))
-        Trainer(cfg, task, acc, logger, [Hook(1, clock)]).fit()
+        Trainer(TrainerSettings.of(cfg), task, acc, logger, [Hook(1, clock)]).fit()
     return clock.result(args.warmup, args.steps, args.batch)["images_per_s"]
 
 

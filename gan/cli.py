@@ -12,7 +12,7 @@ from .config import to_yaml
 from .errors import UserError
 
 
-# The scripts' source argument also takes this (resolved by gan.deploy.resolve.resolve_source).
+# The scripts' source argument also takes this (resolved by gan.formats.resolve.resolve_source).
 REPO_ID_HELP = "a Hub repo id (user/name, optionally @revision; fetched through the Hub cache, which HF_HUB_OFFLINE=1 keeps to)"
 
 
@@ -25,9 +25,10 @@ def exit_process(code: int) -> NoReturn:
     """End a command-line script with exit ``code``, skipping the interpreter's final garbage collection.
 
     At exit CPython runs full collections over every object of every imported module (torch and the
-    compiler stack its optimizers import, matplotlib): about 1.2 s on a 2-core CPU, to free memory
-    the OS takes back anyway. ``gc.freeze()`` hides those objects from the collector; atexit
-    handlers still run, and the jobs close their files and trackers before they return.
+    compiler stack its optimizers import, matplotlib), to free memory the OS takes back anyway
+    (its cost: ``docs/benchmarks.md``, "Figures behind choices in the code"). ``gc.freeze()`` hides
+    those objects from the collector; atexit handlers still run, and the jobs close their files and
+    trackers before they return.
     Only for ``__main__``: a test calling ``main()`` keeps its normal collector.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

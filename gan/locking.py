@@ -1,4 +1,5 @@
-"""``flock`` on a lock file that may be unlinked by its holder (shared by run-directory and cache locks)."""
+"""``flock`` on a lock file that may be unlinked by its holder, and whether a recorded holder still lives
+(shared by run-directory and cache locks)."""
 from __future__ import annotations
 
 import fcntl
@@ -26,3 +27,14 @@ def flock_path(path: Path, operation: int, flags: int = os.O_RDWR, mode: int = 0
         except FileNotFoundError:
             pass
         os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (also when it belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

@@ -1,8 +1,9 @@
-"""Every list of choices the toolkit accepts, in one torch-free module.
+"""Every list of choices the toolkit accepts, and the size limits of models, in one torch-free module.
 
 The config schemas (``Literal`` types and validators) and the implementations (registries of
 builders) both read these tuples; ``tests/test_names.py`` checks that every name has an
-implementation and every implementation a name.
+implementation and every implementation a name. The config's range checks and the export reader
+(:mod:`gan.formats.exports`) read the same size limits.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ SEG_CLASS_WEIGHTS = ("none", "median_frequency")
 SEG_EVAL_SPLITS = ("val", "test")  # camvid: gan.seg.data.CAMVID_SPLITS other than train
 LR_SCHEDULES = ("constant", "cosine")
 
-# export.py --format (runtime formats: gan.engine.formats.RUNTIME_SUFFIXES; the rest: gan.deploy; space: gan.deploy.space).
+# export.py --format (runtime formats: gan.formats.RUNTIME_SUFFIXES; the rest: gan.deploy; space: gan.deploy.space).
 EXPORT_FORMATS = ("onnx", "torchscript", "safetensors", "hub", "space")
 EXPORT_ATOL = 1e-3  # export.py --atol: outputs are tanh images / logits of order 1; float32 graph rewrites stay ~1e-6
 # export.py --license of a hub folder's model card: MIT, permissive like most Hub models; the quick start's data is
@@ -66,3 +67,10 @@ UNCONDITIONAL_TASK, SEGMENTATION_TASK = "unconditional-image-generation", "image
 # The Hub has no task that takes a class label: a class-conditional generator's card has no pipeline_tag, this tag,
 # and this task type for its evaluation results.
 CONDITIONAL_TAG = "class-conditional-image-generation"
+# Size limits of models: the config's range checks and the export reader's checks before a model is allocated.
+MAX_CHANNELS = 2048  # BigGAN-sized stages at most; catches typos that would allocate tens of GB
+MAX_LATENT = 4096
+MAX_CLASSES = 100_000  # model.num_classes
+MODEL_ARG_LIMITS = {"nz": MAX_LATENT, "ngf": MAX_CHANNELS, "ndf": MAX_CHANNELS, "max_channels": MAX_CHANNELS,
+                    "channels": 4, "resolution": 4096, "num_classes": MAX_CLASSES}
+MODEL_ARG_FLOORS = {"num_classes": 0}  # an unconditional generator records num_classes 0; every other argument is >= 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .data import DataError
+from .errors import OutputError
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -27,14 +27,14 @@ def _check_protected(path: Path, protect: Iterable[str | Path], what: str) -> No
     resolved = path.resolve()
     for folder in protect:
         if _inside(resolved, Path(folder).resolve()):
-            raise DataError(f"{what} '{path}' is inside '{folder}', which is read from; choose a path outside it")
+            raise OutputError(f"{what} '{path}' is inside '{folder}', which is read from; choose a path outside it")
 
 
 def check_output_file(path: str | Path, protect: Iterable[str | Path] = (), what: str = "output file") -> None:
     """Refuse an output file that is an existing folder or lies inside a ``protect`` folder."""
     path = Path(path)
     if path.is_dir():
-        raise DataError(f"{what} '{path}' is a folder; expected a file name such as grid.png")
+        raise OutputError(f"{what} '{path}' is a folder; expected a file name such as grid.png")
     _check_protected(path, protect, what)
 
 
@@ -47,22 +47,24 @@ def check_output_folder(
 ) -> None:
     """Refuse to write ``planned`` ``(source, output file)`` pairs into ``out``.
 
-    Raises :class:`DataError` (one line) when ``out`` exists and is not a folder, ``out`` is or lies
+    Raises :class:`OutputError` (one line) when ``out`` exists and is not a folder, ``out`` is or lies
     inside one of the ``protect`` folders, an output would overwrite one of ``inputs``, or two
     sources would write the same output (both sources are named).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise DataError(f"{what} '{out}' exists and is not a folder")
+        raise OutputError(f"{what} '{out}' exists and is not a folder")
     _check_protected(out, protect, what)
     existing = {Path(p).resolve(): Path(p) for p in inputs}
     writers: dict[Path, Path] = {}
     for source, target in planned:
         resolved = target.resolve()
         if resolved in existing:
-            raise DataError(f"writing '{target}' would overwrite the input '{existing[resolved]}'; choose another {what}")
+            raise OutputError(f"writing '{target}' would overwrite the input '{existing[resolved]}'; "
+                              f"choose another {what}")
         if resolved in writers:
-            raise DataError(f"'{writers[resolved]}' and '{source}' would both be written to '{target}'; rename one of them")
+            raise OutputError(f"'{writers[resolved]}' and '{source}' would both be written to '{target}'; "
+                              "rename one of them")
         writers[resolved] = source
 
 
@@ -74,4 +76,5 @@ def check_replaced_folder(out: str | Path, inputs: Iterable[str | Path], what: s
     resolved = Path(out).resolve()
     for path in inputs:
         if resolved in Path(path).resolve().parents:
-            raise DataError(f"{what} '{out}' contains '{path}', which is read from; it is replaced as a whole: choose a folder outside it")
+            raise OutputError(f"{what} '{out}' contains '{path}', which is read from; it is replaced as a whole: "
+                              "choose a folder outside it")

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan.engine.formats import GENERATOR, load_export, write_export
+from gan.formats import GENERATOR, load_export, write_export
 
 
 def label_value(label: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan.config import ConfigError, load_config
+from gan.config import load_config
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig, attention_resolutions
 from gan.models import Discriminator, Generator
 from gan.models.conditioning import SelfAttention2d

@@ -10,8 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from gan.config import ConfigError
-from gan.engine.checkpoint import CheckpointError
+from gan.errors import CheckpointError, ConfigError
 from gan.generation.augment import AUGMENT_OPS, Augmentation, ada_update, augment, cut, cutout, shift, translation
 from gan.generation.config import load_gan_config
 from gan.names import GAN_AUGMENTATIONS
@@ -90,7 +89,7 @@ def test_ada_step_by_hand():
 
 def test_adaptive_p_over_intervals_by_hand(tmp_path):
     cfg = tiny_cfg(tmp_path, "augment.policy=color", "augment.p=0.2", "augment.target=0.6", "augment.interval=2", "augment.speed_kimg=0.4")
-    aug = Augmentation(cfg, 0, images_per_step=8, reduce=lambda t: t)
+    aug = Augmentation(cfg.augment, 0, images_per_step=8, reduce=lambda t: t)
     adjust = 8 * 2 / (0.4 * 1000)  # 0.04
     aug.observe(torch.tensor([1.0, 2.0, -1.0, 3.0]))  # signs sum 2 of 4
     assert aug.end_step(1, ok=True) == {"aug_p": 0.2}  # no update between intervals
@@ -168,7 +167,7 @@ def test_resume_with_adaptive_augmentation_is_exact(tmp_path):
 
 def test_resuming_a_checkpoint_without_augmentation_rng_state_is_a_checkpoint_error(tmp_path):
     from gan.engine.setup import make_accelerator
-    from gan.engine.trainer import Trainer
+    from gan.engine.trainer import Trainer, TrainerSettings
     from gan.generation.task import GANTask
 
     run = tmp_path / "run"
@@ -177,7 +176,7 @@ def test_resuming_a_checkpoint_without_augmentation_rng_state_is_a_checkpoint_er
     save_file({k: v for k, v in load_file(rng_path).items() if not k.startswith("augment")}, rng_path)
     cfg = tiny_cfg(run, "resume=latest", *AUG)
     acc, logger = make_accelerator(cfg)
-    trainer = Trainer(cfg, GANTask(cfg, acc), acc, logger)
+    trainer = Trainer(TrainerSettings.of(cfg), GANTask(cfg, acc), acc, logger)
     with pytest.raises(CheckpointError, match=r"^the checkpoint has no augmentation RNG state \('augment'\); cannot resume exactly"):
         trainer.maybe_resume()
 

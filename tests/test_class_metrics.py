@@ -19,11 +19,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from class_standins import LabelPainter, RealReplay, load_painter, write_painter_export  # noqa: E402
 
-from gan.config import ConfigError, DataConfig, EvalConfig, load_config, to_dict  # noqa: E402
+from gan.config import DataConfig, EvalConfig, load_config, to_dict  # noqa: E402
 from gan.data import build_image_dataset  # noqa: E402
-from gan.engine.formats import GENERATOR, read_export_meta, write_json_atomic  # noqa: E402
+from gan.errors import ConfigError
 from gan.evaluation import EvalError, Evaluator, write_result  # noqa: E402
 from gan.evaluation.class_metrics import seeded_inputs  # noqa: E402
+from gan.formats import GENERATOR, read_export_meta, write_json_atomic  # noqa: E402
 from gan.generation.config import GANConfig  # noqa: E402
 from gan.models import Generator  # noqa: E402
 

@@ -141,7 +141,7 @@ def test_demo_endpoints(cell: tuple[str, str, str], runs: dict) -> None:
 
 @pytest.mark.parametrize("cell", CELLS, ids=IDS)
 def test_segmentation_transfer(cell: tuple[str, str, str], runs: dict, scripts: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from gan.engine.formats import load_safetensors
+    from gan.formats import load_safetensors
 
     run = runs[cell]
     reset_accelerate()

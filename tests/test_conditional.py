@@ -13,8 +13,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from conftest import run_cmd
-from gan.config import ConfigError, load_config
-from gan.engine.formats import GENERATOR, CheckpointError, load_export, write_export
+from gan.config import load_config
+from gan.errors import CheckpointError, ConfigError
+from gan.formats import GENERATOR, load_export, write_export
 from gan.generation.config import GANConfig
 from gan.generation.sampling import load_generator
 from gan.generation.task import GANTask, generator_kwargs

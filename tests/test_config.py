@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gan.config import ConfigError, from_dict, load_config, parse_override, to_dict
+from gan.config import from_dict, load_config, parse_override, to_dict
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
 
 
@@ -129,11 +130,12 @@ def test_an_older_checkpoint_s_quoted_count_equals_today_s_number():
 def test_a_resume_accepts_an_older_checkpoint_s_quoted_class_count(capsys):
     from types import SimpleNamespace
 
-    from gan.engine.trainer import Trainer
+    from gan.engine.trainer import Trainer, TrainerSettings
 
     old = to_dict(load_config(GANConfig, None, ["model.num_classes=3"]))
     old["model"]["num_classes"] = "3"  # as config.yaml and checkpoints stored it before
-    trainer = SimpleNamespace(cfg=load_config(GANConfig, None, ["model.num_classes=3"]), accelerator=SimpleNamespace(is_main_process=True))
+    settings = TrainerSettings.of(load_config(GANConfig, None, ["model.num_classes=3"]))
+    trainer = SimpleNamespace(settings=settings, accelerator=SimpleNamespace(is_main_process=True))
     Trainer.check_config(trainer, old)  # raised "cannot resume: the config differs from the checkpoint's in model.num_classes"
     assert capsys.readouterr().out == ""
 

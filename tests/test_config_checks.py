@@ -7,7 +7,8 @@ import yaml
 
 import train_gan
 import train_seg
-from gan.config import ConfigError, is_resumable, load_config
+from gan.config import is_resumable, load_config
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
 from gan.seg.config import SegConfig
 

@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from conftest import REPO, run_cmd
-from gan.config import ConfigError, load_config
+from gan.config import load_config
 from gan.config.safe_yaml import MAX_CONFIG_VALUES, load_yaml
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
 
 

@@ -1,5 +1,5 @@
 """A CPU run keeps freed tensor memory: after make_accelerator, reallocating a step's worth of large
-tensors no longer page-faults them back in (gan/engine/cpu_memory.py)."""
+tensors no longer page-faults them back in (gan/process/cpu_memory.py)."""
 from __future__ import annotations
 
 import subprocess

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from gan.config import DataConfig
-from gan.data import CLASS_NAMES, NO_LABEL, DataError, ImageFolder, ShapesDataset, build_image_dataset, render_shapes
+from gan.data import CLASS_NAMES, NO_LABEL, ImageFolder, ShapesDataset, build_image_dataset, render_shapes
+from gan.errors import DataError
 
 SHAPE_MIN_CHANNEL = 170  # every palette colour has a channel >= 200; backgrounds stay below ~140
 

@@ -14,9 +14,10 @@ import torch
 from PIL import Image
 
 from gan.config import DataConfig
-from gan.data import NO_LABEL, DataError, build_image_dataset
+from gan.data import NO_LABEL, build_image_dataset
 from gan.data import cache as cache_mod
 from gan.data.cache import DecodedDataset
+from gan.errors import DataError
 
 RES = 12
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.config import ConfigError, DataConfig
-from gan.data import DataError, build_image_dataset
+from gan.config import DataConfig
+from gan.data import build_image_dataset
 from gan.data.cache import DecodedDataset
-from gan.data.limit import limit_indices
+from gan.data.subset import limit_indices
+from gan.errors import ConfigError, DataError
 from gan.generation.config import load_gan_config
 
 
@@ -109,3 +110,15 @@ def test_evaluation_compares_with_the_whole_dataset_not_the_limited_subset(tmp_p
     ev = EvalConfig(feature_extractor="torchscript", feature_extractor_path=str(extractor), trust_torchscript=True)
     evaluator = Evaluator(ev, DataConfig(name="shapes", resolution=8, shapes_size=20, limit=5), tmp_path / "cache")
     assert len(evaluator.real_dataset()) == 20
+
+
+def test_data_limit_label_fraction_and_num_real_pick_subsets_the_same_way():
+    from gan.data.subset import seeded_subset
+    from gan.seg.data import label_subset
+
+    items = list(range(20))
+    picked = limit_indices(20, 5, seed=7)
+    assert len(picked) == 5 and picked == sorted(picked)
+    assert label_subset(items, 0.25, 7).indices == picked  # 25% of 20: the same 5 images
+    assert seeded_subset(items, 5, 7).indices == picked  # eval.num_real=5 with eval.seed=7
+    assert seeded_subset(items, 0, 7) is items and seeded_subset(items, 20, 7) is items

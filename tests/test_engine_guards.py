@@ -8,7 +8,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from gan.engine.data_stream import BatchStream
-from gan.engine.guards import NonFiniteError, StepGuard
+from gan.engine.update import NonFiniteError, StepGuard
 from gan.seg.config import load_seg_config
 from gan.seg.task import SegTask
 

@@ -24,9 +24,9 @@ from gan.evaluation import EvalError, Evaluator, MissingWeightsError, parse_metr
 from gan.evaluation import real_cache
 from gan.evaluation.extractors import ExtractorSpec
 from gan.evaluation.frechet import frechet_distance
-from gan.evaluation.inputs import to_uint8_rgb
 from gan.evaluation.weights import INCEPTION_FILE
 from gan.models import Generator
+from gan.models.generate import to_uint8_rgb
 
 RES, N = 16, 8
 
@@ -230,7 +230,7 @@ def test_features_only_extractor_refuses_inception_score(tmp_path):
 
 
 def test_a_requested_stop_ends_the_evaluation_before_its_next_batch(weights, tmp_path, fast_inception):
-    from gan.engine.stop import StopRequested, clear_stop, request_stop
+    from gan.process.stop import StopRequested, clear_stop, request_stop
 
     ev, gen = make_evaluator(weights, tmp_path), Generator(nz=8, channels=3, resolution=RES, ngf=8).eval()
     request_stop()  # what the trainer's SIGTERM/SIGINT handler does

@@ -9,8 +9,8 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from gan.config import load_config, to_dict
+from gan.formats import save_safetensors_atomic, write_json_atomic
 from gan.generation.config import GANConfig
-from gan.engine.formats import save_safetensors_atomic, write_json_atomic
 from gan.generation.task import generator_kwargs
 from gan.models import Generator
 

@@ -9,11 +9,12 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from gan.config import load_config, to_dict
-from gan.generation.config import GANConfig
-from gan.engine.formats import save_safetensors_atomic, write_json_atomic
+from gan.engine.best import BestKeeper, read_best
 from gan.evaluation import EvalResult, MissingWeightsError, bundled
-from gan.evaluation.hook import PeriodicEvaluation, read_best
+from gan.evaluation.hook import PeriodicEvaluation
 from gan.evaluation.weights import INCEPTION_FILE
+from gan.formats import save_safetensors_atomic, write_json_atomic
+from gan.generation.config import GANConfig
 from gan.generation.task import generator_kwargs
 from gan.models import Generator
 
@@ -77,16 +78,19 @@ def record_step(folder: Path, step: int) -> None:
 
 def test_best_export_survives_collapse_and_resume(tmp_path):
     model = torch.nn.Linear(2, 2)
-    hook = PeriodicEvaluation(ScriptedEvaluator([5.0, 3.0, 4.0]), tmp_path, lambda: model, 2, record_step, resume=False)
+    keeper = BestKeeper(tmp_path, higher_is_better=False)
+    hook = PeriodicEvaluation(ScriptedEvaluator([5.0, 3.0, 4.0]), tmp_path, lambda: model, 2, record_step, keeper)
     logged = [hook(step) for step in (10, 20, 30)]
     assert logged == [{"eval/fid": 5.0}, {"eval/fid": 3.0}, {"eval/fid": 4.0}]
     assert (tmp_path / "best" / "step.txt").read_text() == "20"
     assert read_best(tmp_path) == {"metric": "fid", "value": 3.0, "step": 20, "eval_json": "eval/step-0000020.json"}
     assert not list(tmp_path.glob(".tmp-best")) and not list(tmp_path.glob(".old-best"))
-    resumed = PeriodicEvaluation(ScriptedEvaluator([3.5]), tmp_path, lambda: model, 2, record_step, resume=True)
+    resumed_keeper = BestKeeper(tmp_path, higher_is_better=False)
+    resumed_keeper.load_state_tensors(keeper.state_tensors())  # what the run's checkpoint holds
+    resumed = PeriodicEvaluation(ScriptedEvaluator([3.5]), tmp_path, lambda: model, 2, record_step, resumed_keeper)
     resumed(40)
     assert read_best(tmp_path)["step"] == 20  # a resumed run keeps the earlier, better weights
-    fresh = PeriodicEvaluation(ScriptedEvaluator([9.0]), tmp_path, lambda: model, 2, record_step, resume=False)
+    fresh = PeriodicEvaluation(ScriptedEvaluator([9.0]), tmp_path, lambda: model, 2, record_step, BestKeeper(tmp_path, False))
     fresh(5)
     assert (tmp_path / "best" / "step.txt").read_text() == "5"  # a new run does not compare with an old one
 

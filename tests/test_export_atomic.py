@@ -76,7 +76,7 @@ def test_a_failed_export_keeps_the_previous_file_and_the_folder_s_other_files(fm
 
 def test_weights_that_do_not_fit_their_json_are_one_line_naming_the_file_and_keys(sources: dict[str, Path], tmp_path: Path) -> None:
     from gan.deploy.source import load_source
-    from gan.engine.formats import CheckpointError
+    from gan.errors import CheckpointError
 
     out = sources["out"]
     assert script("export.py").main([str(sources["seg"]), "--format", "hub", "--out", str(out)]) == 0

@@ -11,7 +11,8 @@ import torch
 from gan.deploy import runtime
 from gan.deploy.fold import inference_copy
 from gan.deploy.runtime import export_runtime, read_onnx_meta, read_torchscript_meta, run_onnx
-from gan.deploy.source import ExportError, Loaded, optional_extra
+from gan.deploy.source import Loaded, optional_extra
+from gan.errors import ExportError
 from gan.models import Discriminator
 from gan.names import FUSION_MODES, UPSAMPLE_MODES
 

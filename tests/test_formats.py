@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from gan.engine.formats import GENERATOR, SEGMENTER, CheckpointError, find_export, load_export, read_export_meta, write_export
+from gan.errors import CheckpointError
+from gan.formats import GENERATOR, SEGMENTER, find_export, load_export, read_export_meta, write_export
 from gan.models import Generator
 from gan.models.blocks import DownBlock, UpBlock
 

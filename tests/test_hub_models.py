@@ -89,7 +89,7 @@ def test_a_hub_folder_in_the_older_layout_still_loads(tmp_path: Path) -> None:
 
 
 def test_from_pretrained_by_repo_id_reads_the_hub_cache_offline(hub_cache: Path, tmp_path: Path) -> None:
-    from gan.deploy.resolve import HubSourceError
+    from gan.formats.resolve import HubSourceError
     from gan.deploy.source import load_source
     from gan.models import Generator
     from gan.seg.model import SegmentationModel
@@ -109,7 +109,7 @@ def test_from_pretrained_by_repo_id_reads_the_hub_cache_offline(hub_cache: Path,
 
 
 def test_a_local_path_wins_over_a_repo_id(hub_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gan.deploy.resolve import parse_repo_id, resolve_source
+    from gan.formats.resolve import parse_repo_id, resolve_source
 
     assert parse_repo_id("user/tiny-gan@v1.0") == ("user/tiny-gan", "v1.0") and parse_repo_id("user/tiny-gan") == ("user/tiny-gan", None)
     assert parse_repo_id("runs/quickstart/export") is None and parse_repo_id("my-gan") is None and parse_repo_id("/abs/x") is None

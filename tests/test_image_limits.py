@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from gan.config import ConfigError, DataConfig, load_config
-from gan.generation.config import GANConfig
-from gan.data import DataError, ImageFolder, build_image_dataset
+from gan.config import DataConfig, load_config
+from gan.data import ImageFolder, build_image_dataset
 from gan.data.decode import ImageTooLarge, open_image
+from gan.errors import ConfigError, DataError
+from gan.generation.config import GANConfig
 from gan.seg.config import load_seg_config
 from gan.seg.data import SegFiles
 from gan.seg.predict import read_image

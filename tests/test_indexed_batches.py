@@ -10,8 +10,8 @@ from gan.config import DataConfig
 from gan.data import build_image_dataset
 from gan.data.cache import DecodedDataset
 from gan.data.indexed import IndexedBatches, fits_on_device, free_device_bytes
+from gan.data.loaders import train_loader
 from gan.engine.data_stream import BatchStream
-from gan.engine.loader import train_loader
 from gan.engine.setup import make_accelerator
 from gan.generation.task import GANTask
 from test_rel_utils import tiny_cfg
@@ -110,13 +110,13 @@ def test_two_micro_batches_of_b_get_the_latents_and_labels_of_one_batch_of_2b(tm
 
 
 def test_a_noise_state_from_another_kind_of_generator_is_a_one_line_checkpoint_error(tmp_path):
-    from gan.engine.checkpoint import CheckpointError
+    from gan.errors import CheckpointError
 
     cfg = tiny_cfg(tmp_path / "run", "data.cache=none")
     task = GANTask(cfg, make_accelerator(cfg)[0])
     with pytest.raises(CheckpointError, match=r"latent-noise RNG state \('noise'\) does not fit this run's cpu generator"):
-        task.load_rng_tensors({"noise": torch.zeros(16, dtype=torch.uint8)})  # a CUDA generator's state size
+        task.state.load_rng_tensors({"noise": torch.zeros(16, dtype=torch.uint8)})  # a CUDA generator's state size
     state = task.noise.get_state()
     first = task.gan_step.latents(3)[0]
-    task.load_rng_tensors(task.rng_tensors() | {"noise": state})
+    task.state.load_rng_tensors(task.state.rng_tensors() | {"noise": state})
     assert torch.equal(task.gan_step.latents(3)[0], first)

@@ -11,7 +11,8 @@ from accelerate import Accelerator
 from PIL import Image
 
 from gan.config import DataConfig, load_config
-from gan.data import NO_LABEL, DataError, ImageFolder, build_image_dataset
+from gan.data import NO_LABEL, ImageFolder, build_image_dataset
+from gan.errors import DataError
 from gan.generation.config import GANConfig
 from gan.generation.task import GANTask
 

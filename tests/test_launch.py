@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY, offline_env
-from gan.config import ConfigError
 from gan.engine.precision import LAUNCHER_ENV, launcher_precision, resolve_precision, run_precision
+from gan.errors import ConfigError
 
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 if not Path(ACCELERATE).exists():

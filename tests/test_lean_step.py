@@ -15,14 +15,14 @@ def test_to_host_turns_tensors_and_numbers_into_floats_in_order():
 
 def test_the_step_returns_device_tensors(tmp_path):
     from gan.engine.setup import make_accelerator
-    from gan.engine.trainer import Trainer
+    from gan.engine.trainer import Trainer, TrainerSettings
     from gan.generation.task import GANTask
     from test_rel_utils import tiny_cfg
 
     cfg = tiny_cfg(tmp_path / "run")
     acc, logger = make_accelerator(cfg)
     task = GANTask(cfg, acc)
-    stats = task.train_step(Trainer(cfg, task, acc, logger).batches, 0)
+    stats = task.train_step(Trainer(TrainerSettings.of(cfg), task, acc, logger).batches, 0)
     assert all(torch.is_tensor(stats[k]) and stats[k].dim() == 0 for k in ("d_loss", "g_loss", "d_real", "d_fake"))
 
 

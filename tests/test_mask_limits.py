@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan.data import DataError
+from gan.errors import DataError
 from gan.seg.data import SegFiles
 
 

@@ -13,13 +13,14 @@ import time
 import pytest
 import torch
 
-from gan.config import ConfigError, load_config
-from gan.generation.config import GANConfig
-from gan.engine.checkpoint import CheckpointError, CheckpointManager, list_checkpoints, resolve_resume
+from gan.config import load_config
+from gan.engine.checkpoint import CheckpointManager, list_checkpoints, resolve_resume
 from gan.engine.setup import make_accelerator
-from gan.engine.trainer import Trainer
-from gan.generation.task import GANTask
+from gan.engine.trainer import Trainer, TrainerSettings
+from gan.errors import CheckpointError, ConfigError
+from gan.generation.config import GANConfig
 from gan.generation.sampling import load_generator
+from gan.generation.task import GANTask
 from test_rel_utils import REPO, env, metrics, tiny_cfg, train
 
 KILL_SCRIPT = """
@@ -56,7 +57,7 @@ class Evil:
 def make_trainer(out, *overrides):
     cfg = tiny_cfg(out, *overrides)
     acc, logger = make_accelerator(cfg)
-    return Trainer(cfg, GANTask(cfg, acc), acc, logger)
+    return Trainer(TrainerSettings.of(cfg), GANTask(cfg, acc), acc, logger)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_a_save_that_raises_keeps_the_previous_checkpoints_and_latest_skips_the_
     def disk_full():
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(trainer.task, "state_tensors", disk_full)  # raises after save_state wrote the weights
+    monkeypatch.setattr(trainer.task.state, "state_tensors", disk_full)  # raises after save_state wrote the weights
     with pytest.raises(CheckpointError, match="No space left"):  # one line naming the folder and the free space
         trainer.save_checkpoint()
     root = out / "checkpoints"

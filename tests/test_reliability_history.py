@@ -93,14 +93,20 @@ def test_a_rewind_sets_the_abandoned_evaluations_and_best_export_aside_and_the_k
     import torch
 
     from gan.engine.history import History, start_history
-    from gan.evaluation.hook import PeriodicEvaluation, read_best
+    from gan.engine.best import BestKeeper, read_best
+    from gan.evaluation.hook import PeriodicEvaluation
     from test_eval_training import ScriptedEvaluator, record_step
 
     model = torch.nn.Linear(2, 2)
-    first = PeriodicEvaluation(ScriptedEvaluator([5.0, 3.0]), tmp_path, lambda: model, 2, record_step, resume=False)
-    first(2), first(6)  # the best (FID 3) is from step 6
-    # The rewound run builds its hook before the trainer resumes (as train.py does), then rewinds to step 2.
-    rewound = PeriodicEvaluation(ScriptedEvaluator([4.0]), tmp_path, lambda: model, 2, record_step, resume=True)
+    keeper = BestKeeper(tmp_path, higher_is_better=False)
+    first = PeriodicEvaluation(ScriptedEvaluator([5.0, 3.0]), tmp_path, lambda: model, 2, record_step, keeper)
+    first(2)
+    at_step_2 = keeper.state_tensors()  # what checkpoint-2 holds
+    first(6)  # the best (FID 3) is from step 6
+    # The rewound run restores checkpoint-2's keeper (as the trainer does before it fixes the history), then rewinds to step 2.
+    rewound_keeper = BestKeeper(tmp_path, higher_is_better=False)
+    rewound_keeper.load_state_tensors(at_step_2)
+    rewound = PeriodicEvaluation(ScriptedEvaluator([4.0]), tmp_path, lambda: model, 2, record_step, rewound_keeper)
     history, note = start_history(tmp_path, History(), 2, newer=True)
     aside = tmp_path / "abandoned" / "t1"
     assert history == History("t1", (("t0", 2),))

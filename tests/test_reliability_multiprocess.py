@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from gan.engine.distributed import LaunchError, check_process_group, needs_cpu_group
-from gan.engine.threads import physical_cores
+from gan.process.threads import physical_cores
 from test_rel_utils import REPO, env, metrics
 
 WORKER = """
@@ -26,7 +26,7 @@ from gan.config import load_config
 from gan.generation.config import GANConfig
 from gan.engine.data_stream import BatchStream
 from gan.engine.setup import make_accelerator
-from gan.engine.trainer import NonFiniteError, Trainer
+from gan.engine.trainer import NonFiniteError, Trainer, TrainerSettings
 from gan.generation.task import GANTask
 
 class Indices(Dataset):
@@ -41,7 +41,7 @@ cfg = load_config(GANConfig, None, [f"out_dir={out}", "log.tracker=none", "data.
       "log.sample_every=1000", "log.num_samples=4"])
 acc, logger = make_accelerator(cfg)
 task = GANTask(cfg, acc)
-trainer = Trainer(cfg, task, acc, logger)
+trainer = Trainer(TrainerSettings.of(cfg), task, acc, logger)
 assert trainer.fit() == 0
 rank = acc.process_index
 tensors = {f"G.{k}": v for k, v in task.g_raw.state_dict().items()}

@@ -10,10 +10,10 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration
 from torch.utils.data import DataLoader, Dataset
 
-from gan.engine.checkpoint import CheckpointError
 from gan.engine.data_stream import BatchStream
 from gan.engine.setup import make_accelerator
-from gan.engine.trainer import Trainer
+from gan.engine.trainer import Trainer, TrainerSettings
+from gan.errors import CheckpointError
 from gan.generation.task import GANTask
 from test_rel_utils import differing_state_files, metrics, run_python, tiny_cfg, train
 
@@ -91,7 +91,7 @@ def make_trainer(out, *overrides):
     cfg = tiny_cfg(out, *overrides)
     acc, logger = make_accelerator(cfg)
     task = GANTask(cfg, acc)
-    return Trainer(cfg, task, acc, logger), task
+    return Trainer(TrainerSettings.of(cfg), task, acc, logger), task
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ import shutil
 
 import pytest
 
-from gan.engine.checkpoint import CheckpointError, list_checkpoints
+from gan.engine.checkpoint import list_checkpoints
 from gan.engine.setup import make_accelerator
-from gan.engine.trainer import Trainer
+from gan.engine.trainer import Trainer, TrainerSettings
+from gan.errors import CheckpointError
 from gan.generation.task import GANTask
 from test_rel_utils import metrics, tiny_cfg, train
 
@@ -33,7 +34,7 @@ def run(run4, tmp_path):
 def make_trainer(out, *overrides) -> Trainer:
     cfg = tiny_cfg(out, *overrides)
     acc, logger = make_accelerator(cfg)
-    return Trainer(cfg, GANTask(cfg, acc), acc, logger)
+    return Trainer(TrainerSettings.of(cfg), GANTask(cfg, acc), acc, logger)
 
 
 def test_a_garbage_trainer_state_is_one_line_and_latest_falls_back(run, capsys):
@@ -111,7 +112,7 @@ def test_a_failed_save_is_one_line_with_the_free_space_and_keeps_the_previous_ch
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.undo()
-    monkeypatch.setattr(trainer.task, "state_tensors", no_space)  # while the main process writes its extras
+    monkeypatch.setattr(trainer.task.state, "state_tensors", no_space)  # while the main process writes its extras
     with pytest.raises(CheckpointError, match=r"\[Errno 28\] No space left on device \(\d+ MiB free on that disk\)"):
         trainer.save_checkpoint()
 

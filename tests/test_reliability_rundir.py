@@ -10,10 +10,9 @@ import sys
 import pytest
 
 from conftest import REPO
-from gan.config import ConfigError
-from gan.engine.checkpoint import CheckpointError
 from gan.engine.rundir import LOCK_FILE
 from gan.engine.trainer import Hook
+from gan.errors import CheckpointError, ConfigError
 from gan.generation.train import run_training
 from test_rel_utils import TINY_GAN, metrics, tiny_cfg, train
 from train_gan import main as train_gan_main

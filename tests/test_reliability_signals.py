@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from gan.engine.signals import REPEAT_AFTER_S
+from gan.process.signals import REPEAT_AFTER_S
 from test_rel_utils import REPO, env, metrics, train
 
 GROUP_SCRIPT = """
@@ -134,7 +134,7 @@ def test_a_collective_waiting_for_a_stalled_rank_times_out(tmp_path):
 
 EXIT_SCRIPT = """
 import sys, torch
-from gan.engine.loader import train_loader
+from gan.data.loaders import train_loader
 loader = train_loader(torch.utils.data.TensorDataset(torch.arange(64.0)), 4, 2)
 it = iter(loader)
 next(it)

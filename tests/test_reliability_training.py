@@ -16,7 +16,7 @@ from accelerate import Accelerator
 
 from gan.engine.setup import make_accelerator, start_trackers
 from gan.engine.tracking import SafeLogger
-from gan.engine.trainer import Hook, NonFiniteError, Trainer
+from gan.engine.trainer import Hook, NonFiniteError, Trainer, TrainerSettings
 from gan.generation.task import GANTask
 from test_rel_utils import REPO, env, metrics, tiny_cfg, train
 from train_gan import main as train_gan_main
@@ -50,7 +50,7 @@ def build(out, *overrides):
     cfg = tiny_cfg(out, *overrides)
     acc, logger = make_accelerator(cfg)
     task = GANTask(cfg, acc)
-    return Trainer(cfg, task, acc, logger), task
+    return Trainer(TrainerSettings.of(cfg), task, acc, logger), task
 
 
 def snapshot(task) -> dict[str, torch.Tensor]:

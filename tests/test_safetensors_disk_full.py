@@ -7,10 +7,11 @@ import pytest
 import torch
 from safetensors import SafetensorError
 
-import gan.engine.formats as formats
 from gan.cli import run_cli
 from gan.engine.checkpoint import CheckpointManager
-from gan.engine.formats import GENERATOR, CheckpointError, WriteError, save_safetensors_atomic, write_export
+from gan.errors import CheckpointError
+from gan.formats import GENERATOR, WriteError, save_safetensors_atomic, write_export
+import gan.formats.atomic as formats
 
 # What safetensors.torch.save_file raises when the disk fills up (checked on a 64 KiB tmpfs, safetensors 0.8).
 ENOSPC = "Error while serializing: I/O error: No space left on device (os error 28)"

@@ -21,7 +21,7 @@ from conftest import run_cmd  # noqa: E402
 from tiny_exports import write_gan_export  # noqa: E402
 
 import sample  # noqa: E402
-from gan.engine.formats import GENERATOR, write_export  # noqa: E402
+from gan.formats import GENERATOR, write_export  # noqa: E402
 from gan.generation import class_sampling as C  # noqa: E402
 from gan.generation import sampling as S  # noqa: E402
 from gan.models import Generator  # noqa: E402

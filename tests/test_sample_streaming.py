@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny_exports import write_gan_export  # noqa: E402
 
 import sample  # noqa: E402
-from gan.engine.formats import GENERATOR, write_export  # noqa: E402
+from gan.formats import GENERATOR, write_export  # noqa: E402
 from gan.generation import class_sampling  # noqa: E402,F401  imported before any test patches what it imports by name
 from gan.generation import sampling as S  # noqa: E402
 from gan.generation.grid import grid_uint8  # noqa: E402

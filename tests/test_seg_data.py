@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.data import DataError
+from gan.errors import DataError
 from gan.seg.config import SegDataConfig
 from gan.seg.data import build_seg_data
 from gan.seg.transforms import JointAugment, resize_pair

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import REPO, offline_env
-from gan.config import ConfigError
+from gan.errors import ConfigError
 from gan.seg.model import SegmentationModel
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENET1K_V1 file name

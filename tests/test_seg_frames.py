@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from gan.config import ConfigError
+from gan.errors import ConfigError
 from gan.names import FUSION_MODES, SEG_ENCODERS
 from gan.seg.config import SegDataConfig, load_seg_config
 from gan.seg.data import SegFiles, build_seg_data

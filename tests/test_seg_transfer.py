@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from gan.config import load_config
+from gan.errors import CheckpointError
+from gan.formats import load_safetensors
 from gan.generation.config import GANConfig
-from gan.engine.formats import CheckpointError, load_safetensors
 from gan.seg.model import SegmentationModel
 from gan.seg.transfer import transfer_from_gan
 
@@ -84,7 +85,7 @@ ATTENTION_KEYS = [f"extra.{m}.{p}" for m in ("query", "key", "value") for p in (
 def attention_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A 16x16 generator and discriminator with self-attention at 8x8 (in the generator's only decoder stage),
     every tensor set to random values (gamma and the BatchNorm statistics too), written as a GAN export."""
-    from gan.engine.formats import GENERATOR, write_export
+    from gan.formats import GENERATOR, write_export
     from gan.models import Discriminator, Generator
 
     torch.manual_seed(1)

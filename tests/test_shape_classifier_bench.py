@@ -38,7 +38,7 @@ def quickstart_export(run: Path) -> Path:
     """A tiny, untrained export of the quick-start config (class-conditional, shapes at 32 px) in ``run``."""
     from gan.config import load_config, to_dict
     from gan.data.shapes import SHAPE_NAMES
-    from gan.engine.formats import save_safetensors_atomic, write_json_atomic
+    from gan.formats import save_safetensors_atomic, write_json_atomic
     from gan.generation.config import GANConfig
     from gan.generation.task import generator_kwargs
     from gan.models import Generator

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from gan.config import ConfigError, DataConfig, load_config
+from gan.config import DataConfig, load_config
 from gan.data import build_image_dataset
 from gan.data.shapes import SHAPE_NAMES, ShapesDataset, render_shapes
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
 
 

@@ -22,7 +22,8 @@ from tiny_exports import write_gan_export, write_seg_export  # noqa: E402
 gr = pytest.importorskip("gradio")
 from gan.deploy import space  # noqa: E402
 from gan.deploy.demo import DemoModel, build_app  # noqa: E402
-from gan.deploy.source import ExportError, load_source  # noqa: E402
+from gan.deploy.source import load_source  # noqa: E402
+from gan.errors import ExportError  # noqa: E402
 
 
 def export_space(source: Path, out: Path) -> subprocess.CompletedProcess:

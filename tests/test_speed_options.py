@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from gan.cli import exit_process
-from gan.config import ConfigError, load_config
+from gan.config import load_config
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
 from gan.generation.sampling import load_generator
 from gan.generation.task import use_channels_last

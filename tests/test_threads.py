@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.config import ConfigError, load_config
+from gan.config import load_config
+from gan.errors import ConfigError
 from gan.generation.config import GANConfig
-from gan.engine import threads
-from gan.engine.threads import local_process_count, physical_cores, resolve_cpu_threads
+from gan.process import threads
+from gan.process.threads import local_process_count, physical_cores, resolve_cpu_threads
 from test_rel_utils import REPO, env
 
 # Two sockets x two cores x two hyper-threads: logical CPUs 0-7, physical cores 4.
@@ -63,8 +64,8 @@ def test_local_process_count_prefers_torchrun_local_world_size(monkeypatch):
 SCRIPT = """
 import sys, torch
 from gan.config import load_config
-from gan.generation.config import GANConfig
 from gan.engine.setup import make_accelerator
+from gan.generation.config import GANConfig
 cfg = load_config(GANConfig, None, ["log.tracker=none", "out_dir=" + sys.argv[1], *sys.argv[2:]])
 make_accelerator(cfg)
 print("threads", torch.get_num_threads())

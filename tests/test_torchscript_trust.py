@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from class_standins import LabelPainter, load_painter, write_painter_export  # noqa: E402
 
 from gan.config import DataConfig, EvalConfig, load_config, to_dict  # noqa: E402
-from gan.engine.formats import GENERATOR, read_export_meta, save_safetensors_atomic, write_json_atomic  # noqa: E402
 from gan.evaluation import EvalError, Evaluator, register_module_extractor, save_module_weights  # noqa: E402
+from gan.formats import GENERATOR, read_export_meta, save_safetensors_atomic, write_json_atomic  # noqa: E402
 from gan.generation.config import GANConfig  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated in torch 2.14 but works

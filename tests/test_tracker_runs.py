@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from gan.config import ConfigError, load_config
+from gan.config import load_config
+from gan.errors import ConfigError
 from gan.engine.tracking import run_identity
 from gan.generation.config import GANConfig
 

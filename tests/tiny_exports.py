@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from gan.config import load_config, to_dict
-from gan.engine.formats import GENERATOR, SEGMENTER, write_export
+from gan.formats import GENERATOR, SEGMENTER, write_export
 from gan.generation.config import GANConfig
 
 

@@ -17,7 +17,8 @@ from typing import Any, Literal, TypeVar, Union
 import yaml
 
 from .safe_yaml import load_yaml
-from .schema import ConfigError, _fields, shown, validate
+from ..errors import ConfigError
+from .schema import _fields, shown, validate
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from .schema import ConfigError
+from ..errors import ConfigError
 
 MAX_CONFIG_VALUES = 10_000  # keys, values and list items once aliases are expanded; real configs hold a few hundred
 MERGE_TAG = "tag:yaml.org,2002:merge"  # the ``<<: *base`` key: merged keys may be overridden, they are not repeats

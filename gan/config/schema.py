@@ -12,12 +12,10 @@ import reprlib
 import typing
 from typing import Any, Iterator, Literal, Union
 
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 
 RESUMABLE = "resumable"  # field metadata flag: the value may differ from the checkpoint's on resume
 MIN_EVAL_IMAGES = 2  # a covariance needs two samples
-MAX_CHANNELS = 2048  # BigGAN-sized stages at most; catches typos that would allocate tens of GB
-MAX_LATENT = 4096
 
 # A count or the word "auto" (resolved when the run starts): kept as a number or as the word, so that
 # config.yaml stores ``4``, not ``'4'``, and loading it again gives the same config.
@@ -34,10 +32,6 @@ _SHOWN.maxlevel = 3
 def shown(value: Any) -> str:
     """``repr(value)`` for an error message, abbreviated when long or deeply nested (never formats it whole)."""
     return _SHOWN.repr(value)
-
-
-class ConfigError(UserError):
-    """A config problem, reported to the user as one line."""
 
 
 def resumable(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:

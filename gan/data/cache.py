@@ -37,8 +37,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import DataConfig
+from ..errors import DataError
+from ..formats import user_cache_dir
+from ..locking import pid_alive
+from ..process.workers import WORKER_ERRORS, load_first_item, one_line_worker_error
 from .cache_locks import CacheHold, evict_other_contents
-from .images import DataError
 
 CACHE_VERSION = 1  # bump when the stored layout or the decoding pipeline changes
 MEMORY_FRACTION = 0.25  # auto: in RAM when the decoded images take at most this share of it
@@ -111,8 +114,6 @@ def cache_folder(cfg: DataConfig) -> Path:
     Never inside the data folder by default: other tools (torchvision's ImageFolder) would take a
     cache folder there for one more class.
     """
-    from ..engine.formats import user_cache_dir
-
     return Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir("data")
 
 
@@ -190,9 +191,6 @@ def decoded_batches(base: Dataset, num_workers: int, progress: bool) -> Iterator
     """Every readable item of ``base``, in order, as uint8 ``(n, C, R, R)`` batches (+ int64 labels)."""
     from tqdm.auto import tqdm
 
-    from ..engine.data_stream import WORKER_ERRORS, one_line_worker_error
-    from ..engine.loader import load_first_item
-
     bad = getattr(base, "bad", None)  # ImageFolder's registry: which indices were unreadable
     # Its own generator: an iterator otherwise draws its workers' base seed from the global RNG, and a
     # run that builds the cache would then initialise its models differently from one that reuses it.
@@ -243,8 +241,6 @@ def reclaim_orphaned_temporaries(folder: Path) -> list[Path]:
     """
     import re
     import time
-
-    from ..engine.rundir import pid_alive
 
     reclaimed = []
     for path in folder.glob("*.tmp*") if folder.is_dir() else []:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import DataError
+
 DEFAULT_MAX_PIXELS = 89_478_485  # PIL's own default Image.MAX_IMAGE_PIXELS (about 9459 x 9459)
 MAX_ASPECT_RATIO = 64  # longer side / shorter side
 
@@ -101,8 +103,6 @@ def open_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, limit_n
 
 def read_image_tensor(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """``open_image`` as a float tensor ``(channels, H, W)`` in [-1, 1]; any failure is a one-line ``DataError`` naming the file."""
-    from .images import DataError  # images.py imports this module
-
     try:
         arr = np.array(open_image(path, channels, max_pixels), dtype=np.float32)
     except (OSError, ValueError) as err:

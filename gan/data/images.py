@@ -18,8 +18,10 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..config import DataConfig
-from ..errors import UserError, first_line
+from ..errors import DataError, first_line
+from .cache import cached_dataset  # shapes are rendered once, images decoded once (unless data.cache=none)
 from .decode import DEFAULT_MAX_PIXELS, open_image
+from .subset import limit_dataset, limit_indices
 from .shapes import SHAPE_NAMES, ShapesDataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -27,10 +29,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 
 NO_LABEL = -1  # the label of an image whose dataset has no classes
 Item = tuple[torch.Tensor, int]
-
-
-class DataError(UserError):
-    """A dataset problem, reported to the user as one line."""
 
 
 def image_of(item: Any) -> torch.Tensor:
@@ -140,6 +138,17 @@ class ImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def keep_only(self, indices: list[int]) -> "ImageFolder":
+        """Keep only the files at ``indices`` (class names unchanged), in place; returns ``self``.
+
+        The folder itself shrinks (rather than being wrapped) so that an unreadable file is replaced by
+        the next readable one of the subset and the cache's bad-file bookkeeping indexes the subset.
+        """
+        self.files = [self.files[i] for i in indices]
+        self.labels = [self.labels[i] for i in indices]
+        self.bad = BadImageRegistry(len(self.files))
+        return self
+
     def _load(self, path: Path) -> torch.Tensor:
         if self.transform is None:
             self.transform = image_transform(self.resolution, self.channels)
@@ -236,9 +245,6 @@ def _check_no_labels(cfg: DataConfig) -> None:
 
 def _shapes(cfg: DataConfig) -> Dataset:
     _check_no_labels(cfg)
-    from .cache import cached_dataset  # rendered once (~0.35 ms an image, a fifth of a quick-start step)
-    from .limit import limit_dataset
-
     single = cfg.shapes_max == 1  # one shape per image: its class is the image's label
     shapes = ShapesDataset(cfg.shapes_size, cfg.resolution, cfg.channels, cfg.shapes_seed, max_shapes=cfg.shapes_max, labelled=single,
                            background=cfg.shapes_background, radius=tuple(cfg.shapes_radius),
@@ -247,17 +253,13 @@ def _shapes(cfg: DataConfig) -> Dataset:
 
 
 def _image_folder(cfg: DataConfig) -> Dataset:
-    from .cache import cached_dataset  # decoded once, unless data.cache=none
-    from .limit import limit_folder
-
-    folder = limit_folder(cfg, ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels, cfg.max_image_pixels))
+    folder = ImageFolder(cfg.root, cfg.resolution, cfg.channels, cfg.on_bad_image, cfg.labels, cfg.max_image_pixels)
+    if cfg.limit:
+        folder.keep_only(limit_indices(len(folder), cfg.limit, cfg.limit_seed))
     return cached_dataset(cfg, folder, folder.files)
 
 
 def _torchvision(cfg: DataConfig) -> Dataset:
-    from .cache import cached_dataset
-    from .limit import limit_dataset
-
     _check_no_labels(cfg)
     return cached_dataset(cfg, limit_dataset(cfg, _torchvision_dataset(cfg)))
 

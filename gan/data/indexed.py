@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..engine.loader import train_loader
 from .cache import DecodedDataset, to_unit_range
+from .loaders import train_loader
 
 DEVICE_FRACTION = 0.25  # the rest of the free device memory is for the models, activations and optimizer states
 COPY_CHUNK = 4096  # images per host -> device copy: a memory-mapped cache is never read whole into RAM

@@ -13,8 +13,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..engine.formats import HUB, HUB_TRAIN_CONFIG
-from ..generation import class_sampling as C
+from ..formats import HUB, HUB_TRAIN_CONFIG
+from ..models.generate import GRID_CLASSES, GRID_PER_CLASS, GRID_SEEDS, grid_labels
 from ..names import CONDITIONAL_TAG, EXPORT_LICENSE
 from .source import Loaded
 
@@ -179,7 +179,8 @@ def _samples_text(loaded: Loaded, sample: str | None) -> str:
         return "No sample image: the run has no validation overlay."
     what = "the run's last validation overlay (image | ground truth | prediction)"
     if loaded.kind == "generator":
-        what = f"one row per class (the first {C.DEFAULT_GRID_CLASSES}), one column per seed" if loaded.num_classes else "seeds 0-63 of the generator"
+        what = f"one row per class (the first {GRID_CLASSES}), one column per seed" if loaded.num_classes \
+            else f"seeds 0-{GRID_SEEDS - 1} of the generator"
     return f"![samples]({sample})\n\n{what.capitalize()}."
 
 
@@ -188,11 +189,11 @@ def _usage(loaded: Loaded) -> tuple[str, str]:
     if loaded.kind == "segmenter":
         return PYTHON["segmenter"].format(this=THIS), f"predict_seg.py {THIS} images/ masks/ --color"
     if not loaded.num_classes:
-        return PYTHON["unconditional"].format(this=THIS), f"sample.py {THIS} --grid grid.png --seeds 0-63"
+        return PYTHON["unconditional"].format(this=THIS), f"sample.py {THIS} --grid grid.png --seeds 0-{GRID_SEEDS - 1}"
     first = (loaded.label_names or ["0"])[0]  # a conditional grid has one row per class; --labels picks them (indices or names)
-    rows = len(C.default_grid_labels(loaded.num_classes))
+    rows = len(grid_labels(loaded.num_classes))
     return (PYTHON["conditional"].format(this=THIS, first=first),
-            f"sample.py {THIS} --grid grid.png --labels 0-{rows - 1} --per-label {C.DEFAULT_PER_LABEL}")
+            f"sample.py {THIS} --grid grid.png --labels 0-{rows - 1} --per-label {GRID_PER_CLASS}")
 
 
 def model_card(loaded: Loaded, evaluation: dict[str, Any] | None, sample: str | None, license_id: str = EXPORT_LICENSE) -> ModelCard:

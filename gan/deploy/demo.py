@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..generation.grid import grid_uint8
+from ..models.generate import generate, latents_for_seeds
 from .source import Loaded, load_source, optional_extra
 
 MAX_IMAGES = 64
@@ -88,16 +89,12 @@ class DemoModel:
             raise input_error(f"class: got {label!r}, expected one of {', '.join(names)}")
         return torch.full((count,), names.index(label) if label is not None else 0, dtype=torch.long)
 
-    @torch.no_grad()
     def _generate(self, latents: torch.Tensor, label: str | None) -> torch.Tensor:
-        if self.conditional:
-            return self.loaded.model(latents, self._labels(label, len(latents)))
-        return self.loaded.model(latents)
+        labels = self._labels(label, len(latents)) if self.conditional else None
+        return generate(self.loaded.model, latents, len(latents), labels=labels)
 
     def samples(self, seed: float, num: float, label: str | None = None) -> np.ndarray:
         """Grid of ``num`` images from seeds ``seed .. seed+num-1`` (the same seeds as ``sample.py --seeds``)."""
-        from ..generation.sampling import latents_for_seeds
-
         num = whole_number(num, "images", 1, MAX_IMAGES)
         seed = whole_number(seed, "first seed", 0, MAX_SEED - num + 1)
         images = self._generate(latents_for_seeds(range(seed, seed + num), self.loaded.meta["model"]["nz"]), label)

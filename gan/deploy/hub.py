@@ -1,8 +1,8 @@
 """The Hugging Face Hub folder of an export: config.json + model.safetensors + README.md model card.
 
 The folder is the models' ``save_pretrained`` format (:mod:`gan.models.pretrained`; file names from
-:data:`gan.engine.formats.HUB` and its neighbours) with a card from :mod:`gan.deploy.card`, a sample image and the
-training config. It is read back by ``from_pretrained`` and :func:`gan.engine.formats.load_export` (so by
+:data:`gan.formats.HUB` and its neighbours) with a card from :mod:`gan.deploy.card`, a sample image and the
+training config. It is read back by ``from_pretrained`` and :func:`gan.formats.load_export` (so by
 ``sample.py``, ``predict_seg.py`` and ``demo.py``), and uploaded as it was verified by :func:`push_folder`.
 """
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 import yaml
 from huggingface_hub import HfApi, get_token
 
-from ..engine.formats import (
+from ..errors import ExportError, first_line
+from ..formats import (
     BEST_JSON, EVAL_DIR, EVALUATION_JSON, HUB_CARD, HUB_FILES, HUB_SAMPLE, HUB_TRAIN_CONFIG, OVERLAYS_DIR, RUN_CONFIG, hub_config,
     replace_folder,
 )
-from ..errors import first_line
-from ..generation import class_sampling as C
+from ..models.generate import generate, grid_inputs
 from ..names import EXPORT_LICENSE
 from .card import model_card
-from .source import ExportError, Loaded
+from .source import Loaded
 
 SEG_OVERLAY = Path(OVERLAYS_DIR) / "latest.png"  # the newest validation overlay of a segmentation run
 
@@ -64,14 +64,11 @@ def _read_json(path: Path) -> Any:
 
 def _sample_image(loaded: Loaded, out_dir: Path, run_dir: Path | None) -> str | None:
     if loaded.kind == "generator":
-        from ..generation.sampling import generate, latents_for_seeds, save_grid
+        from ..generation.sampling import save_grid
 
-        nz, classes = loaded.meta["model"]["nz"], loaded.num_classes
-        if classes:  # the grid of ``sample.py --grid`` without --labels: one row per class, the same seeds in every row
-            plan = C.per_label(C.default_grid_labels(classes), range(C.DEFAULT_PER_LABEL), nz)
-            save_grid(generate(loaded.model, plan.latents, labels=plan.labels), out_dir / HUB_SAMPLE, C.DEFAULT_PER_LABEL)
-        else:
-            save_grid(generate(loaded.model, latents_for_seeds(range(64), nz)), out_dir / HUB_SAMPLE, 8)
+        # The grid of ``sample.py --grid`` without --labels (a conditional one: one row per class, the same seeds in every row).
+        latents, labels, nrow = grid_inputs(loaded.meta["model"]["nz"], loaded.num_classes)
+        save_grid(generate(loaded.model, latents, labels=labels), out_dir / HUB_SAMPLE, nrow)
         return HUB_SAMPLE
     if run_dir is not None and (run_dir / SEG_OVERLAY).is_file():
         shutil.copyfile(run_dir / SEG_OVERLAY, out_dir / HUB_SAMPLE)

@@ -2,7 +2,7 @@
 
 The exported graph is that of :func:`gan.deploy.fold.inference_copy` (spectral norm and BatchNorm
 folded) with a dynamic batch axis; the export JSON travels inside the file (ONNX ``metadata_props``,
-a TorchScript extra file, both under :data:`gan.engine.formats.RUNTIME_META_KEY`). Verification
+a TorchScript extra file, both under :data:`gan.formats.RUNTIME_META_KEY`). Verification
 runs onnxruntime (or the reloaded TorchScript module) on fixed inputs of another batch size than the
 one traced and compares with the *original* model; a difference above ``atol`` is an error.
 """
@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine.formats import RUNTIME_META_KEY, RUNTIME_SUFFIXES, replace_folder, runtime_file
-from ..errors import first_line
+from ..errors import ExportError, first_line
+from ..formats import RUNTIME_META_KEY, RUNTIME_SUFFIXES, replace_folder, runtime_file, write_export
 from ..names import EXPORT_ATOL
 from .fold import inference_copy
-from .source import KINDS, LABEL_INPUT, OUTPUT_NAMES, ExportError, Loaded, example_inputs, optional_extra
+from .source import KINDS, LABEL_INPUT, OUTPUT_NAMES, Loaded, example_inputs, optional_extra
 
 RUNTIME_FORMATS = tuple(RUNTIME_SUFFIXES)  # onnx, torchscript
 DEFAULT_ATOL = EXPORT_ATOL  # the one definition is torch-free: export.py's --help imports no torch
@@ -49,7 +49,8 @@ def export_meta(loaded: Loaded, fmt: str, size: tuple[int, int] | None, inputs: 
 def save_onnx(model: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: Path, meta: dict[str, Any], dynamo: bool = False) -> None:
     """Write ``model`` as ONNX with a dynamic batch axis and ``meta`` in its metadata (atomically).
 
-    ``dynamo=False`` uses the TorchScript-based exporter: ~10x faster here and needs only ``onnx``;
+    ``dynamo=False`` uses the TorchScript-based exporter: faster (``docs/benchmarks.md``, "Figures behind
+    choices in the code") and needs only ``onnx``;
     ``dynamo=True`` the torch.export-based one (also needs ``onnxscript``). Both are verified alike.
     """
     with optional_extra("onnx", "export"):
@@ -190,8 +191,6 @@ def export_safetensors(loaded: Loaded, out_dir: Path) -> tuple[Path, float]:
 
     Written and checked in a temporary folder, then swapped in: a failure leaves ``out_dir`` as it was.
     """
-    from ..engine.formats import write_export
-
     kind = KINDS[loaded.kind]
     diff = 0.0
 

@@ -9,18 +9,15 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..engine.formats import GENERATOR, SEGMENTER, CheckpointError, ExportKind, find_export, kind_name, load_export
-from ..errors import UserError
+from ..errors import CheckpointError, ExportError
+from ..formats import GENERATOR, SEGMENTER, ExportKind, find_export, kind_name, load_export
+from ..models.generate import cycled_labels, latents_for_seeds
 
 KINDS: dict[str, ExportKind] = {kind_name(k): k for k in (GENERATOR, SEGMENTER)}
 # Input and output names of the exported graphs, per kind (a conditional generator adds "label").
 INPUT_NAMES = {"generator": ["z"], "segmenter": ["image"]}
 LABEL_INPUT = "label"
 OUTPUT_NAMES = {"generator": "image", "segmenter": "logits"}
-
-
-class ExportError(UserError):
-    """An export that cannot be written, verified or uploaded, reported as one line."""
 
 
 @contextmanager
@@ -70,9 +67,9 @@ def _builder(kind: str) -> Any:
 def load_source(path: str | Path, kind: str | None = None) -> Loaded:
     """Load the generator or segmenter of ``path`` (``kind`` None: whichever it holds, generator first).
 
-    ``path``: a run, export, checkpoint or hub folder, or a Hub repo id (:func:`gan.deploy.resolve.resolve_source`).
+    ``path``: a run, export, checkpoint or hub folder, or a Hub repo id (:func:`gan.formats.resolve.resolve_source`).
     """
-    from .resolve import resolve_source
+    from ..formats.resolve import resolve_source
 
     path = resolve_source(path)
     errors = []
@@ -91,12 +88,10 @@ def load_source(path: str | Path, kind: str | None = None) -> Loaded:
 
 def example_inputs(loaded: Loaded, batch: int, size: tuple[int, int] | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
     """Fixed inputs of the model by input name: seeded latents (+ labels) or a seeded image batch of ``size``."""
-    from ..generation.sampling import latents_for_seeds
-
-    if loaded.kind == "generator":
+    if loaded.kind == "generator":  # the inputs of sample.py --seeds seed.. (labels cycling through the classes)
         inputs = {"z": latents_for_seeds(range(seed, seed + batch), loaded.meta["model"]["nz"])}
         if loaded.num_classes:
-            inputs[LABEL_INPUT] = torch.arange(batch, dtype=torch.long) % loaded.num_classes
+            inputs[LABEL_INPUT] = cycled_labels(batch, loaded.num_classes)
         return inputs
     m = loaded.meta["model"]
     h, w = size or (m["resolution"], m["resolution"])

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.formats import replace_folder
+from ..formats import replace_folder
 from ..names import EXPORT_LICENSE
-from .source import ExportError, Loaded, optional_extra
+from ..errors import ExportError
+from .source import Loaded, optional_extra
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the gan package that is copied into the Space
 PROJECT = "gan-toolkit"

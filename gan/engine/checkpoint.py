@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,29 +20,15 @@ from accelerate import Accelerator
 from accelerate.utils import load as safe_torch_load  # torch.load(weights_only=True) + numpy RNG types
 from safetensors import safe_open
 
-from ..errors import first_line
-from .history import parse_history
-from .formats import (
-    CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, WRITE_ERRORS, CheckpointError, WriteError, load_safetensors, rng_file,
-    save_safetensors_atomic, write_failure, write_json_atomic,
+from ..errors import CheckpointError, first_line
+from ..formats import (
+    CHECKPOINT_PREFIX, OLD_PREFIX, STATE_FILE, TMP_PREFIX, WRITE_ERRORS, WriteError, list_checkpoints,
+    load_safetensors, rng_file, save_safetensors_atomic, write_failure, write_json_atomic,
 )
+from .history import parse_history
 
 PICKLED_SUFFIXES = (".bin", ".pkl", ".pt", ".pth")  # read with weights_only=True, never plain unpickling
 PREFIX = CHECKPOINT_PREFIX
-_STEP_RE = re.compile(rf"^{PREFIX}(\d+)$")
-
-
-def checkpoint_step(path: Path) -> int | None:
-    match = _STEP_RE.match(path.name)
-    return int(match.group(1)) if match else None
-
-
-def list_checkpoints(root: Path) -> list[Path]:
-    """Complete checkpoints under ``root``, oldest first."""
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and checkpoint_step(p) is not None and (p / STATE_FILE).is_file()]
-    return sorted(found, key=lambda p: checkpoint_step(p) or 0)
 
 
 def resolve_resume(resume: str, root: Path) -> Path | None:

@@ -6,29 +6,8 @@ from typing import Any, Iterator
 import torch
 from accelerate import skip_first_batches
 
-from ..data.images import DataError
-from .loader import worker_iter
-
-WORKER_ERRORS = (ValueError, RuntimeError, OSError)  # types a dataset raises for bad input (DataError is a ValueError)
-WORKER_MARK = "in DataLoader worker process"
-
-
-def one_line_worker_error(err: Exception) -> Exception:
-    """PyTorch re-raises a worker's exception with the worker's traceback as its message; keep the last line.
-
-    ``Caught DataError in DataLoader worker process 0. ... DataError: cannot read 'x.png'`` becomes
-    ``DataError("cannot read 'x.png'")``; exceptions not from a worker are returned unchanged.
-    """
-    text = str(err)
-    if WORKER_MARK not in text:
-        return err
-    last = [line for line in text.splitlines() if line.strip()][-1]
-    name = type(err).__name__
-    message = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
-    try:
-        return type(err)(message)
-    except Exception:
-        return err
+from ..errors import DataError
+from ..process.workers import WORKER_ERRORS, one_line_worker_error, worker_iter
 
 
 def keep_global_rng_untouched(dataloader: Any) -> None:

@@ -10,8 +10,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from ..config import ConfigError
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 
 # Variables by which torchrun / accelerate launch / MPI tell a process how many processes were started.
 WORLD_SIZE_VARS = ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")

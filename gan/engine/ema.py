@@ -6,8 +6,12 @@ import copy
 import torch
 from torch import nn
 
+from .state import Stateful, Tensors
 
-class EMA:
+KEY = "ema"  # prefix of its checkpoint tensors
+
+
+class EMA(Stateful):
     """Keeps ``shadow``, an averaged copy of ``model``.
 
     The decay warms up as ``min(decay, (1 + t) / (10 + t))`` so that short runs are not dominated by
@@ -40,3 +44,10 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.shadow.load_state_dict(state)
+
+    def state_tensors(self) -> Tensors:
+        return {f"{KEY}.{k}": v for k, v in self.state_dict().items()}
+
+    def load_state_tensors(self, tensors: Tensors) -> None:
+        prefix = f"{KEY}."
+        self.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .formats import (
+from ..errors import CheckpointError
+from ..formats import (
     ABANDONED_DIR, BEST_DIR, BEST_JSON, CHECKPOINTS_DIR, EVAL_DIR, METRICS_LOG, SEG_EVAL_LOG, STATE_FILE, TIMELINE_FILE,
-    CheckpointError, write_json_atomic,
+    write_json_atomic,
 )
 
 ROOT_TIMELINE = "t0"

@@ -1,8 +1,8 @@
 """Optimizer options shared by the tasks.
 
 PyTorch's Adam/AdamW default to a Python loop over the parameters on the CPU (``foreach`` only on
-CUDA). The fused kernel does the whole update in one pass: for the DCGAN-64 pair on a 2-core CPU
-the update took ~70 ms instead of ~430 ms (``benchmarks/train_throughput.py`` measures the step).
+CUDA). The fused kernel does the whole update in one pass, several times faster for the DCGAN-64
+pair on a CPU (``docs/benchmarks.md``, "Steady-state step, in process").
 """
 from __future__ import annotations
 

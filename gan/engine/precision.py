@@ -1,10 +1,10 @@
 """Mixed precision of a run (``train.mixed_precision``).
 
 ``auto`` (the default) picks bf16 autocast where the hardware computes in bf16 natively: a CUDA
-GPU that supports it, or a CPU with the ``avx512_bf16`` / ``amx_bf16`` instructions (measured
-~1.7-2.7x faster DCGAN steps on such an AMD EPYC, ``benchmarks/train_throughput.py``). Elsewhere it
-is float32: bf16 emulated on a CPU without those instructions is slower than float32, and fp16
-on a GPU needs a grad scaler that GAN users should choose knowingly.
+GPU that supports it, or a CPU with the ``avx512_bf16`` / ``amx_bf16`` instructions (faster DCGAN
+steps there: ``docs/benchmarks.md``, "Steady-state step, in process"). Elsewhere it is float32: bf16
+emulated on a CPU without those instructions is slower than float32 ("On a CPU without native
+bf16"), and fp16 on a GPU needs a grad scaler that GAN users should choose knowingly.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..names import MIXED_PRECISION
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")

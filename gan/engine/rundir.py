@@ -13,10 +13,10 @@ import socket
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..locking import flock_path
-from .checkpoint import CheckpointError
+from ..errors import CheckpointError
+from ..formats import CHECKPOINTS_DIR, METRICS_LOG, RUN_OUTPUTS
+from ..locking import flock_path, pid_alive
 from .distributed import launched_rank
-from .formats import CHECKPOINTS_DIR, METRICS_LOG, RUN_OUTPUTS
 
 LOCK_FILE = ".lock"
 # What the toolkit writes into a run directory; overwrite=true removes these and nothing else.
@@ -25,16 +25,6 @@ PREVIOUS_RUN_MARKS = (CHECKPOINTS_DIR, METRICS_LOG)  # a directory holding one o
 
 class RunDirLocked(CheckpointError):
     """Another live run holds the run directory."""
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _read_lock(path: Path) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, InitProcessGroupKwargs, set_seed
 
 from ..config import flatten, to_dict, to_yaml
-from .cpu_memory import keep_freed_memory
 from .distributed import check_process_group, collective_error, needs_cpu_group
-from .formats import RUN_CONFIG
+from ..formats import RUN_CONFIG
+from ..process.cpu_memory import keep_freed_memory
+from ..process.threads import apply_cpu_threads
 from .precision import launcher_precision, run_device_type, run_precision
-from .threads import apply_cpu_threads
 from .tracking import SafeLogger, announce_offline_run, run_identity, tracker_config, tracker_settings
 
 

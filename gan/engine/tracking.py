@@ -12,7 +12,7 @@ from accelerate import Accelerator
 from PIL import Image
 
 from ..errors import UserError
-from .formats import BEST_DIR, EXPORT_DIR
+from ..formats import BEST_DIR, EXPORT_DIR
 
 # Keyword arguments of each tracker's ``log_images`` for one (1, H, W, C) uint8 batch; TensorBoard's
 # ``add_images`` reads NCHW unless told otherwise.

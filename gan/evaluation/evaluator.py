@@ -21,18 +21,20 @@ from torch_fidelity.metric_isc import isc_featuresdict_to_metric
 from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 from torch_fidelity.utils import create_feature_extractor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
 
 from ..config import MIN_EVAL_IMAGES as MIN_IMAGES
 from ..config import DataConfig, EvalConfig, check_section
 from ..data import build_image_dataset
-from ..engine import formats
-from ..engine.formats import write_json_atomic
+from ..data.subset import seeded_subset
+from .. import formats
+from ..formats import write_json_atomic
+from ..models.generate import generate
 from . import bundled, class_metrics, real_cache
 from .extractors import ExtractorSpec, resolve_extractor
 from .frechet import frechet_distance, symmetric_sqrt
-from .inputs import GeneratorSource, UInt8Images, image_shape, subset
+from .inputs import GeneratorSource, UInt8Images, image_shape
 from .metrics import Metric, parse_metrics, rename_results
 from .weights import EvalError
 
@@ -98,7 +100,7 @@ class Evaluator:
             # Read once: no decoded cache. The whole dataset, also for a run trained on data.limit images.
             full = build_image_dataset(dataclasses.replace(self.data, cache="none", limit=0))
             self._full_size = len(full)  # type: ignore[arg-type]
-            self._real = subset(full, self.cfg.num_real, self.cfg.seed)
+            self._real = seeded_subset(full, self.cfg.num_real, self.cfg.seed)
         return self._real
 
     def real_key(self) -> tuple[str, dict[str, Any]]:
@@ -119,10 +121,8 @@ class Evaluator:
         """
         n = num_samples or self.cfg.num_samples
         generator.eval()
-        device = next(generator.parameters()).device
-        with torch.no_grad():
-            z = torch.zeros(1, nz, device=device)
-            probe = generator(z, torch.zeros(1, dtype=torch.long, device=device)) if num_classes else generator(z)
+        probe_label = torch.zeros(1, dtype=torch.long) if num_classes else None
+        probe = generate(generator, torch.zeros(1, nz), 1, labels=probe_label, keep_on_device=True)
         self._check_shape(tuple(probe.shape[1:]), "the generator")
         if self.classifier is not None and not num_classes:
             raise EvalError("eval.metrics: class_accuracy needs a class-conditional generator (its export's model.num_classes > 0)")
@@ -141,7 +141,7 @@ class Evaluator:
             result.protocol["class_accuracy"] = {"classifier": str(Path(self.cfg.classifier_path).expanduser().resolve()), "num_images": n,
                                                  "labels_and_latents": "torch.Generator seeded by eval.seed (labels uniform over the classes)"}
         if self.cfg.per_class and num_classes:
-            values, protocol = class_metrics.per_class_fid(self, generator, nz, num_classes, n, progress)
+            values, protocol = self.per_class_fid(generator, nz, num_classes, n, progress)
             result.values.update(values)
             result.protocol["per_class"] = protocol
         elif self.cfg.per_class:
@@ -157,6 +157,46 @@ class Evaluator:
         self._check_shape(tuple(images.shape[1:]), source)
         with tqdm(total=len(images), desc="eval: generated", unit="img", disable=not progress, leave=False) as bar:
             return self._score(UInt8Images(images, bar), len(images), {"source": source}, progress)
+
+    def per_class_fid(self, generator: nn.Module, nz: int, classes: int, count: int,
+                      progress: bool = False) -> tuple[dict[str, float], dict[str, Any]]:
+        """``fid_class<k>`` for each class and their mean ``intra_fid``, with the protocol of each class
+        (:mod:`gan.evaluation.class_metrics`)."""
+        real = self.real_dataset()
+        what = f"the real data ({self.data.name}, {len(real)} images)"  # type: ignore[arg-type]
+        by_class = class_metrics.class_indices(real, classes, what)
+        fe, layer = self.feature_extractor(), self.extractor.layer("fid")
+        cuda, batch = self.device.type == "cuda", self.cfg.batch_size
+        base, parts = self.real_key()
+        per_class = max(MIN_IMAGES, count // classes)
+        values: dict[str, float] = {}
+        entries = []
+        for k, indices in enumerate(by_class):
+            name = f"{base}-class{k}"
+            real_cache.describe_key(self.cache_dir, name, {**parts, "class": k, "class_images": len(indices)})
+
+            def compute(indices: list[int] = indices) -> dict[str, torch.Tensor]:
+                images = UInt8Images(Subset(real, indices))
+                return fu.get_featuresdict_from_dataset(images, fe, batch, cuda, True, False)
+
+            _, stats, hit = real_cache.load_or_compute(self.cache_dir, name, layer, [], compute)
+            with tqdm(total=per_class, desc=f"eval: class {k}", unit="img", disable=not progress, leave=False) as bar:
+                fake = GeneratorSource(generator, nz, bar, classes=classes, label=k)
+                feats = fu.get_featuresdict_from_generative_model(fake, fe, per_class, batch, cuda, self.cfg.seed,
+                                                                  False)
+            fake_feats = feats[layer].numpy()  # type: ignore[index]
+            values[f"fid_class{k}"] = frechet_distance(fake_feats, stats["mu"], stats["sigma"])
+            entries.append({"label": k, "generated": per_class, "real": len(indices),
+                            "real_cache": {"name": name, "hit": hit}})
+        values["intra_fid"] = sum(values.values()) / classes
+        protocol = {
+            "metric": "FID per class k: images generated with label k vs the real images labelled k; "
+                      "intra_fid = their mean",
+            "num_classes": classes,
+            "latents": "N(0, I), torch-fidelity numpy RandomState(eval.seed), the same for every class",
+            "classes": entries,
+        }
+        return values, protocol
 
     def _check_shape(self, fake: tuple[int, ...], what: str) -> None:
         if not self._needs_real():

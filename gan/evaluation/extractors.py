@@ -24,7 +24,7 @@ from torch import nn
 from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from ..engine.formats import save_safetensors_atomic
+from ..formats import save_safetensors_atomic
 from ..errors import first_line
 from . import bundled
 from .weights import (ALWAYS, AUTO, INCEPTION_FILE, EvalError, MissingWeightsError, check_inception_state_dict, download_mode, file_sha256,

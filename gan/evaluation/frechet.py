@@ -1,7 +1,8 @@
 """The Fréchet distance between generated features and cached real statistics, computed fast.
 
 torch-fidelity's ``fid_statistics_to_metric`` takes the eigenvalues of the non-symmetric
-``sigma1 @ sigma2`` (2048 x 2048): ~5-20 s of CPU per evaluation whatever the sample count.
+``sigma1 @ sigma2`` (2048 x 2048): seconds of CPU per evaluation whatever the sample count
+(``docs/benchmarks.md``, "Figures behind choices in the code").
 The trace of its square root equals ``sum(sqrt(eig))`` of a *symmetric* matrix with the same
 non-zero spectrum: ``A sigma2 A^T / (n-1)`` (n x n, A = centred generated features) when there are
 fewer samples than dimensions, else ``sqrt(sigma2) sigma1 sqrt(sigma2)``. Symmetric eigenvalues

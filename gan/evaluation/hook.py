@@ -1,38 +1,44 @@
 """Periodic evaluation during training: metrics log + plot in the run directory, and a `best` export.
 
 DCGAN runs often peak and then collapse, so the weights with the lowest FID (or KID when FID is
-not computed) are kept in ``<out_dir>/best/`` next to a ``best.json`` naming the value and step.
+not computed) are kept in ``<out_dir>/best/`` by the run's :class:`gan.engine.best.BestKeeper`, next
+to a ``best.json`` naming the value, the step and this evaluation's ``eval/step-<step>.json``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
 
-from ..engine.formats import BEST_DIR, BEST_JSON, EVAL_DIR, replace_folder, write_json_atomic
-from ..engine.stop import StopRequested
+from ..engine.best import BestKeeper
 from ..engine.stats import append_jsonl, plot_curves, read_jsonl
-from ..engine.trainer import Hook
-from .evaluator import Evaluator, default_cache_dir, write_result
+from ..formats import EVAL_DIR
+from ..process.stop import StopRequested
+from .evaluator import Evaluator, write_result
 from .metrics import best_key
 
 
-
 class PeriodicEvaluation:
-    """Hook function: score ``generator()`` and keep the best export written by ``write_export``."""
+    """Hook function: score ``generator()`` and offer the score to ``keeper`` with the export ``write_export`` writes.
+
+    Args:
+        evaluator: scores a generator (:class:`gan.evaluation.evaluator.Evaluator`).
+        run_dir: where ``eval/`` goes.
+        generator: returns the model to score (the EMA generator) at each call.
+        nz: its latent size.
+        write_export: ``write_export(folder, step)`` writes the export kept as the best one.
+        keeper: keeps ``best/`` (its record is in the run's checkpoints).
+        num_classes: > 0 for a conditional generator (``class_accuracy``, ``eval.per_class``).
+    """
 
     def __init__(self, evaluator: Evaluator, run_dir: Path, generator: Callable[[], nn.Module], nz: int,
-                 write_export: Callable[[Path, int], None], resume: bool, num_classes: int = 0) -> None:
+                 write_export: Callable[[Path, int], None], keeper: BestKeeper, num_classes: int = 0) -> None:
         self.evaluator, self.run_dir, self.generator, self.nz = evaluator, run_dir, generator, nz
-        self.num_classes = num_classes  # > 0: a conditional generator (class_accuracy, eval.per_class)
-        self.write_export = write_export
+        self.num_classes = num_classes
+        self.write_export, self.keeper = write_export, keeper
         self.eval_dir = run_dir / EVAL_DIR
-        self.best: dict[str, Any] | None = None  # a fresh run must not compare against an old one
-        # Read at the first evaluation, after the trainer's resume: a rewind moves the abandoned history's best/ aside.
-        self._best_unread = resume
 
     def __call__(self, step: int) -> dict[str, float] | None:
         model = self.generator()
@@ -40,50 +46,23 @@ class PeriodicEvaluation:
         # Evaluation must not shift the training run's random streams (resumed runs stay identical).
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             try:
-                result = self.evaluator.evaluate_generator(model, self.nz, source=f"EMA generator, step {step}", num_classes=self.num_classes)
+                result = self.evaluator.evaluate_generator(model, self.nz, source=f"EMA generator, step {step}",
+                                                           num_classes=self.num_classes)
             except StopRequested:  # preempted: the trainer saves a checkpoint at the step boundary right after
                 print(f"eval at step {step}: stopped early, a stop signal arrived (this evaluation is not recorded)")
                 return None
-        write_result(self.eval_dir / f"step-{step:07d}.json", result, step=step)
-        append_jsonl(self.eval_dir / "metrics.jsonl", {"step": step, **result.values})
-        plot_curves(read_jsonl(self.eval_dir / "metrics.jsonl"), list(result.values), self.eval_dir / "metrics.png", "evaluation metrics")
-        kept = self._keep_if_best(step, result.values)
-        print(f"eval at step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.values.items()) + (" (new best)" if kept else ""))
+        step_json = f"step-{step:07d}.json"
+        write_result(self.eval_dir / step_json, result, step=step)
+        log = self.eval_dir / "metrics.jsonl"
+        append_jsonl(log, {"step": step, **result.values})
+        plot_curves(read_jsonl(log), list(result.values), self.eval_dir / "metrics.png", "evaluation metrics")
+        key = best_key(result.values)
+        kept = key is not None and self.keeper.offer(step, key, result.values[key],
+                                                     lambda folder: self.write_export(folder, step),
+                                                     eval_json=f"{EVAL_DIR}/{step_json}")
+        values = ", ".join(f"{k}={v:.4g}" for k, v in result.values.items())
+        print(f"eval at step {step}: {values}" + (" (new best)" if kept else ""))
         return {f"eval/{k}": v for k, v in result.values.items()}
 
-    def _keep_if_best(self, step: int, values: dict[str, float]) -> bool:
-        if self._best_unread:
-            self.best, self._best_unread = read_best(self.run_dir), False
-        key = best_key(values)
-        if key is None or (self.best is not None and self.best["metric"] == key and values[key] >= self.best["value"]):
-            return False
-        self.best = {"metric": key, "value": values[key], "step": step, "eval_json": f"{EVAL_DIR}/step-{step:07d}.json"}
-        replace_folder(self.run_dir / BEST_DIR, lambda tmp: self._write_best(tmp, step))
-        return True
 
-    def _write_best(self, folder: Path, step: int) -> None:
-        self.write_export(folder, step)
-        write_json_atomic(folder / BEST_JSON, self.best)
-
-
-def read_best(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / BEST_DIR / BEST_JSON
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def make_eval_hook(cfg: Any, task: Any, device: torch.device) -> Hook | None:
-    """The periodic-evaluation hook for a GAN run, or None when ``eval.every`` is 0.
-
-    Built on every process so a bad eval config or missing weights stops all of them before
-    training; only the main process runs it (the Trainer's rule for hooks).
-    """
-    if cfg.eval.every <= 0:
-        return None
-    cache = Path(cfg.eval.cache_dir) if cfg.eval.cache_dir else default_cache_dir(cfg.out_dir)
-    evaluator = Evaluator(cfg.eval, cfg.data, cache, device)
-    fn = PeriodicEvaluation(evaluator, Path(cfg.out_dir), lambda: task.ema.shadow, cfg.model.nz, task.write_export, bool(cfg.resume),
-                            task.num_classes)
-    return Hook(cfg.eval.every, fn)
-
-
-__all__ = ["PeriodicEvaluation", "make_eval_hook", "read_best"]
+__all__ = ["PeriodicEvaluation"]

@@ -1,7 +1,8 @@
 """Inputs in the form torch-fidelity wants: uint8 ``(N, 3, H, W)`` images, never via PNG files.
 
 Generated images come from a :class:`GeneratorSource` (a ``GenerativeModelBase`` that turns
-torch-fidelity's latent batches into uint8 images on the fly); already generated image tensors
+torch-fidelity's latent batches into uint8 images on the fly through :func:`gan.models.generate.generate`,
+the toolkit's one way to call a generator); already generated image tensors
 and real datasets come as :class:`UInt8Images`. Both check for a requested stop (a preemption
 signal during training) before each batch/item, so a long evaluation ends within one batch.
 """
@@ -11,24 +12,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from torch_fidelity import GenerativeModelBase
 from tqdm.auto import tqdm
 
 from ..data.images import image_of
-from ..engine.stop import raise_if_stop_requested
-
-RGB = 3
-
-
-def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float images ``(N, C, H, W)`` -> uint8 in [0, 255] with 3 channels (grayscale repeated)."""
-    out = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    if out.shape[1] == 1:
-        out = out.repeat(1, RGB, 1, 1)
-    if out.shape[1] != RGB:
-        raise ValueError(f"images with {out.shape[1]} channels; expected 1 or 3")
-    return out
+from ..models.generate import generate, to_uint8_rgb
+from ..process.stop import raise_if_stop_requested
 
 
 class GeneratorSource(GenerativeModelBase):
@@ -64,14 +54,10 @@ class GeneratorSource(GenerativeModelBase):
             return torch.full((count,), self.label, dtype=torch.long)
         return torch.randint(self.classes, (count,), generator=self.label_rng)
 
-    @torch.no_grad()
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         raise_if_stop_requested()
-        device = next(self.generator.parameters()).device
-        if self.classes:
-            images = to_uint8_rgb(self.generator(z.to(device), self.labels_for(z.shape[0]).to(device)))
-        else:
-            images = to_uint8_rgb(self.generator(z.to(device)))
+        labels = self.labels_for(z.shape[0]) if self.classes else None
+        images = generate(self.generator, z, len(z), labels=labels, uint8=True, keep_on_device=True)
         if self.progress is not None:
             self.progress.update(images.shape[0])
         return images
@@ -94,15 +80,6 @@ class UInt8Images(Dataset):
         if self.progress is not None and self.reads <= len(self):  # torch-fidelity peeks at item 0 once more
             self.progress.update(1)
         return to_uint8_rgb(image.unsqueeze(0))[0]
-
-
-def subset(dataset: Dataset, count: int, seed: int) -> Dataset:
-    """``count`` items chosen by a seeded permutation (all of them when ``count`` is 0 or too large)."""
-    total = len(dataset)  # type: ignore[arg-type]
-    if count <= 0 or count >= total:
-        return dataset
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:count]
-    return Subset(dataset, sorted(order.tolist()))
 
 
 def image_shape(item: Any) -> tuple[int, ...]:

@@ -22,7 +22,8 @@ import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics
 
 from ..config import DataConfig
-from ..engine.formats import CheckpointError, load_safetensors, save_safetensors_atomic, write_json_atomic
+from ..errors import CheckpointError
+from ..formats import load_safetensors, save_safetensors_atomic, write_json_atomic
 from .extractors import ExtractorSpec
 from .weights import EvalError
 

@@ -19,8 +19,7 @@ from urllib.parse import urlparse
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
-from ..config import ConfigError
-from ..errors import first_line
+from ..errors import ConfigError, first_line
 from ..names import DOWNLOAD_WEIGHTS
 from ..offline import offline_variable
 

@@ -25,12 +25,13 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ..engine.checkpoint import CheckpointError
+from ..engine.state import Stateful
+from ..engine.streams import stream_seed
+from ..errors import CheckpointError
 from ..names import GAN_AUGMENTATIONS
-from .config import GANConfig
+from .config import AugmentConfig, GANConfig
 
 Tensor = torch.Tensor
-AUGMENT_SEED_STRIDE = 999_983  # separates the augmentation streams of different processes (and from the latent noise)
 TRANSLATION_RATIO = 1 / 8
 CUTOUT_RATIO = 1 / 2
 
@@ -114,20 +115,20 @@ def ada_update(p: float, r_t: float, target: float, adjust: float) -> float:
     return min(max(p + step * adjust, 0.0), 1.0)
 
 
-class Augmentation:
+class Augmentation(Stateful):
     """This process's augmentation of D's inputs: the policy, its generator and the (adaptive) probability.
 
     With an empty policy it is the identity (``x`` itself) and has no state.
 
     Args:
-        cfg: the run's config (``augment.*``).
+        a: the ``augment`` section of the run's config.
         seed: seed of this process's generator.
         images_per_step: real images D sees per step over all processes (the adaptive p's speed).
         reduce: sums a tensor over the processes (``accelerator.reduce``); called at ADA updates only.
     """
 
-    def __init__(self, cfg: GANConfig, seed: int, images_per_step: int, reduce: Callable[[Tensor], Tensor], device: Any = "cpu") -> None:
-        a = cfg.augment
+    def __init__(self, a: AugmentConfig, seed: int, images_per_step: int, reduce: Callable[[Tensor], Tensor],
+                 device: Any = "cpu") -> None:
         self.names, self.p, self.target, self.interval = a.names(), a.p, a.target, a.interval
         self.enabled, self.adaptive = bool(self.names), bool(self.names) and a.target > 0
         self.adjust = images_per_step * a.interval / (a.speed_kimg * 1000)
@@ -194,6 +195,7 @@ class Augmentation:
 
 
 def build_augmentation(cfg: GANConfig, accelerator: Any, images_per_step: int) -> Augmentation:
-    """The augmentation of this process, seeded from ``train.seed`` and the process index."""
-    seed = cfg.train.seed + AUGMENT_SEED_STRIDE * (accelerator.process_index + 1)
-    return Augmentation(cfg, seed, images_per_step, lambda t: accelerator.reduce(t, "sum"), accelerator.device)
+    """The augmentation of this process, seeded from ``train.seed`` and the process index (:mod:`gan.engine.streams`).
+    """
+    seed = stream_seed(cfg.train.seed, accelerator.process_index, "augment")
+    return Augmentation(cfg.augment, seed, images_per_step, lambda t: accelerator.reduce(t, "sum"), accelerator.device)

@@ -2,8 +2,9 @@
 
 A conditional export records ``meta["model"]["num_classes"]`` (absent or 0: unconditional) and
 ``meta["label_names"]``; everything here reads those, never the model object. Latents always come
-from :func:`~gan.generation.sampling.latents_for_seeds`, so a seed means the same latent whatever
-the label: in a label grid, one column shares its latent across all rows.
+from :func:`gan.models.generate.latents_for_seeds`, so a seed means the same latent whatever the
+label: in a label grid, one column shares its latent across all rows. The grid defaults are those of
+:mod:`gan.models.generate`.
 """
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from .sampling import interpolation_latents, latents_for_seeds
+from ..models.generate import cycled_labels, label_grid
+from .sampling import interpolation_latents
 
-DEFAULT_PER_LABEL = 8  # grid columns per class when neither --per-label nor --seeds says
-DEFAULT_GRID_CLASSES = 10  # a conditional grid without --labels shows at most this many classes
 _NAMES_SHOWN = 12  # an error lists at most this many class names
 
 
@@ -94,13 +94,6 @@ def file_stem(label: int, seed: int) -> str:
     return f"label{label}-seed{seed:06d}"
 
 
-def _plan(pairs: list[tuple[int, int]], nz: int) -> Plan:
-    """Images for ``(label, seed)`` pairs, in order."""
-    latents = latents_for_seeds([s for _, s in pairs], nz)
-    labels = torch.tensor([k for k, _ in pairs], dtype=torch.long)
-    return Plan(latents, labels, [file_stem(k, s) for k, s in pairs])
-
-
 def per_label_pairs(labels: Sequence[int], seeds: Sequence[int]) -> Iterator[tuple[int, int]]:
     """``(label, seed)``: every seed for every label, label-major, produced one at a time."""
     return ((k, s) for k in labels for s in seeds)
@@ -113,17 +106,8 @@ def cycled_pairs(seeds: Sequence[int], classes: int) -> Iterator[tuple[int, int]
 
 def per_label(labels: Sequence[int], seeds: Sequence[int], nz: int) -> Plan:
     """Every seed for every label, label-major: a grid with one row per label (``nrow=len(seeds)``)."""
-    return _plan(list(per_label_pairs(labels, seeds)), nz)
-
-
-def cycled(seeds: Sequence[int], classes: int, nz: int) -> Plan:
-    """One image per seed, labels cycling through the classes: image i gets class ``i % classes``."""
-    return _plan(list(cycled_pairs(seeds, classes)), nz)
-
-
-def default_grid_labels(classes: int) -> list[int]:
-    """The rows of a conditional grid without ``--labels``: the first (at most 10) classes."""
-    return list(range(min(classes, DEFAULT_GRID_CLASSES)))
+    latents, label_tensor = label_grid(labels, seeds, nz)
+    return Plan(latents, label_tensor, [file_stem(k, s) for k, s in per_label_pairs(labels, seeds)])
 
 
 def interpolation(anchors: Sequence[int], labels: Sequence[int] | None, classes: int, nz: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,13 +119,10 @@ def interpolation(anchors: Sequence[int], labels: Sequence[int] | None, classes:
     rows = len(anchors) - 1
     block = interpolation_latents(anchors, nz, steps)
     if labels is None:
-        row_labels = [i % classes for i in range(rows)]
-        latents = block
-    else:
-        row_labels = [k for k in labels for _ in range(rows)]
-        latents = block.repeat(len(labels), 1)
-    return latents, torch.tensor(row_labels, dtype=torch.long).repeat_interleave(steps)
+        return block, cycled_labels(rows, classes).repeat_interleave(steps)
+    row_labels = torch.tensor([k for k in labels for _ in range(rows)], dtype=torch.long)
+    return block.repeat(len(labels), 1), row_labels.repeat_interleave(steps)
 
 
-__all__ = ["DEFAULT_PER_LABEL", "Plan", "cycled", "cycled_pairs", "default_grid_labels", "file_stem", "interpolation", "label_names",
-           "num_classes", "parse_labels", "per_label", "per_label_pairs"]
+__all__ = ["Plan", "cycled_pairs", "file_stem", "interpolation", "label_names", "num_classes", "parse_labels", "per_label",
+           "per_label_pairs"]

@@ -1,16 +1,11 @@
-"""Class-conditional GAN training: resolving ``model.num_classes`` and the per-class sample grid."""
+"""Class-conditional GAN training: resolving ``model.num_classes``."""
 from __future__ import annotations
 
 from typing import Sequence
 
-import torch
-
-from ..config import ConfigError, DataConfig
+from ..config import DataConfig
+from ..errors import ConfigError
 from .config import ModelConfig
-from .sampling import latents_for_seeds
-
-GRID_MAX_CLASSES = 10  # rows of the fixed-noise grid of a conditional model (the first classes)
-GRID_MAX_PER_CLASS = 8  # columns: samples per class, one latent per column shared by every row
 
 
 def resolve_num_classes(model: ModelConfig, data: DataConfig, label_names: Sequence[str]) -> int:
@@ -29,14 +24,3 @@ def resolve_num_classes(model: ModelConfig, data: DataConfig, label_names: Seque
         raise ConfigError(f"config key 'model.num_classes': got {setting!r}, but the dataset has {found} classes; set it to {found} or auto")
     return found
 
-
-def class_grid_inputs(num_classes: int, num_samples: int, nz: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Latents, labels and row length of a per-class grid: one row per class (at most 10), same seeds in every row.
-
-    Samples per class: ``num_samples // classes shown``, between 1 and 8. Deterministic (seeds 0, 1, ...).
-    """
-    shown = min(num_classes, GRID_MAX_CLASSES)
-    per_class = max(1, min(GRID_MAX_PER_CLASS, num_samples // shown))
-    latents = latents_for_seeds(range(per_class), nz).repeat(shown, 1)
-    labels = torch.arange(shown).repeat_interleave(per_class)
-    return latents, labels, per_class

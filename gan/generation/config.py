@@ -6,12 +6,13 @@ import math
 from typing import Literal
 
 from ..config import (
-    MAX_CHANNELS, MAX_LATENT, Check, CheckpointConfig, DataConfig, EvalConfig, IntOrAuto, LogConfig, RunConfig, Section, TrainConfig,
-    adam_checks, finite_positive, positive, resumable,
+    Check, CheckpointConfig, DataConfig, EvalConfig, IntOrAuto, LogConfig, RunConfig, Section, TrainConfig,
+    adam_checks, finite_positive, load_config, positive, resumable,
 )
-from ..names import CHANNELS_LAST, D_CONDITIONINGS, D_NORMS, G_CONDITIONINGS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, UPSAMPLE_MODES
-
-MAX_CLASSES = 100_000  # the export reader's limit on num_classes (gan.engine.formats.MODEL_ARG_LIMITS)
+from ..names import (
+    CHANNELS_LAST, D_CONDITIONINGS, D_NORMS, G_CONDITIONINGS, G_NORMS, GAN_AUGMENTATIONS, GAN_LOSSES, MAX_CHANNELS,
+    MAX_CLASSES, MAX_LATENT, UPSAMPLE_MODES,
+)
 
 
 @dataclasses.dataclass
@@ -150,6 +151,4 @@ class GANConfig(RunConfig):
 
 def load_gan_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> GANConfig:
     """Load a :class:`GANConfig` from YAML + dotted overrides, with all range checks."""
-    from ..config import load_config
-
     return load_config(GANConfig, path, overrides)

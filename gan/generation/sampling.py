@@ -1,4 +1,8 @@
-"""Loading an inference export, seeded latents, interpolation, image grids and streamed individual PNGs."""
+"""sample.py's helpers: loading an inference export, seeds, interpolation, image grids and streamed individual PNGs.
+
+Images are made by :func:`gan.models.generate.generate` (the one sampling API) from
+:func:`~gan.models.generate.latents_for_seeds`.
+"""
 from __future__ import annotations
 
 import itertools
@@ -8,10 +12,11 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from ..data import DataError
-from ..deploy.resolve import resolve_source
-from ..engine.formats import GENERATOR, find_export as find_export_of, load_export
+from ..errors import OutputError
+from ..formats import GENERATOR, find_export as find_export_of, load_export
+from ..formats.resolve import resolve_source
 from ..models import Generator
+from ..models.generate import generate, latents_for_seeds
 from .grid import grid_uint8, write_png
 
 
@@ -36,11 +41,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def latents_for_seeds(seeds: Iterable[int], nz: int) -> torch.Tensor:
-    """One latent per seed, each from its own generator: independent of batch size and order."""
-    return torch.stack([torch.randn(nz, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-
-
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation between latents ``a`` and ``b`` (falls back to lerp when parallel)."""
     a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
@@ -60,28 +60,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     """Build the EMA generator of an export/checkpoint/run/hub folder or Hub repo id; returns ``(model in eval mode, meta)``."""
     model, meta = load_export(resolve_source(path), GENERATOR, Generator, device=device)
     return model, meta  # type: ignore[return-value]
-
-
-@torch.no_grad()
-def generate(model: torch.nn.Module, latents: torch.Tensor, batch_size: int = 64, progress: bool = False,
-             labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Images in [-1, 1] on the CPU for ``latents``, computed ``batch_size`` at a time.
-
-    ``labels``: class indices ``(N,)`` aligned with ``latents``, for a conditional generator
-    (called as ``model(z, c)``); None calls ``model(z)``.
-    """
-    from tqdm.auto import tqdm
-
-    if labels is not None and labels.shape != (latents.shape[0],):
-        raise ValueError(f"labels of shape {tuple(labels.shape)} do not match {latents.shape[0]} latents")
-    device = next(model.parameters()).device
-    chunks = latents.split(batch_size)
-    label_chunks = labels.long().split(batch_size) if labels is not None else [None] * len(chunks)
-    out = []
-    for z, c in tqdm(list(zip(chunks, label_chunks)), desc="sample", disable=not progress):
-        images = model(z.to(device)) if c is None else model(z.to(device), c.to(device))
-        out.append(images.float().cpu())
-    return torch.cat(out)
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
@@ -105,7 +83,7 @@ def png_bytes_estimate(resolution: int) -> int:
 
 
 def check_free_space(folder: str | Path, count: int, resolution: int) -> None:
-    """Refuse (one-line :class:`DataError`) to write ``count`` PNGs that may not fit on ``folder``'s filesystem.
+    """Refuse (one-line :class:`gan.errors.OutputError`) ``count`` PNGs that may not fit on ``folder``'s filesystem.
 
     Checked before anything is written, so that a huge ``--num`` fails at once instead of filling the
     disk hours later. ``folder`` may not exist yet: its nearest existing parent is measured.
@@ -115,7 +93,8 @@ def check_free_space(folder: str | Path, count: int, resolution: int) -> None:
         existing = existing.parent
     free, needed = shutil.disk_usage(existing).free, count * png_bytes_estimate(resolution)
     if needed > free:
-        raise DataError(f"--out '{folder}': {count} images of {resolution}x{resolution} may take up to {needed / 2**30:.1f} GiB, "
+        raise OutputError(f"--out '{folder}': {count} images of {resolution}x{resolution} may take up to "
+                          f"{needed / 2**30:.1f} GiB, "
                         f"but its filesystem has {free / 2**30:.1f} GiB free; ask for fewer images or free some space")
 
 
@@ -123,9 +102,11 @@ MAX_GRID_IMAGES = 10_000  # one grid PNG is built in memory: e.g. 100 x 100 tile
 
 
 def check_grid_size(count: int) -> None:
-    """Refuse (one-line :class:`DataError`) a ``--grid`` of more than :data:`MAX_GRID_IMAGES` images, before any is made."""
+    """Refuse (one-line :class:`gan.errors.OutputError`) a ``--grid`` of more than :data:`MAX_GRID_IMAGES` images,
+    before any is made."""
     if count > MAX_GRID_IMAGES:
-        raise DataError(f"--grid: {count} images in one grid; expected at most {MAX_GRID_IMAGES} (write more with --out, "
+        raise OutputError(f"--grid: {count} images in one grid; expected at most {MAX_GRID_IMAGES} "
+                          "(write more with --out, "
                         "which streams them)")
 
 

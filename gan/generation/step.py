@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from ..engine.data_stream import BatchStream
-from ..engine.guards import StepGuard, is_last_micro, sync_context
+from ..engine.update import StepGuard, optimizer_update, sync_context
 from .config import GANConfig
 from .losses import LOSSES, gradient_penalty, r1_penalty
 
@@ -127,38 +127,35 @@ class GANStep:
         for_g: list[tuple[Tensor, Tensor | None]] = []
         for d_iter in range(d_steps):
             keep = self.reuse_fakes and d_iter == d_steps - 1
-            self.guard.begin()
-            self.opt_d.zero_grad(set_to_none=True)
-            iter_loss, for_g, latents = torch.zeros((), device=self.acc.device), [], []
-            for micro in range(accum):
+            for_g, latents = [], []
+
+            def micro_loss(micro: int, sync: bool) -> Tensor:
+                nonlocal latents
                 real, c_real = self.real_batch(batches)
                 if micro == 0:  # every micro-batch has the first one's size (the loaders drop the last, short batch)
                     latents = self.update_latents(real.shape[0], accum)
                 z, c_fake = latents[micro]
                 with torch.set_grad_enabled(keep):
                     fake = self.run_G(z, c_fake)
-                loss, parts = self.d_loss(real, c_real, fake.detach(), c_fake, sync=is_last_micro(micro, accum))
-                self.acc.backward(loss / accum)
+                loss, parts = self.d_loss(real, c_real, fake.detach(), c_fake, sync=sync)
                 for_g.append((fake if keep else z, c_fake))
-                iter_loss += loss.detach() / accum
                 for key, value in parts.items():
                     sums[key] += value / (accum * d_steps)
-            if not (self.guard.check(self.opt_d, self.D.parameters(), iter_loss, "discriminator loss", step) and self.guard.apply(self.opt_d)):
+                return loss
+
+            done = optimizer_update(self.guard, self.opt_d, self.D.parameters(), accum, micro_loss, "discriminator loss", step)
+            if done is None:
                 return None, []
         return dict(sums), for_g
 
     def g_phase(self, for_g: list[tuple[Tensor, Tensor | None]], step: int) -> dict[str, Tensor] | None:
         """One G update over the micro-batches of the last D iteration (reused fakes, or regenerated from their latents)."""
-        accum = self.cfg.train.grad_accum
-        self.guard.begin()
-        self.opt_g.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=self.acc.device)
+        def micro_loss(micro: int, sync: bool) -> Tensor:
+            fake_or_z, c = for_g[micro]
+            fake = fake_or_z if self.reuse_fakes else self.run_G(fake_or_z, c, sync=sync)
+            return self.loss.g(self.run_D(fake, c, sync=False))
+
         with frozen(self.D):  # D's weights get no gradient here, and its all-reduce is skipped (sync=False)
-            for micro, (fake_or_z, c) in enumerate(for_g):
-                fake = fake_or_z if self.reuse_fakes else self.run_G(fake_or_z, c, sync=is_last_micro(micro, accum))
-                loss = self.loss.g(self.run_D(fake, c, sync=False))
-                self.acc.backward(loss / accum)
-                total += loss.detach() / accum
-        if not (self.guard.check(self.opt_g, self.G.parameters(), total, "generator loss", step) and self.guard.apply(self.opt_g)):
-            return None
-        return {"g_loss": total}
+            total = optimizer_update(self.guard, self.opt_g, self.G.parameters(), len(for_g), micro_loss, "generator loss",
+                                     step)
+        return None if total is None else {"g_loss": total}

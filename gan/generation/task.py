@@ -14,21 +14,21 @@ from torch import nn
 from ..config import to_dict
 from ..data import build_image_dataset
 from ..data.indexed import gan_train_loader
-from ..engine.checkpoint import CheckpointError
+from ..engine.best import BestKeeper
 from ..engine.data_stream import BatchStream
 from ..engine.ema import EMA
-from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
-from ..engine.guards import StepGuard
 from ..engine.optim import fused_optimizer
+from ..engine.state import RandomStream, StateRegistry
+from ..engine.streams import process_stream
+from ..engine.update import StepGuard
+from ..formats import DISCRIMINATOR_WEIGHTS, GENERATOR, SAMPLES_DIR, write_export
 from ..models import Discriminator, Generator
+from ..models.generate import generate, grid_inputs
 from .augment import build_augmentation
-from .classes import class_grid_inputs, resolve_num_classes
+from .classes import resolve_num_classes
 from .config import GANConfig
-from .sampling import generate, latents_for_seeds, save_grid
+from .sampling import save_grid
 from .step import GANStep
-
-NOISE_SEED_STRIDE = 1_000_003  # separates the latent-noise streams of different processes
-
 
 def generator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]:
     """Generator constructor arguments (what an export records); ``num_classes`` is the resolved class count."""
@@ -47,10 +47,9 @@ def discriminator_kwargs(cfg: GANConfig, num_classes: int = 0) -> dict[str, Any]
 def use_channels_last(setting: str, device_type: str) -> bool:
     """Whether G and D are stored in NHWC: ``setting`` itself, or for ``auto`` where it was measured faster.
 
-    On 2 AMD EPYC cores (``benchmarks/cpu_step_ab.py``, alternating pairs of fresh processes) NHWC made
-    the float32 DCGAN-64 step 1.04-1.05x faster, the bf16 one 1.11x (6 of 6 pairs) and the bf16
-    quick-start step 1.28x (4 of 4); earlier bf16 pairs had been within noise. It has not been
-    measured on a GPU, so ``auto`` means NHWC on a CPU only, whatever the precision.
+    NHWC made CPU steps faster in float32 and bf16 (``benchmarks/cpu_step_ab.py``; figures in
+    ``docs/benchmarks.md``, "Steady-state step, in process"). It has not been measured on a GPU, so
+    ``auto`` means NHWC on a CPU only, whatever the precision.
     """
     if setting != "auto":
         return setting == "true"
@@ -86,7 +85,8 @@ class GANTask:
         self.g_raw, self.d_raw = (accelerator.unwrap_model(m, keep_fp32_wrapper=False) for m in (self.G, self.D))
         self.ema = EMA(self.g_raw, cfg.train.ema_decay, cfg.train.ema_start)
         # On the device: a D update's latents are drawn there in one call (GANStep.latents).
-        self.noise = torch.Generator(device=accelerator.device).manual_seed(cfg.train.seed + NOISE_SEED_STRIDE * (accelerator.process_index + 1))
+        self.noise = process_stream(cfg.train.seed, accelerator.process_index, "latents", accelerator.device)
+        self.best = BestKeeper(cfg.out_dir, higher_is_better=False)  # periodic evaluation keeps best/ (lowest FID)
         guard = StepGuard(accelerator, [self.g_raw, self.d_raw], cfg.train.on_nonfinite)
         # The step may run compiled modules; the EMA, checkpoints and exports keep the uncompiled ones.
         run_g, run_d = (torch.compile(self.G), torch.compile(self.D)) if cfg.train.compile else (self.G, self.D)
@@ -95,6 +95,9 @@ class GANTask:
         self.augment = build_augmentation(cfg, accelerator, self.images_per_step)  # identity without augment.policy
         self.gan_step = GANStep(cfg, accelerator, run_g, run_d, self.opt_g, self.opt_d, guard, self.noise,
                                 c_dim=self.num_classes, augment=self.augment)
+        # What checkpoints keep besides the prepared models and optimizers; the configured rates win on resume.
+        noise = RandomStream(self.noise, "noise", "latent-noise RNG state")
+        self.state = StateRegistry([self.ema, noise, self.augment, self.best], after_load=self.apply_learning_rates)
 
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         stats = self.gan_step(batches, step)
@@ -110,33 +113,11 @@ class GANTask:
         """Modules whose buffers (BatchNorm statistics) are made equal across processes before a save."""
         return [self.g_raw, self.d_raw, self.ema.shadow]
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{f"ema.{k}": v for k, v in self.ema.state_dict().items()}, **self.augment.state_tensors()}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore the EMA; called after the optimizers were restored, so the configured rates win."""
-        self.ema.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
-        self.augment.load_state_tensors(tensors)
-        self.apply_learning_rates()
-
     def apply_learning_rates(self) -> None:
         """Set the optimizers' rates from the config (a resume may change ``optim.*_lr``)."""
         for opt, lr in ((self.opt_g, self.cfg.optim.g_lr), (self.opt_d, self.cfg.optim.d_lr)):
             for group in opt.param_groups:
                 group["lr"] = lr
-
-    def rng_tensors(self) -> dict[str, torch.Tensor]:
-        return {"noise": self.noise.get_state(), **self.augment.rng_tensors()}
-
-    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "noise" not in tensors:
-            raise CheckpointError("the checkpoint has no latent-noise RNG state ('noise'); cannot resume exactly")
-        try:
-            self.noise.set_state(tensors["noise"])
-        except RuntimeError:  # e.g. a CPU generator's state offered to a CUDA generator
-            raise CheckpointError(f"the checkpoint's latent-noise RNG state ('noise') does not fit this run's {self.noise.device.type} "
-                                  "generator (saved on another kind of device?); cannot resume exactly") from None
-        self.augment.load_rng_tensors(tensors)
 
     # ---- outputs ----------------------------------------------------------------------------
 
@@ -151,13 +132,10 @@ class GANTask:
     def sample_grid(self, step: int) -> Path:
         """Fixed-noise grid from the EMA generator: ``samples/step-<step>.png`` and ``latest.png``.
 
-        A conditional generator's grid has one row per class (see :func:`class_grid_inputs`).
+        ``log.num_samples`` images; a conditional generator's grid has one row per class (see
+        :func:`gan.models.generate.grid_inputs`).
         """
-        nrow = None
-        if self.num_classes:
-            latents, labels, nrow = class_grid_inputs(self.num_classes, self.cfg.log.num_samples, self.cfg.model.nz)
-        else:
-            latents, labels = latents_for_seeds(range(self.cfg.log.num_samples), self.cfg.model.nz), None
+        latents, labels, nrow = grid_inputs(self.cfg.model.nz, self.num_classes, self.cfg.log.num_samples)
         images = generate(self.ema.shadow, latents, self.cfg.train.batch_size, labels=labels)
         run_dir = Path(self.cfg.out_dir)
         path = save_grid(images, run_dir / SAMPLES_DIR / f"step-{step:07d}.png", nrow)

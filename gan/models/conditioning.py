@@ -2,14 +2,12 @@
 
 - ``embed`` (G): the latent multiplied element-wise by a learned class embedding of size ``nz`` (as in
   the reference ACGAN implementations). Concatenating the embedding instead gives G a path that does
-  not involve ``z``; trained on MNIST, G then made one image per class whatever ``z`` (measured:
-  within-class pixel std 0.03 against 0.27 for real digits). Every input of the product is
-  proportional to ``z``, so that cannot happen.
+  not involve ``z``; trained on MNIST, G then made one image per class whatever ``z`` (``docs/benchmarks.md``,
+  "Before this fix"). Every input of the product is proportional to ``z``, so that cannot happen.
 - ``cbn`` (G): conditional BatchNorm in the decoder stages, BigGAN-style: the stage's BatchNorm is
   swapped for one without its own affine, and ``gamma = 1 + W_g e``, ``beta = W_b e`` come from a
   shared class embedding ``e`` through one linear map per stage. (Per-class gamma/beta tables, each
-  entry moved only by its own class's samples, learned the class too slowly: class accuracy 0.18 at
-  MNIST step 1500, where this reaches 0.71.)
+  entry moved only by its own class's samples, learned the class too slowly on MNIST: same section.)
 - ``projection`` (D): Miyato & Koyama 2018, ``logit = out(h) + <embed(c), sum_xy h>``.
 - :class:`SelfAttention2d`: the SAGAN block (Zhang et al. 2019), put into a block's ``extra`` slot.
 

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..engine.formats import GENERATOR
+from ..formats import GENERATOR
 from ..names import CONDITIONAL_TAG, UNCONDITIONAL_TASK
 from .blocks import BASE_RESOLUTION, AntialiasedResize, dcgan_init, num_doublings, stage_widths, upsample_conv
 from .conditioning import G_CONDITIONINGS, ClassAffine, ClassContext, LatentClassEmbedding, check_cond, check_labels, insert_attention

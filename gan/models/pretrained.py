@@ -2,11 +2,11 @@
 ``PyTorchModelHubMixin``, in the toolkit's hub folder format.
 
 A folder that ``save_pretrained`` writes is the one ``export.py --format hub`` writes
-(:func:`gan.engine.formats.hub_config`): ``config.json`` with the constructor arguments at its top level
+(:func:`gan.formats.hub_config`): ``config.json`` with the constructor arguments at its top level
 (what the mixin reads), the kind and the rest of the export JSON (step, training config, class names);
 ``model.safetensors``; a ``README.md`` model card. ``from_pretrained`` takes such a folder (or one in the
 older layout), a run, export or checkpoint folder, or a Hub repo id (``user/name``, ``user/name@revision``),
-resolved by :func:`gan.deploy.resolve.resolve_source`.
+resolved by :func:`gan.formats.resolve.resolve_source`.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
 
-from ..deploy.resolve import resolve_source
-from ..engine.formats import HUB, CheckpointError, ExportKind, hub_config, kind_name, load_export, save_safetensors_atomic
+from ..formats.resolve import resolve_source
+from ..errors import CheckpointError
+from ..formats import HUB, ExportKind, hub_config, kind_name, load_export, save_safetensors_atomic
 from ..names import EXPORT_LICENSE, HUB_LIBRARY, HUB_TAGS
 
 # The card of a model saved or pushed from Python (export.py writes a fuller one: gan.deploy.card).

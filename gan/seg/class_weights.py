@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ..engine.formats import user_cache_dir
+from ..formats import user_cache_dir
 from .data import SegFiles
 from .losses import class_pixel_counts, median_frequency_weights
 

@@ -8,19 +8,20 @@ the classes (other than the ignore index) stops with the file name and the value
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
-from ..data import DataError, ShapesDataset
+from ..data import ShapesDataset
 from ..data.decode import DEFAULT_MAX_PIXELS, ImageTooLarge, open_checked, read_image_tensor
 from ..data.images import IMAGE_EXTENSIONS
 from ..data.shapes import CLASS_NAMES as SHAPE_CLASSES
+from ..data.subset import seeded_subset
+from ..errors import DataError
 from .config import SegDataConfig
 from .transforms import Size, resize_pair
 
@@ -206,12 +207,11 @@ def _shapes(cfg: SegDataConfig) -> tuple[Dataset, Dataset, list[str]]:
 
 
 def label_subset(dataset: Dataset, fraction: float, seed: int) -> Dataset:
-    """A seeded ``fraction`` of the labelled training items (at least one)."""
+    """A seeded ``fraction`` of the labelled training items (at least one), picked as every subset is
+    (:func:`gan.data.subset.seeded_subset`)."""
     if fraction >= 1.0:
         return dataset
-    n = len(dataset)  # type: ignore[arg-type]
-    keep = sorted(random.Random(seed).sample(range(n), max(1, round(fraction * n))))
-    return Subset(dataset, keep)
+    return seeded_subset(dataset, max(1, round(fraction * len(dataset))), seed)  # type: ignore[arg-type]
 
 
 # One builder per name of gan.names.SEG_DATASETS: config -> (train, val, class names).

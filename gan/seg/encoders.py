@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..models.blocks import DownBlock, down_blocks, num_doublings, stage_features
 from ..models.discriminator import encoder_widths
 from .resnet_weights import load_resnet_weights

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine.formats import SEGMENTER
+from ..formats import SEGMENTER
 from ..models import DeconvDecoder, SkipFusion, UpBlock
 from ..models.blocks import BASE_RESOLUTION, num_doublings, stage_widths
 from ..models.pretrained import HubModel

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data import DataError
 from ..data.decode import DEFAULT_MAX_PIXELS, read_image_tensor
 from ..data.images import list_images
-from ..deploy.resolve import resolve_source
-from ..engine.formats import SEGMENTER, load_export
+from ..errors import DataError
+from ..formats import SEGMENTER, load_export
+from ..formats.resolve import resolve_source
 from ..outputs import check_output_folder
 from .config import SegDataConfig
 from .model import SegmentationModel

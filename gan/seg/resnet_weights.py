@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import ConfigError
-from ..errors import first_line
+from ..errors import ConfigError, first_line
 
 
 def imagenet_candidates(name: str) -> list[tuple[Path, str]]:

@@ -10,12 +10,16 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader, Subset
 
 from ..config import to_dict
-from ..data import DataError
+from ..data.loaders import train_loader
+from ..engine.best import BestKeeper
 from ..engine.data_stream import BatchStream
-from ..engine.formats import SEGMENTER, write_export
-from ..engine.guards import StepGuard, is_last_micro, sync_context
 from ..engine.optim import fused_optimizer
-from ..engine.loader import ignore_stop_signals, load_first_item, train_loader
+from ..engine.state import RandomStream, StateRegistry
+from ..engine.streams import process_stream
+from ..engine.update import StepGuard, optimizer_update, sync_context
+from ..errors import DataError
+from ..formats import SEGMENTER, write_export
+from ..process.workers import ignore_stop_signals, load_first_item
 from .config import SegConfig
 from .data import SegData, build_seg_data
 from .frames import collate_frames
@@ -24,9 +28,6 @@ from .losses import SegLoss
 from .model import SegmentationModel
 from .transfer import transfer_from_gan
 from .transforms import JointAugment
-
-AUGMENT_SEED_STRIDE = 7_919  # separates the augmentation streams of different processes
-
 
 def model_kwargs(cfg: SegConfig, num_classes: int) -> dict[str, Any]:
     m, d = cfg.model, cfg.data
@@ -65,8 +66,10 @@ class SegTask:
         self.val_loader = self._val_loader()
         d = cfg.data
         self.augment = JointAugment(d.augment, d.frame_size() if d.size else d.resolution, self.ignore_index, d.train_size() if d.crop else None, d.scale_jitter)
-        self.aug_rng = torch.Generator().manual_seed(cfg.train.seed + AUGMENT_SEED_STRIDE * (accelerator.process_index + 1))
-        self.best_miou = float("-inf")
+        self.aug_rng = process_stream(cfg.train.seed, accelerator.process_index, "seg_augment")
+        self.best = BestKeeper(cfg.out_dir, higher_is_better=True)  # validation keeps best/ (highest mIoU)
+        # What checkpoints keep besides the prepared model and optimizer.
+        self.state = StateRegistry([RandomStream(self.aug_rng, "augment", "augmentation RNG state"), self.best])
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -110,43 +113,36 @@ class SegTask:
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         cfg, accum = self.cfg.train, self.cfg.train.grad_accum
         self.model.train()
-        self.guard.begin()
-        self.opt.zero_grad(set_to_none=True)
         sums: dict[str, torch.Tensor] = {}
-        for micro in range(accum):
+
+        def micro_loss(micro: int, sync: bool) -> torch.Tensor:
             images, masks = self.augment.batch(*next(batches), self.aug_rng)
-            with sync_context(self.acc, self.model, is_last_micro(micro, accum)), self.acc.autocast():
+            with sync_context(self.acc, self.model, sync), self.acc.autocast():
                 loss, parts = self.loss(self.model(images), masks)
-            self.acc.backward(loss / accum)
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0) + value / accum
-        if not self.guard.check(self.opt, self.model.parameters(), sums["loss"], "segmentation loss", step):
-            return None
-        if step < self.cfg.transfer.freeze_decoder_steps:
-            for p in self.frozen:  # no gradient -> AdamW leaves the weight (and its decay) alone
-                p.grad = None
-        for group in self.opt.param_groups:
-            group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
-        if not self.guard.apply(self.opt):  # fp16 overflow
+            return loss
+
+        def before_apply() -> None:
+            if step < self.cfg.transfer.freeze_decoder_steps:
+                for p in self.frozen:  # no gradient -> AdamW leaves the weight (and its decay) alone
+                    p.grad = None
+            for group in self.opt.param_groups:
+                group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
+
+        if optimizer_update(self.guard, self.opt, self.model.parameters(), accum, micro_loss, "segmentation loss", step,
+                            before_apply) is None:
             return None
         return dict(sums, images=float(cfg.batch_size * accum * self.acc.num_processes))
 
     # ---- state and export ---------------------------------------------------------------------
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"best_miou": torch.tensor([self.best_miou], dtype=torch.float64)}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.best_miou = float(tensors["best_miou"][0])
-
-    def rng_tensors(self) -> dict[str, torch.Tensor]:
-        return {"augment": self.aug_rng.get_state()}
-
-    def load_rng_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.aug_rng.set_state(tensors["augment"])
-
     def buffer_modules(self) -> list[torch.nn.Module]:
         return [self.raw]
+
+    def keep_if_best(self, step: int, miou: float, record: dict[str, Any]) -> bool:
+        """Keep the export (with ``record`` as its metrics) in ``best/`` when ``miou`` beats every earlier one."""
+        return self.best.offer(step, "miou", miou, lambda folder: self.write_export(folder, step, record))
 
     def write_export(self, folder: Path, step: int, metrics: dict[str, Any] | None = None) -> None:
         """Model weights + what predict needs to rebuild and use it."""

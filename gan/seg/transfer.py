@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..engine.formats import DISCRIMINATOR_WEIGHTS, GENERATOR, CheckpointError, find_export, load_safetensors
+from ..errors import CheckpointError
+from ..formats import DISCRIMINATOR_WEIGHTS, GENERATOR, find_export, load_safetensors
 from .encoders import ConvEncoder
 
 _STAGE_RE = re.compile(r"^decoder\.stages\.(\d+)\.(.+)$")

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError, valid_cpu_threads
+from ..config import valid_cpu_threads
+from ..errors import ConfigError
 
 
 def usable_cpus() -> set[int]:

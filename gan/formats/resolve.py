@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..engine.formats import EVALUATION_JSON, GENERATOR, HUB_FILES, SEGMENTER
+from .layout import EVALUATION_JSON, GENERATOR, HUB_FILES, SEGMENTER
 from ..errors import UserError, first_line
 
 # user/name[@revision]: one slash, so that "runs/quickstart/export" or "my-gan" are never taken for an id.

@@ -1,4 +1,9 @@
-"""Training dataloaders whose workers leave stopping to the main process."""
+"""Dataloader worker processes: they leave stopping to the main process, and their errors become one line.
+
+Workers are forked with SIGTERM blocked (:func:`worker_iter`) and ignore stop signals not sent by
+their main process (:func:`ignore_stop_signals`, their ``worker_init_fn``); a dataset error raised in
+a worker reaches the user as the worker's one line (:func:`one_line_worker_error`).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -6,9 +11,9 @@ import multiprocessing
 import os
 import signal
 import threading
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 
 def ignore_stop_signals(worker_id: int) -> None:
@@ -38,6 +43,28 @@ def _exit_on_sigterm_from(main_pid: int) -> None:
     while True:
         if signal.sigwaitinfo({signal.SIGTERM}).si_pid == main_pid:
             os._exit(0)  # what PyTorch's own worker handler does when the main process terminates it
+
+
+WORKER_ERRORS = (ValueError, RuntimeError, OSError)  # types a dataset raises for bad input (DataError is a ValueError)
+WORKER_MARK = "in DataLoader worker process"
+
+
+def one_line_worker_error(err: Exception) -> Exception:
+    """PyTorch re-raises a worker's exception with the worker's traceback as its message; keep the last line.
+
+    ``Caught DataError in DataLoader worker process 0. ... DataError: cannot read 'x.png'`` becomes
+    ``DataError("cannot read 'x.png'")``; exceptions not from a worker are returned unchanged.
+    """
+    text = str(err)
+    if WORKER_MARK not in text:
+        return err
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    name = type(err).__name__
+    message = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
+    try:
+        return type(err)(message)
+    except Exception:
+        return err
 
 
 @contextlib.contextmanager
@@ -82,13 +109,3 @@ def load_first_item(dataset: Dataset, num_workers: int) -> None:
             dataset[0]
         except Exception:  # noqa: BLE001 - a bad first item is the workers' to report, as any other
             pass
-
-
-def train_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool = True, drop_last: bool = True,
-                 collate_fn: Callable[[list[Any]], Any] | None = None) -> DataLoader:
-    """A training DataLoader: persistent workers (when any) that ignore stop signals; ``collate_fn`` None = PyTorch's default."""
-    load_first_item(dataset, num_workers)
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=num_workers,
-        persistent_workers=num_workers > 0, worker_init_fn=ignore_stop_signals, collate_fn=collate_fn,
-    )

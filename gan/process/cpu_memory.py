@@ -2,12 +2,11 @@
 
 glibc's malloc serves large blocks (from 128 KiB up, growing adaptively) with fresh ``mmap`` calls and
 returns them to the OS on free. A DCGAN-64 step on a CPU frees and reallocates dozens of 1-16 MiB
-activations and gradients each time, and every reuse then page-faults and zeroes them again. Serving
-blocks up to 32 MiB (glibc's largest ``mmap`` threshold on 64-bit) from the heap, and trimming the heap
-only past 1 GiB of free space at its top, cut the page faults of a float32 DCGAN-64 step (batch 64) from
-about 43,000 to a few hundred and made it 1.06x faster on 2 AMD EPYC cores (6 alternating pairs of
-20-step runs, every pair faster). The cost: the process keeps its peak memory instead of handing
-freed blocks back, as jemalloc and tcmalloc do.
+activations and gradients each time, and every reuse then page-faults and zeroes them again. Blocks
+up to 32 MiB (glibc's largest ``mmap`` threshold on 64-bit) are served from the heap, and the heap is
+trimmed only past 1 GiB of free space at its top: nearly all of those page faults go, and the step
+gets faster (``docs/benchmarks.md``, "Steady-state step, in process"). The cost: the process keeps
+its peak memory instead of handing freed blocks back, as jemalloc and tcmalloc do.
 """
 from __future__ import annotations
 
