@@ -51,7 +51,7 @@ def test_segmentation_config_holds_only_keys_segmentation_uses(capsys):
     assert train_seg.main(["--dry-run"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert set(printed["train"]) == {"steps", "batch_size", "grad_accum", "mixed_precision", "seed", "on_nonfinite", "cpu_threads", "collective_timeout_s"}
-    assert set(printed["log"]) == {"tracker", "project", "every"}
+    assert set(printed["log"]) == {"tracker", "project", "every", "run_name", "tags", "entity"}
     with pytest.raises(ConfigError, match=r"unknown config key 'train.d_steps'"):
         load_config(SegConfig, None, ["train.d_steps=2"])
     with pytest.raises(ConfigError, match=r"unknown config key 'log.sample_every'"):
