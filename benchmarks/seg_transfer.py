@@ -170,7 +170,8 @@ def gan_export(args: argparse.Namespace) -> Path:
     shutil.rmtree(own, ignore_errors=True)  # a half-finished run would be refused as a fresh one
     if not seg_membrane.CROPS.is_dir():
         seg_membrane.prepare()
-    seg_membrane.gan([f"out_dir={own}", f"train.steps={args.gan_steps}", f"checkpoint.every={args.gan_steps}"])
+    threads = [o for o in args.set if o.startswith("train.cpu_threads=")]  # the GAN runs on the same threads as the arms
+    seg_membrane.gan([f"out_dir={own}", f"train.steps={args.gan_steps}", f"checkpoint.every={args.gan_steps}"] + threads)
     return own
 
 
