@@ -6,7 +6,8 @@ for airplane, container ship / liner / fireboat for ship, ...; :data:`MATCHES`).
 hit when one of those is among the network's top 5 for it, upscaled from 32x32 to 224x224
 (bilinear). Random weights would hit with probability ``1 - C(1000 - k, 5) / C(1000, 5)`` for k
 matching classes, printed as chance. Each input scaling is reported: the wheel's ``(x - 0.5) / 0.5``
-and ImageNet's mean/std.
+and ImageNet's mean/std. The check passes (exit 0) when the hit rate over all images with the
+wheel's scaling is at least ``--min-ratio`` (3) times the mean chance; otherwise it exits with 1.
 
     python benchmarks/lite0_imagenet_check.py                    # 100 images per class, 10 classes
     python benchmarks/lite0_imagenet_check.py --per-class 20 --classes airplane,ship
@@ -31,6 +32,7 @@ from gan.seg import lite0_weights  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "cifar10-test"
 SIZE = 224
+WHEEL_SCALING = "(x-0.5)/0.5"
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # ImageNet-1k class indices that name each CIFAR-10 class (names printed from timm's ImageNetInfo).
 MATCHES: dict[str, tuple[int, ...]] = {
@@ -79,11 +81,12 @@ def top5(net: torch.nn.Module, x: torch.Tensor, mean: tuple[float, ...], std: tu
     return torch.cat([net((x[i:i + batch] - m) / s).topk(5, dim=1).indices for i in range(0, len(x), batch)])
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--per-class", type=int, default=100, help="images per CIFAR-10 class (the first N by file name)")
     p.add_argument("--classes", default=",".join(MATCHES), help="comma-separated CIFAR-10 classes among " + ", ".join(MATCHES))
     p.add_argument("--data", default=str(DATA), help="folder with one subfolder of images per CIFAR-10 class")
+    p.add_argument("--min-ratio", type=float, default=3.0, help="pass when the overall hit rate (wheel scaling) is this many times chance")
     args = p.parse_args(argv)
     classes = args.classes.split(",")
     unknown = [c for c in classes if c not in MATCHES]
@@ -91,12 +94,12 @@ def main(argv: list[str]) -> None:
         p.error(f"unknown class {unknown[0]!r}; choose from {', '.join(MATCHES)}")
     if not Path(args.data).is_dir():
         print(f"skipped: no CIFAR-10 test images at {args.data}")
-        return
+        return 0
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo()
     net = classifier()
-    scalings = {"(x-0.5)/0.5": ((lite0_weights.INPUT_MEAN_STD[0],) * 3, (lite0_weights.INPUT_MEAN_STD[1],) * 3), "ImageNet mean/std": IMAGENET_MEAN_STD}
+    scalings = {WHEEL_SCALING: ((lite0_weights.INPUT_MEAN_STD[0],) * 3, (lite0_weights.INPUT_MEAN_STD[1],) * 3), "ImageNet mean/std": IMAGENET_MEAN_STD}
     print(f"EfficientNet-Lite0 from {lite0_weights.find_lite0_file()} mapped onto timm's {lite0_weights.TIMM_NAME}; "
           f"{args.per_class} images per class, 32x32 upscaled to {SIZE}, torch threads {torch.get_num_threads()}")
     print("| CIFAR-10 class | matching ImageNet classes | chance | " + " | ".join(f"top-5 hit rate, {n}" for n in scalings) + " |")
@@ -114,10 +117,14 @@ def main(argv: list[str]) -> None:
         names = ", ".join(info.index_to_description(i).split(",")[0] for i in MATCHES[name][:4]) + (", ..." if len(MATCHES[name]) > 4 else "")
         print(f"| {name} | {len(MATCHES[name])}: {names} | {chance(len(MATCHES[name])):.3f} | " + " | ".join(f"{r:.2f}" for r in rates.values()) + " |", flush=True)
     n = args.per_class * len(classes)
-    print(f"| all ({n} images) | | {sum(chance(len(MATCHES[c])) for c in classes) / len(classes):.3f} | "
-          + " | ".join(f"{t / n:.3f}" for t in totals.values()) + " |")
+    mean_chance = sum(chance(len(MATCHES[c])) for c in classes) / len(classes)
+    print(f"| all ({n} images) | | {mean_chance:.3f} | " + " | ".join(f"{t / n:.3f}" for t in totals.values()) + " |")
     print(f"{time.perf_counter() - start:.0f} s for {n} images x {len(scalings)} scalings")
+    rate = totals[WHEEL_SCALING] / n
+    passed = rate >= args.min_ratio * mean_chance
+    print(f"{'PASS' if passed else 'FAIL'}: hit rate {rate:.3f} with {WHEEL_SCALING} is {rate / mean_chance:.1f}x chance (needs {args.min_ratio:g}x)")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
