@@ -5,11 +5,16 @@ same order, from the same initialisation of every layer that is not transferred)
 
     random           no transfer
     decoder          init_from = the membrane GAN's export (generator decoder stages)
-    decoder+encoder  the same, plus the discriminator's blocks as the encoder (transfer.encoder=true)
+    decoder+encoder  the same, plus the discriminator's blocks as the encoder (transfer.encoder=true; conv encoder only)
+    scratch          no transfer and the --encoder from random weights (the pretrained-encoder A/B; not for conv)
 
     python benchmarks/seg_transfer.py                       # defaults: 3 seeds x 2 fractions x 3 arms
     python benchmarks/seg_transfer.py --steps 20 --seeds 0 --fractions 1.0 --eval-every 10   # a smoke run
     python benchmarks/seg_transfer.py --gan runs/my_membrane_gan   # reuse a GAN run (else it is trained once and cached)
+    python benchmarks/seg_transfer.py --encoder efficientnet_lite0 --arms random,decoder,scratch   # pretrained encoder
+
+With ``--encoder NAME`` every arm uses that encoder with ``--encoder-weights`` (imagenet) except
+``scratch``; ``--set key=value ...`` adds config overrides to every arm (e.g. optim.encoder_lr_mult=0.1).
 
 Data: ../shared/data/membrane with the split and settings of configs/seg_membrane.yaml (the GAN
 crops and the GAN training come from benchmarks/seg_membrane.py; runs/dcgan_membrane is reused when
@@ -22,6 +27,7 @@ arm - random) after every seed, and writes ``curves.png`` (mean curve with a +-1
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import shutil
@@ -35,7 +41,10 @@ import seg_membrane  # noqa: E402  (a sibling script, not a package)
 
 REPO = seg_membrane.REPO
 BASELINE = "random"
-ARMS = {"random": [], "decoder": ["transfer.encoder=false"], "decoder+encoder": ["transfer.encoder=true"]}
+ARMS = {"random": [], "decoder": ["transfer.encoder=false"], "decoder+encoder": ["transfer.encoder=true"], "scratch": ["model.encoder_weights=none"]}
+GAN_ARMS = ("decoder", "decoder+encoder")  # the arms that start from the GAN (init_from)
+CONV_ONLY, PRETRAINED_ONLY = ("decoder+encoder",), ("scratch",)
+DEFAULT_ARMS = {"conv": ("random", "decoder", "decoder+encoder"), "other": ("random", "decoder", "scratch")}
 
 Curve = list[tuple[int, float]]  # (step, validation mIoU) in step order
 
@@ -161,14 +170,17 @@ def gan_export(args: argparse.Namespace) -> Path:
     shutil.rmtree(own, ignore_errors=True)  # a half-finished run would be refused as a fresh one
     if not seg_membrane.CROPS.is_dir():
         seg_membrane.prepare()
-    seg_membrane.gan([f"out_dir={own}", f"train.steps={args.gan_steps}", f"checkpoint.every={args.gan_steps}"])
+    threads = [o for o in args.set if o.startswith("train.cpu_threads=")]  # the GAN runs on the same threads as the arms
+    seg_membrane.gan([f"out_dir={own}", f"train.steps={args.gan_steps}", f"checkpoint.every={args.gan_steps}"] + threads)
     return own
 
 
 def results_dir(args: argparse.Namespace, gan: Path) -> Path:
     """Where the runs of one budget and one GAN go (the folder name holds both)."""
     name = gan.parent.name if gan.name == "export" else gan.name  # runs/x/export -> x
-    return Path(args.out) / f"seg_steps{args.steps}_{name}"
+    encoder = "" if args.encoder == "conv" else f"_{args.encoder}-{Path(args.encoder_weights).name}"
+    overrides = "_set-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8] if args.set else ""  # stable across processes
+    return Path(args.out) / f"seg_steps{args.steps}_{name}{encoder}{overrides}"
 
 
 def run_arm(args: argparse.Namespace, gan: Path, arm: str, fraction: float, seed: int) -> Curve:
@@ -183,7 +195,8 @@ def run_arm(args: argparse.Namespace, gan: Path, arm: str, fraction: float, seed
         sys.executable, "train_seg.py", "--config", "configs/seg_membrane.yaml", f"data.root={seg_membrane.DATA}",
         f"out_dir={out}", f"train.seed={seed}", f"data.label_fraction={fraction}", f"train.steps={args.steps}",
         f"eval.every={args.eval_every}", f"checkpoint.every={args.steps}", "eval.overlay_images=0",
-    ] + ([f"init_from={gan}"] + ARMS[arm] if arm != BASELINE else [])
+    ] + ([f"model.encoder={args.encoder}", f"model.encoder_weights={args.encoder_weights}"] if args.encoder != "conv" else []) + args.set
+    cmd += ([f"init_from={gan}"] if arm in GAN_ARMS else []) + ARMS[arm]
     seg_membrane.timed(cmd, out.parent / f"{out.name}.log")
     return read_curve(out)
 
@@ -194,17 +207,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=20, help="steps between validation evaluations")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated train.seed values (also pick the label subset)")
     p.add_argument("--fractions", default="1.0,0.25", help="label fractions of the 24 training images (batch 4 needs >= 4 images)")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated, among " + ", ".join(ARMS))
+    p.add_argument("--arms", default="", help="comma-separated, among " + ", ".join(ARMS) + " (default: random, decoder and "
+                   "decoder+encoder for the conv encoder, else random, decoder and scratch)")
+    p.add_argument("--encoder", default="conv", help="model.encoder of every arm (e.g. efficientnet_lite0)")
+    p.add_argument("--encoder-weights", default="imagenet", help="model.encoder_weights of every arm but scratch (not for conv)")
+    p.add_argument("--set", nargs="*", default=[], help="config overrides for every arm, e.g. optim.encoder_lr_mult=0.1")
     p.add_argument("--gan", default="", help="GAN run/export to transfer from (default: a membrane GAN of --gan-steps, trained once if not cached)")
     p.add_argument("--gan-steps", type=int, default=3000, help="steps when the GAN has to be trained")
     p.add_argument("--out", default=str(REPO / "runs" / "bench_seg_transfer"))
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.fractions = [float(f) for f in args.fractions.split(",")]
-    args.arms = args.arms.split(",")
+    args.arms = args.arms.split(",") if args.arms else list(DEFAULT_ARMS["conv" if args.encoder == "conv" else "other"])
     unknown = [a for a in args.arms if a not in ARMS]
     if unknown:
         p.error(f"unknown arm {unknown[0]!r}; choose from {', '.join(ARMS)}")
+    invalid = [a for a in args.arms if a in (PRETRAINED_ONLY if args.encoder == "conv" else CONV_ONLY)]
+    if invalid:
+        p.error(f"arm {invalid[0]!r} does not apply to --encoder {args.encoder}")
     if BASELINE not in args.arms:
         args.arms.insert(0, BASELINE)  # the differences need it
     return args
@@ -215,7 +235,7 @@ def main(argv: list[str]) -> None:
     if not seg_membrane.DATA.is_dir():
         print(f"skipped: no membrane data at {seg_membrane.DATA}")
         return
-    gan = gan_export(args)
+    gan = gan_export(args) if set(args.arms) & set(GAN_ARMS) or args.gan else Path("no_gan")  # --gan: reuse that budget's runs
     curves: dict[str, dict[float, dict[int, Curve]]] = {a: {f: {} for f in args.fractions} for a in args.arms}
     for seed in args.seeds:  # seed-major: every printed table compares arms on the same seeds
         for fraction in args.fractions:

@@ -47,7 +47,8 @@ DOWNLOAD_WEIGHTS = ("auto", "true", "false")
 # gan.seg.transforms.AUGMENT_OPS).
 SEG_DATASETS = ("shapes", "pairs", "voc", "camvid")
 FUSION_MODES = ("none", "add", "average", "weighted", "concat")
-SEG_ENCODERS = ("conv", "resnet18", "resnet34", "resnet50")
+SEG_ENCODERS = ("conv", "resnet18", "resnet34", "resnet50")  # built in; any timm model name is accepted too (gan.seg.timm_encoder)
+SEG_ENCODER_BN = ("auto", "train", "frozen")  # model.encoder_bn (gan.seg.finetune.resolve_bn_mode)
 SEG_AUGMENTATIONS = ("hflip", "vflip", "rot90", "rotate", "crop", "color")
 SEG_CLASS_WEIGHTS = ("none", "median_frequency")
 SEG_EVAL_SPLITS = ("val", "test")  # camvid: gan.seg.data.CAMVID_SPLITS other than train

@@ -17,8 +17,9 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 from gan.config import from_dict, is_resumable, load_config, to_dict
 from gan.errors import ConfigError
 from gan.evaluation import MissingWeightsError, bundled, resolve_inception_weights, weights as weights_module
-from gan.evaluation.weights import INCEPTION_FILE, INCEPTION_URL, file_sha256, host_reachable
+from gan.evaluation.weights import INCEPTION_FILE, INCEPTION_URL, host_reachable
 from gan.formats import save_safetensors_atomic, write_json_atomic
+from gan.wheel_files import file_sha256
 from gan.generation.config import GANConfig
 from gan.generation.task import generator_kwargs
 from gan.models import Generator

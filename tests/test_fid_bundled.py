@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from gan.evaluation import MissingWeightsError, bundled
-from gan.evaluation.weights import INCEPTION_FILE, file_sha256
+from gan.evaluation.weights import INCEPTION_FILE
+from gan.wheel_files import file_sha256
 
 pytest.importorskip("scipy")
 if bundled.find_bundled() is None:

@@ -99,7 +99,7 @@ def test_a_cycle_is_found_and_reported_as_a_path(tmp_path: Path, lazy: bool) -> 
 # The toolkit's layers, bottom first (docs/architecture.md draws them). A module may import its own
 # package and the packages of lower layers; packages of one layer are peers that never import each other.
 LAYERS = [
-    ["errors", "names", "locking", "offline"],
+    ["errors", "names", "locking", "offline", "wheel_files"],
     ["formats"],
     ["config", "models", "outputs"],
     ["process", "cli"],

@@ -66,7 +66,7 @@ def test_every_name_has_an_implementation_and_vice_versa(registry, listed):
     (SegDataConfig, "split_eval", names.SEG_EVAL_SPLITS),
     (SegModelConfig, "upsample", names.UPSAMPLE_MODES),
     (SegModelConfig, "fusion", names.FUSION_MODES),
-    (SegModelConfig, "encoder", names.SEG_ENCODERS),
+    (SegModelConfig, "encoder_bn", names.SEG_ENCODER_BN),
     (SegLossConfig, "class_weights", names.SEG_CLASS_WEIGHTS),
     (SegOptimConfig, "schedule", names.LR_SCHEDULES),
 ])

@@ -57,6 +57,18 @@ def test_decoder_stages_are_copied_from_the_generator_aligned_at_the_output_end(
     assert any(line.startswith("  skipped generator:head.0.weight") for line in lines)
 
 
+def test_the_decoder_transfers_onto_a_timm_encoder(gan_run: Path) -> None:
+    """The decoder stages keep the generator's widths whatever the encoder: only the skip projections adapt to it."""
+    gen = load_safetensors(gan_run / "export" / "generator.safetensors")
+    model = seg_model(encoder="convnext_nano")  # strides 4, 8 at 32 px: stage 0 (8x8) meets stride 4; stage 1 (stride 2) has no skip
+    report = transfer_from_gan(model, gan_run)
+    assert torch.equal(model.state_dict()["decoder.stages.1.conv.weight"], gen["decoder.stages.0.conv.weight"])
+    assert report.lines()[0].startswith(f"init_from {gan_run / 'export'}: loaded 6 tensors")
+    assert sorted(model.decoder.fusions) == ["0"] and model.decoder.fusions["0"].project.in_channels == 80  # stride 4: 80 channels
+    with pytest.raises(CheckpointError, match="transfer.encoder=true needs model.encoder=conv"):
+        transfer_from_gan(seg_model(encoder="efficientnet_lite0"), gan_run, encoder=True)
+
+
 def test_discriminator_blocks_initialise_the_conv_encoder(gan_run: Path) -> None:
     disc = load_safetensors(gan_run / "export" / "discriminator.safetensors")
     model = seg_model()

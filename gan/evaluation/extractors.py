@@ -26,8 +26,9 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from ..formats import save_safetensors_atomic
 from ..errors import first_line
+from ..wheel_files import file_sha256
 from . import bundled
-from .weights import (ALWAYS, AUTO, INCEPTION_FILE, EvalError, MissingWeightsError, check_inception_state_dict, download_mode, file_sha256,
+from .weights import (ALWAYS, AUTO, INCEPTION_FILE, EvalError, MissingWeightsError, check_inception_state_dict, download_mode,
                       hub_weights_path, resolve_inception_weights)
 
 INCEPTION = "inception-v3-compat"

@@ -8,7 +8,6 @@ when ``eval.download_weights`` allows it (``auto``: only when online), otherwise
 """
 from __future__ import annotations
 
-import hashlib
 import socket
 import sys
 import tempfile
@@ -29,8 +28,6 @@ INCEPTION_FC_SHAPE = (1008, 2048)  # the TF 2015 graph's classifier: how we reco
 DOWNLOAD_TIMEOUT_S = 60
 PROBE_TIMEOUT_S = 5  # how long "auto" waits for the weights' host before calling the machine offline
 AUTO, ALWAYS, NEVER = DOWNLOAD_WEIGHTS
-_HASH_CHUNK = 1 << 22
-_sha_memo: dict[tuple[str, int, int], str] = {}
 
 
 class EvalError(ConfigError):
@@ -143,19 +140,6 @@ def check_inception_state_dict(path: Path) -> None:
     fc = state.get("fc.weight") if isinstance(state, dict) else None
     if fc is None or tuple(fc.shape) != INCEPTION_FC_SHAPE:
         raise EvalError(f"'{path}' is not torch-fidelity InceptionV3 weights (expected fc.weight of shape {INCEPTION_FC_SHAPE})")
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, memoised per (path, size, mtime) because weights files are ~100 MB."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _sha_memo:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
-                digest.update(chunk)
-        _sha_memo[key] = digest.hexdigest()
-    return _sha_memo[key]
 
 
 def write_random_inception_weights(path: str | Path, seed: int = 0) -> Path:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 from ..config import (
     MAX_CHANNELS, Check, CheckpointConfig, LogConfig, RunConfig, Section, TrainConfig, adam_checks, load_config, resumable,
 )
 from ..names import (
-    FUSION_MODES, G_NORMS, LR_SCHEDULES, SEG_AUGMENTATIONS, SEG_CLASS_WEIGHTS, SEG_DATASETS, SEG_ENCODERS, SEG_EVAL_SPLITS, UPSAMPLE_MODES,
+    FUSION_MODES, G_NORMS, LR_SCHEDULES, SEG_AUGMENTATIONS, SEG_CLASS_WEIGHTS, SEG_DATASETS, SEG_ENCODER_BN, SEG_EVAL_SPLITS, UPSAMPLE_MODES,
 )
+from .encoder_names import NO_WEIGHTS, timm_problem
 
 MAX_FRAME_SIDE = 4096  # data.size / data.crop sides
 
@@ -80,8 +82,15 @@ class SegDataConfig(Section):
 
 @dataclasses.dataclass
 class SegModelConfig(Section):
-    encoder: Literal[SEG_ENCODERS] = "conv"  # type: ignore[valid-type]  # conv (the discriminator's blocks) or a torchvision ResNet
-    encoder_weights: str = ""  # resnet: "" (random), "imagenet" (torchvision cache) or a state-dict file
+    # conv (the discriminator's blocks), resnet18 | resnet34 | resnet50 (torchvision), or any timm model name that supports
+    # features_only (the pretrained extra), e.g. efficientnet_lite0, mobilenetv3_large_100, convnext_nano, resnet18.a1_in1k
+    encoder: str = "conv"
+    # none (random); imagenet: resnet = torchvision's file in the torch hub cache, efficientnet_lite0 = the pretrained extra's
+    # offline file, other timm names = timm's weights (Hugging Face cache or download); or a state-dict file of the network
+    encoder_weights: str = "none"
+    # encoder BatchNorm: train (statistics and affine learn), frozen (ImageNet statistics and affine kept: small batches give
+    # noisy statistics), auto = frozen with pretrained weights (imagenet or a file), train otherwise
+    encoder_bn: Literal[SEG_ENCODER_BN] = "auto"  # type: ignore[valid-type]
     ngf: int = 32  # decoder width (as the generator's ngf: needed for weight transfer)
     ndf: int = 32  # conv encoder width (as the discriminator's ndf)
     max_channels: int = 256  # cap on any decoder stage's width
@@ -90,7 +99,11 @@ class SegModelConfig(Section):
     fusion: Literal[FUSION_MODES] = "add"  # type: ignore[valid-type]  # how an encoder stage's features join the decoder stage of the same resolution
 
     def checks(self) -> list[Check]:
-        return [(k, 1 <= getattr(self, k) <= MAX_CHANNELS, f"1..{MAX_CHANNELS}") for k in ("ngf", "ndf", "max_channels")]
+        problem = timm_problem(self.encoder)
+        return [(k, 1 <= getattr(self, k) <= MAX_CHANNELS, f"1..{MAX_CHANNELS}") for k in ("ngf", "ndf", "max_channels")] + [
+            ("encoder", problem is None, problem),
+            ("encoder_weights", self.encoder != "conv" or self.encoder_weights in NO_WEIGHTS, "none for model.encoder=conv (transfer.encoder loads a discriminator)"),
+        ]
 
 
 @dataclasses.dataclass
@@ -110,9 +123,10 @@ class SegOptimConfig(Section):
     beta2: float = 0.999  # AdamW beta2
     weight_decay: float = 1e-4  # AdamW weight decay
     schedule: Literal[LR_SCHEDULES] = "cosine"  # type: ignore[valid-type]  # learning-rate schedule over train.steps
+    encoder_lr_mult: float = 1.0  # the encoder backbone's learning rate is optim.lr times this (e.g. 0.1 for a pretrained encoder)
 
     def checks(self) -> list[Check]:
-        return adam_checks(self, "lr")
+        return adam_checks(self, "lr") + [("encoder_lr_mult", math.isfinite(self.encoder_lr_mult) and self.encoder_lr_mult >= 0, ">= 0")]
 
 
 @dataclasses.dataclass
@@ -130,9 +144,10 @@ class SegEvalConfig(Section):
 class TransferConfig(Section):
     encoder: bool = False  # also load the discriminator's blocks into the conv encoder
     freeze_decoder_steps: int = 0  # transferred decoder stages stay frozen for this many steps
+    freeze_encoder_steps: int = 0  # the encoder backbone (weights and BatchNorm statistics) stays frozen for this many steps
 
     def checks(self) -> list[Check]:
-        return [("freeze_decoder_steps", self.freeze_decoder_steps >= 0, ">= 0")]
+        return [(k, getattr(self, k) >= 0, ">= 0") for k in ("freeze_decoder_steps", "freeze_encoder_steps")]
 
 
 @dataclasses.dataclass

@@ -2,9 +2,10 @@
 
 Layout for a working size S = 4 * 2^n (the smallest such size >= ``resolution``)::
 
-    image S x S --encoder--> features at S/2, S/4, ..., 4 (the last one is the bottleneck)
+    image S x S --encoder--> features at its strides, the last one (stride S/4) the bottleneck
     bottleneck 4x4 --1x1 adapter--> the generator's decoder input width (so its weights fit)
     DeconvDecoder stages 8, 16, ..., S/2, each fused with the encoder feature of its resolution
+    (when the encoder has one: a timm backbone may skip strides, e.g. ConvNeXt has none at 2)
     head: x2 upsampling to S, fused with a full-resolution stem of the image, 1x1 classifier
 
 At S x S the decoder starts from a 4x4 grid exactly as in the generator. Every layer is
@@ -79,8 +80,8 @@ class SegmentationModel(nn.Module, HubModel, tags=["segmenter"]):
         upsample: decoder upsampling mode (``transposed`` | ``resize_conv`` | ``pixel_shuffle``).
         norm: ``batch`` | ``none``.
         fusion: how encoder skips enter the decoder: ``none | add | average | weighted | concat``.
-        encoder: ``conv`` (discriminator layout) or ``resnet18`` | ``resnet34`` | ``resnet50``.
-        encoder_weights: ResNet weights: ``""`` (random), ``imagenet`` or a state-dict file.
+        encoder: ``conv`` (discriminator layout), ``resnet18`` | ``resnet34`` | ``resnet50`` (torchvision) or a timm model name.
+        encoder_weights: ``none`` (random), ``imagenet`` or a state-dict file (ResNet and timm encoders).
 
     ``SegmentationModel.from_pretrained`` loads a hub folder, a run or a Hub repo id
     (:class:`~gan.models.pretrained.HubModel`).
@@ -101,7 +102,7 @@ class SegmentationModel(nn.Module, HubModel, tags=["segmenter"]):
         norm: str = "batch",
         fusion: str = "add",
         encoder: str = "conv",
-        encoder_weights: str = "",
+        encoder_weights: str = "none",
     ) -> None:
         super().__init__()
         if resolution < 16:
@@ -110,15 +111,19 @@ class SegmentationModel(nn.Module, HubModel, tags=["segmenter"]):
         self.num_classes, self.channels, self.resolution = num_classes, channels, resolution
         self.work_resolution = BASE_RESOLUTION * 2**n
         self.encoder = build_encoder(encoder, channels, resolution, ndf, max_channels, norm, encoder_weights)
-        enc = self.encoder.stage_channels
+        enc, strides = self.encoder.stage_channels, self.encoder.stage_strides
+        if strides[-1] != self.work_resolution // BASE_RESOLUTION:
+            raise ValueError(f"encoder ends at stride {strides[-1]}, expected {self.work_resolution // BASE_RESOLUTION}")
         dec_in = stage_widths(ngf, n, max_channels)[0]  # what the generator feeds its decoder
         self.adapter = nn.Sequential(
             nn.Conv2d(enc[-1], dec_in, 1, bias=norm != "batch"),
             nn.BatchNorm2d(dec_in) if norm == "batch" else nn.Identity(),
             nn.ReLU(inplace=True),
         )
-        # Decoder stage i (output 8 * 2^i) meets encoder feature n-2-i, which has that resolution.
-        skip_channels = list(reversed(enc[: n - 1]))
+        # Decoder stage i (output 8 * 2^i at size S) meets the encoder feature of stride S / (8 * 2^i), if there is one.
+        index = {s: i for i, s in enumerate(strides)}
+        self.skip_index = [index.get(self.work_resolution // (8 * 2**i)) for i in range(n - 1)]
+        skip_channels = [None if j is None else enc[j] for j in self.skip_index]
         self.decoder = DeconvDecoder(dec_in, resolution, ngf, max_channels, upsample, norm, skip_channels, fusion)
         self.head = SegHead(self.decoder.out_channels, channels, num_classes, upsample, norm, fusion)
 
@@ -128,7 +133,7 @@ class SegmentationModel(nn.Module, HubModel, tags=["segmenter"]):
 
     def _forward_tile(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(x)
-        skips = feats[:-1][::-1]
+        skips = [None if j is None else feats[j] for j in self.skip_index]
         return self.head(self.decoder(self.adapter(feats[-1]), skips), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from .config import SegConfig
 from .data import SegData, build_seg_data
 from .frames import collate_frames
 from .class_weights import cached_class_weights
+from .finetune import EncoderFineTune, param_groups, resolve_bn_mode
 from .losses import SegLoss
 from .model import SegmentationModel
 from .transfer import transfer_from_gan
@@ -55,10 +56,13 @@ class SegTask:
         self.data = data or build_seg_data(cfg.data, cfg.train.seed, cfg.eval.native_size)
         self.class_names, self.ignore_index = self.data.class_names, self.data.ignore_index
         model = SegmentationModel(**model_kwargs(cfg, len(self.class_names)), encoder_weights=cfg.model.encoder_weights)
+        if model.encoder.weights_report and accelerator.is_main_process:
+            print(model.encoder.weights_report)
         self.frozen = self._init_from_gan(model)
+        self.finetune = EncoderFineTune(model, resolve_bn_mode(cfg.model.encoder_bn, cfg.model.encoder_weights), cfg.transfer.freeze_encoder_steps)
         self.loss = SegLoss(self.ignore_index, cfg.loss.dice_weight, self._class_weights())
         o = cfg.optim
-        opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
+        opt = torch.optim.AdamW(param_groups(model, o.lr, o.encoder_lr_mult), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
                                 **fused_optimizer(accelerator.device))
         self.model, self.opt, self.dataloader = accelerator.prepare(model, opt, self._train_loader())
         self.raw = accelerator.unwrap_model(self.model, keep_fp32_wrapper=False)  # float32 outside the step's autocast
@@ -113,6 +117,7 @@ class SegTask:
     def train_step(self, batches: BatchStream, step: int) -> dict[str, float] | None:
         cfg, accum = self.cfg.train, self.cfg.train.grad_accum
         self.model.train()
+        self.finetune.set_modes(step)
         sums: dict[str, torch.Tensor] = {}
 
         def micro_loss(micro: int, sync: bool) -> torch.Tensor:
@@ -127,8 +132,9 @@ class SegTask:
             if step < self.cfg.transfer.freeze_decoder_steps:
                 for p in self.frozen:  # no gradient -> AdamW leaves the weight (and its decay) alone
                     p.grad = None
-            for group in self.opt.param_groups:
-                group["lr"] = self.cfg.optim.lr * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
+            self.finetune.drop_grads(step)
+            for group in self.opt.param_groups:  # encoder backbone and the rest (gan.seg.finetune.param_groups)
+                group["lr"] = self.cfg.optim.lr * group["lr_mult"] * lr_factor(step, cfg.steps, self.cfg.optim.schedule)
 
         if optimizer_update(self.guard, self.opt, self.model.parameters(), accum, micro_loss, "segmentation loss", step,
                             before_apply) is None:
