@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch_fidelity.utils as fu
 from torch import nn
 from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
@@ -122,8 +121,7 @@ def per_class_fid(ev: "Evaluator", generator: nn.Module, nz: int, classes: int, 
     """``fid_class<k>`` for each class and their mean ``intra_fid``, with the protocol of each class."""
     real = ev.real_dataset()
     by_class = class_indices(real, classes, f"the real data ({ev.data.name}, {len(real)} images)")  # type: ignore[arg-type]
-    fe, layer = ev.feature_extractor(), ev.extractor.layer("fid")
-    cuda, batch = ev.device.type == "cuda", ev.cfg.batch_size
+    layer = ev.extractor.layer("fid")
     base, parts = ev.real_key()
     per_class = max(MIN_EVAL_IMAGES, count // classes)
     values: dict[str, float] = {}
@@ -133,12 +131,12 @@ def per_class_fid(ev: "Evaluator", generator: nn.Module, nz: int, classes: int, 
         real_cache.describe_key(ev.cache_dir, name, {**parts, "class": k, "class_images": len(indices)})
 
         def compute(indices: list[int] = indices) -> dict[str, torch.Tensor]:
-            return fu.get_featuresdict_from_dataset(UInt8Images(Subset(real, indices)), fe, batch, cuda, True, False)
+            return ev.dataset_features(UInt8Images(Subset(real, indices)))
 
         _, stats, hit = real_cache.load_or_compute(ev.cache_dir, name, layer, [], compute)
         with tqdm(total=per_class, desc=f"eval: class {k}", unit="img", disable=not progress, leave=False) as bar:
             fake = GeneratorSource(generator, nz, bar, classes=classes, label=k)
-            feats = fu.get_featuresdict_from_generative_model(fake, fe, per_class, batch, cuda, ev.cfg.seed, False)
+            feats = ev.generated_features(fake, per_class)
         values[f"fid_class{k}"] = frechet_distance(feats[layer].numpy(), stats["mu"], stats["sigma"])  # type: ignore[index]
         entries.append({"label": k, "generated": per_class, "real": len(indices), "real_cache": {"name": name, "hit": hit}})
     values["intra_fid"] = sum(values.values()) / classes
