@@ -27,7 +27,7 @@ G_CONDITIONINGS = ("embed", "cbn")
 D_CONDITIONINGS = ("projection", "none")
 
 # Adversarial losses (gan.generation.losses.LOSSES).
-GAN_LOSSES = ("nonsaturating", "hinge", "wgan_gp", "lsgan")
+GAN_LOSSES = ("nonsaturating", "hinge", "wgan_gp", "lsgan", "rpgan")
 # Differentiable augmentations of D's inputs, in application order (gan.generation.augment.AUGMENT_OPS).
 GAN_AUGMENTATIONS = ("color", "translation", "cutout")
 

@@ -56,8 +56,8 @@ def test_channels_last_auto_means_nhwc_on_a_cpu_only():
 
 
 def test_compile_is_refused_with_double_backward_penalties():
-    for extra in ("loss.type=wgan_gp", "loss.r1_gamma=1"):
-        with pytest.raises(ConfigError, match=r"config key 'train.compile': got True, expected false with loss.type=wgan_gp or loss.r1_gamma > 0"):
+    for extra in ("loss.type=wgan_gp", "loss.r1_gamma=1", "loss.r2_gamma=1"):
+        with pytest.raises(ConfigError, match=r"config key 'train.compile': got True, expected false with loss.type=wgan_gp, loss.r1_gamma > 0 or loss.r2_gamma > 0"):
             load_config(GANConfig, None, ["train.compile=true", extra])
 
 

@@ -31,7 +31,7 @@ from ..data.subset import seeded_subset
 from .. import formats
 from ..formats import write_json_atomic
 from ..models.generate import generate
-from . import bundled, class_metrics, real_cache
+from . import bundled, class_metrics, fast, real_cache
 from .extractors import ExtractorSpec, resolve_extractor
 from .frechet import frechet_distance, symmetric_sqrt
 from .inputs import GeneratorSource, UInt8Images, image_shape
@@ -165,8 +165,7 @@ class Evaluator:
         real = self.real_dataset()
         what = f"the real data ({self.data.name}, {len(real)} images)"  # type: ignore[arg-type]
         by_class = class_metrics.class_indices(real, classes, what)
-        fe, layer = self.feature_extractor(), self.extractor.layer("fid")
-        cuda, batch = self.device.type == "cuda", self.cfg.batch_size
+        layer = self.extractor.layer("fid")
         base, parts = self.real_key()
         per_class = max(MIN_IMAGES, count // classes)
         values: dict[str, float] = {}
@@ -176,14 +175,12 @@ class Evaluator:
             real_cache.describe_key(self.cache_dir, name, {**parts, "class": k, "class_images": len(indices)})
 
             def compute(indices: list[int] = indices) -> dict[str, torch.Tensor]:
-                images = UInt8Images(Subset(real, indices))
-                return fu.get_featuresdict_from_dataset(images, fe, batch, cuda, True, False)
+                return self.dataset_features(UInt8Images(Subset(real, indices)))
 
             _, stats, hit = real_cache.load_or_compute(self.cache_dir, name, layer, [], compute)
             with tqdm(total=per_class, desc=f"eval: class {k}", unit="img", disable=not progress, leave=False) as bar:
                 fake = GeneratorSource(generator, nz, bar, classes=classes, label=k)
-                feats = fu.get_featuresdict_from_generative_model(fake, fe, per_class, batch, cuda, self.cfg.seed,
-                                                                  False)
+                feats = self.generated_features(fake, per_class)
             fake_feats = feats[layer].numpy()  # type: ignore[index]
             values[f"fid_class{k}"] = frechet_distance(fake_feats, stats["mu"], stats["sigma"])
             entries.append({"label": k, "generated": per_class, "real": len(indices),
@@ -216,11 +213,23 @@ class Evaluator:
         if self._fe is None:
             layers = sorted(set(self._layers().values()) | ({self.extractor.layer("fid")} if self.cfg.per_class else set()))
             weights = self.extractor.weights
-            self._fe = create_feature_extractor(
+            fe = create_feature_extractor(
                 self.extractor.name, layers, cuda=self.device.type == "cuda", verbose=False,
                 feature_extractor_weights_path=str(weights) if weights else None,
             )
+            self._fe = fast.prepare_extractor(fe, self.device)
         return self._fe
+
+    def dataset_features(self, images: Dataset) -> dict[str, torch.Tensor]:
+        """Features (every layer the metrics need) of a dataset of uint8 ``(3, H, W)`` images, in inference mode."""
+        with torch.inference_mode():
+            return fu.get_featuresdict_from_dataset(images, self.feature_extractor(), self.cfg.batch_size, self.device.type == "cuda", True, False)
+
+    def generated_features(self, source: GenerativeModelBase, count: int) -> dict[str, torch.Tensor]:
+        """Features of ``count`` images of ``source`` (latents from torch-fidelity's RandomState(eval.seed)), in inference mode."""
+        with torch.inference_mode():
+            return fu.get_featuresdict_from_generative_model(source, self.feature_extractor(), count, self.cfg.batch_size,
+                                                             self.device.type == "cuda", self.cfg.seed, False)
 
     def _check_counts(self, n_fake: int) -> None:
         n_real = len(self.real_dataset()) if self._needs_real() else n_fake  # type: ignore[arg-type]
@@ -231,15 +240,12 @@ class Evaluator:
     def _score(self, fake: Any, n_fake: int, generated: dict[str, Any], progress: bool) -> EvalResult:
         self._check_counts(n_fake)
         kwargs = self._fidelity_kwargs(n_fake)
-        fe, layers = self.feature_extractor(), self._layers()
-        if isinstance(fake, GenerativeModelBase):
-            fake_feats = fu.get_featuresdict_from_generative_model(fake, fe, n_fake, self.cfg.batch_size, kwargs["cuda"], self.cfg.seed, False)
-        else:
-            fake_feats = fu.get_featuresdict_from_dataset(fake, fe, self.cfg.batch_size, kwargs["cuda"], True, False)
+        layers = self._layers()
+        fake_feats = self.generated_features(fake, n_fake) if isinstance(fake, GenerativeModelBase) else self.dataset_features(fake)
         raw: dict[str, float] = {}
         cache_hit = None
         if self._needs_real():
-            real_feats, real_stats, cache_hit = self._real_features(fe, layers, kwargs, progress)
+            real_feats, real_stats, cache_hit = self._real_features(layers, progress)
             if "fid" in layers:
                 raw[KEY_METRIC_FID] = self._fid(fake_feats[layers["fid"]].numpy(), real_stats)
             if "kid" in layers:
@@ -251,7 +257,7 @@ class Evaluator:
         protocol = self._protocol(kwargs, {**generated, "num_images": n_fake}, cache_hit)
         return EvalResult(rename_results(raw, self.metrics), protocol)
 
-    def _real_features(self, fe: Any, layers: dict[str, str], kwargs: dict[str, Any], progress: bool) -> tuple[Any, Any, bool]:
+    def _real_features(self, layers: dict[str, str], progress: bool) -> tuple[Any, Any, bool]:
         """Real features (KID/PRC) and FID statistics, from the safe cache or computed and cached."""
         name, parts = self.real_key()
         real_cache.describe_key(self.cache_dir, name, parts)
@@ -259,8 +265,7 @@ class Evaluator:
         def compute() -> dict[str, torch.Tensor]:  # no torch-fidelity cache involved
             total = len(self.real_dataset())  # type: ignore[arg-type]
             with tqdm(total=total, desc="eval: real (cached after)", unit="img", disable=not progress, leave=False) as bar:
-                real = UInt8Images(self.real_dataset(), bar)
-                return fu.get_featuresdict_from_dataset(real, fe, self.cfg.batch_size, kwargs["cuda"], True, False)
+                return self.dataset_features(UInt8Images(self.real_dataset(), bar))
 
         feature_layers = sorted({layers[f] for f in ("kid", "prc") if f in layers})
         return real_cache.load_or_compute(self.cache_dir, name, layers.get("fid"), feature_layers, compute)

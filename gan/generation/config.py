@@ -56,10 +56,15 @@ def attention_resolutions(resolution: int) -> list[int]:
 class LossConfig(Section):
     type: Literal[GAN_LOSSES] = "nonsaturating"  # type: ignore[valid-type]  # adversarial loss (gan.generation.losses.LOSSES)
     gp_weight: float = 10.0  # used by wgan_gp
-    r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables it
+    r1_gamma: float = 0.0  # R1 penalty on real images: gamma/2 times the mean squared norm of D's input gradient there; 0 disables it
+    # R2: the same penalty on generated images; 0 disables it. R3GAN's objective: type=rpgan with r1_gamma = r2_gamma > 0.
+    r2_gamma: float = 0.0
+    # Lazy regularisation (StyleGAN2): the gradient penalties (r1, r2, wgan_gp's) on every k-th D update only, weighted by k.
+    reg_every: int = 1
 
     def checks(self) -> list[Check]:
-        return [("gp_weight", self.gp_weight >= 0, ">= 0"), ("r1_gamma", self.r1_gamma >= 0, ">= 0")]
+        return [("gp_weight", self.gp_weight >= 0, ">= 0"), ("r1_gamma", self.r1_gamma >= 0, ">= 0"), ("r2_gamma", self.r2_gamma >= 0, ">= 0")] + \
+            positive(self, "reg_every")
 
 
 @dataclasses.dataclass
@@ -137,7 +142,7 @@ class GANConfig(RunConfig):
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
 
     def checks(self) -> list[Check]:
-        double_backward = self.loss.type == "wgan_gp" or self.loss.r1_gamma > 0
+        double_backward = self.loss.type == "wgan_gp" or self.loss.r1_gamma > 0 or self.loss.r2_gamma > 0
         valid = attention_resolutions(self.data.resolution)
         bad_attention = [r for r in self.model.attention if r not in valid]
         return super().checks() + [
@@ -145,7 +150,7 @@ class GANConfig(RunConfig):
              f"resolutions of the model's stages at data.resolution={self.data.resolution}: {', '.join(map(str, valid)) or 'none'}",
              bad_attention[0] if bad_attention else None),
             ("train.compile", not (self.train.compile and double_backward),
-             "false with loss.type=wgan_gp or loss.r1_gamma > 0 (their gradient penalties need double backward, which torch.compile does not support)"),
+             "false with loss.type=wgan_gp, loss.r1_gamma > 0 or loss.r2_gamma > 0 (their gradient penalties need double backward, which torch.compile does not support)"),
         ]
 
 

@@ -18,9 +18,12 @@ from torch import nn
 from ..engine.data_stream import BatchStream
 from ..engine.update import StepGuard, optimizer_update, sync_context
 from .config import GANConfig
-from .losses import LOSSES, gradient_penalty, r1_penalty
+from .losses import LOSSES, gradient_penalty, lazy_scale, r1_penalty, r2_penalty
 
 Tensor = torch.Tensor
+# What the G update reads of each micro-batch of the last D update: its fakes (reused) or their latents, their
+# labels, and the real images (and labels) they were paired with, which a relativistic loss compares them to.
+ForG = tuple[Tensor, Tensor | None, Tensor, Tensor | None]
 
 
 @contextlib.contextmanager
@@ -103,31 +106,49 @@ class GANStep:
             g_stats = self.g_phase(for_g, step)
         return None if g_stats is None else {**d_stats, **g_stats}
 
-    def d_loss(self, real: Tensor, c_real: Tensor | None, fake: Tensor, c_fake: Tensor | None, sync: bool) -> tuple[Tensor, dict[str, Tensor]]:
+    def reg_scale(self, step: int, d_iter: int) -> int:
+        """Weight of the gradient penalties in D iteration ``d_iter`` of ``step``: ``loss.reg_every`` when due, else 0."""
+        return lazy_scale(step * self.cfg.train.d_steps + d_iter, self.cfg.loss.reg_every)
+
+    def d_loss(self, real: Tensor, c_real: Tensor | None, fake: Tensor, c_fake: Tensor | None, sync: bool,
+               reg_scale: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's loss on one micro-batch, with the gradient penalties weighted by ``reg_scale`` (0: none computed); its parts."""
         real_logits, fake_logits = self.run_D(real, c_real, sync), self.run_D(fake, c_fake, sync)
         if self.augment is not None:
             self.augment.observe(real_logits)  # the adaptive augmentation probability follows sign(D(real))
         loss = self.loss.d(real_logits, fake_logits)
         parts = {"d_loss": loss.detach(), "d_real": real_logits.detach().float().mean(), "d_fake": fake_logits.detach().float().mean()}
-        disc = lambda x: self.run_D(x, c_real, sync)  # noqa: E731  (penalties see D exactly as the loss does)
+        if not reg_scale:
+            return loss, parts
+        # penalties see D exactly as the loss does (augmentation, labels); the logged values are unweighted
+        disc = lambda x: self.run_D(x, c_real, sync)  # noqa: E731
         if self.loss.needs_gradient_penalty:
             gp = gradient_penalty(disc, real, fake)
-            loss = loss + self.cfg.loss.gp_weight * gp
+            loss = loss + reg_scale * self.cfg.loss.gp_weight * gp
             parts["gp"] = gp.detach()
         if self.cfg.loss.r1_gamma > 0:
             r1 = r1_penalty(disc, real)
-            loss = loss + 0.5 * self.cfg.loss.r1_gamma * r1
+            loss = loss + reg_scale * 0.5 * self.cfg.loss.r1_gamma * r1
             parts["r1"] = r1.detach()
+        if self.cfg.loss.r2_gamma > 0:
+            r2 = r2_penalty(lambda x: self.run_D(x, c_fake, sync), fake)
+            loss = loss + reg_scale * 0.5 * self.cfg.loss.r2_gamma * r2
+            parts["r2"] = r2.detach()
         return loss, parts
 
-    def d_phase(self, batches: BatchStream, step: int) -> tuple[dict[str, Tensor] | None, list[tuple[Tensor, Tensor | None]]]:
-        """D updates; returns their stats and, for the G step, the last iteration's fakes (or latents) with labels."""
+    def d_phase(self, batches: BatchStream, step: int) -> tuple[dict[str, Tensor] | None, list[ForG]]:
+        """D updates; returns their stats and, for the G step, the last iteration's fakes (or latents) with labels and reals.
+
+        Each stat is its mean over the micro-batches that computed it (penalties only on lazy-regularisation updates).
+        """
         d_steps, accum = self.cfg.train.d_steps, self.cfg.train.grad_accum
         sums: dict[str, Tensor] = defaultdict(lambda: torch.zeros((), device=self.acc.device))
-        for_g: list[tuple[Tensor, Tensor | None]] = []
+        counts: dict[str, int] = defaultdict(int)
+        for_g: list[ForG] = []
         for d_iter in range(d_steps):
             keep = self.reuse_fakes and d_iter == d_steps - 1
             for_g, latents = [], []
+            reg_scale = self.reg_scale(step, d_iter)
 
             def micro_loss(micro: int, sync: bool) -> Tensor:
                 nonlocal latents
@@ -137,23 +158,29 @@ class GANStep:
                 z, c_fake = latents[micro]
                 with torch.set_grad_enabled(keep):
                     fake = self.run_G(z, c_fake)
-                loss, parts = self.d_loss(real, c_real, fake.detach(), c_fake, sync=sync)
-                for_g.append((fake if keep else z, c_fake))
+                loss, parts = self.d_loss(real, c_real, fake.detach(), c_fake, sync=sync, reg_scale=reg_scale)
+                for_g.append((fake if keep else z, c_fake, real, c_real))
                 for key, value in parts.items():
-                    sums[key] += value / (accum * d_steps)
+                    sums[key] += value
+                    counts[key] += 1
                 return loss
 
             done = optimizer_update(self.guard, self.opt_d, self.D.parameters(), accum, micro_loss, "discriminator loss", step)
             if done is None:
                 return None, []
-        return dict(sums), for_g
+        return {key: total / counts[key] for key, total in sums.items()}, for_g
 
-    def g_phase(self, for_g: list[tuple[Tensor, Tensor | None]], step: int) -> dict[str, Tensor] | None:
-        """One G update over the micro-batches of the last D iteration (reused fakes, or regenerated from their latents)."""
+    def g_phase(self, for_g: list[ForG], step: int) -> dict[str, Tensor] | None:
+        """One G update over the micro-batches of the last D iteration (reused fakes, or regenerated from their latents).
+
+        A relativistic loss also reads D's logits of the real images each fake was paired with in that iteration
+        (no gradient: D is frozen and the reals are data).
+        """
         def micro_loss(micro: int, sync: bool) -> Tensor:
-            fake_or_z, c = for_g[micro]
+            fake_or_z, c, real, c_real = for_g[micro]
             fake = fake_or_z if self.reuse_fakes else self.run_G(fake_or_z, c, sync=sync)
-            return self.loss.g(self.run_D(fake, c, sync=False))
+            real_logits = self.run_D(real, c_real, sync=False) if self.loss.pairs_real else None
+            return self.loss.g(self.run_D(fake, c, sync=False), real_logits)
 
         with frozen(self.D):  # D's weights get no gradient here, and its all-reduce is skipped (sync=False)
             total = optimizer_update(self.guard, self.opt_g, self.G.parameters(), len(for_g), micro_loss, "generator loss",

@@ -62,9 +62,9 @@ def make_optimizer(params: Any, lr: float, cfg: GANConfig, device: torch.device)
 
 
 class GANTask:
-    """Non-saturating / hinge / WGAN-GP / LSGAN training of a DCGAN pair, plus EMA of G."""
+    """Adversarial training (a loss of :data:`gan.generation.losses.LOSSES`) of a DCGAN pair, plus EMA of G."""
 
-    loss_keys = ["d_loss", "g_loss", "d_real", "d_fake", "gp", "r1", "aug_p", "aug_rt"]
+    loss_keys = ["d_loss", "g_loss", "d_real", "d_fake", "gp", "r1", "r2", "aug_p", "aug_rt"]
 
     def __init__(self, cfg: GANConfig, accelerator: Accelerator) -> None:
         self.cfg, self.acc = cfg, accelerator
