@@ -1,14 +1,14 @@
 """CIFAR-10 quality against wall time: the toolkit's config under ``accelerate launch`` and the plain loop, by Inception FID.
 
     python benchmarks/cifar_quality.py --minutes 5 --plot docs/images/cifar_quality_fid.png
-    python benchmarks/cifar_quality.py --minutes 5 --loss rpgan --loss-overrides loss.r1_gamma=0.1,loss.r2_gamma=0.1,loss.reg_every=4
+    python benchmarks/cifar_quality.py --minutes 5 --loss rpgan --b-overrides loss.r1_gamma=0.1,loss.r2_gamma=0.1,loss.reg_every=4
 
 Arms, trained at the same time for the same wall time (``--minutes``) on ``../shared/data/cifar10-test``
 (10,000 images, as an image folder): the toolkit, ``accelerate launch --config_file accelerate.yaml
 -q train_gan.py --config configs/dcgan_cifar10.yaml`` (plus the positional overrides) as a user runs
 it, and ``benchmarks/plain_dcgan.py --imageSize 32`` (the pytorch/examples loop with the same DCGAN
-at 32x32, float32, its 2 loader workers). With ``--loss``, the second arm is the toolkit again with
-``loss.type`` and ``--loss-overrides`` changed: an A/B of the loss at equal wall time.
+at 32x32, float32, its 2 loader workers). With ``--loss`` or ``--b-overrides``, the second arm is the
+toolkit again with ``loss.type`` and those overrides changed: an A/B (of the loss) at equal wall time.
 
 The machine's cores are shared with other jobs, so each arm is pinned to one core (``taskset``;
 ``train.cpu_threads=1``, ``OMP_NUM_THREADS=1`` for the plain loop and its workers) and both run
@@ -138,12 +138,12 @@ def warm_cache(args: argparse.Namespace, overrides: list[str], scratch: Path) ->
 
 def score(arms: list[dict], picked: dict[str, list], args: argparse.Namespace, out: Path) -> list[dict]:
     from gan.config import DataConfig, EvalConfig
-    from gan.evaluation import Evaluator
+    from gan.evaluation import Evaluator, user_cache_dir
     from gan.generation.sampling import load_generator
 
     cfg = EvalConfig(metrics=["fid"], num_samples=args.n, num_real=args.real, batch_size=64)
     data = DataConfig(name="image_folder", root=args.data, resolution=32, channels=3)
-    ev = Evaluator(cfg, data, out / ".fidelity_cache")
+    ev = Evaluator(cfg, data, user_cache_dir())  # evaluate.py's cache: the real statistics are computed once for all runs
     rows = []
     for arm in arms:
         for t, step, path in picked[arm["name"]]:
@@ -188,7 +188,7 @@ def main() -> None:
     p.add_argument("--save-every-s", type=float, default=15.0, help="plain loop snapshot interval, seconds")
     p.add_argument("--cores", default="0,1", help="a core for each arm (taskset); '' = unpinned")
     p.add_argument("--loss", default="", help="A/B: the second arm is the toolkit with this loss.type instead of the plain loop")
-    p.add_argument("--loss-overrides", default="", help="comma-separated overrides of that arm, e.g. loss.r1_gamma=0.1,loss.reg_every=4")
+    p.add_argument("--b-overrides", default="", help="A/B: comma-separated overrides of the second toolkit arm, e.g. loss.r1_gamma=0.1,loss.reg_every=4")
     p.add_argument("--out", default="runs/cifar_quality")
     p.add_argument("--plot", default="", help="write FID against wall time here (PNG)")
     p.add_argument("overrides", nargs="*", help="overrides of every toolkit arm (e.g. train.ema_decay=0.99)")
@@ -197,9 +197,9 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     base = {"name": "toolkit", "kind": "toolkit", "overrides": list(args.overrides), "label": "toolkit (" + CONFIG + ")"}
-    if args.loss:
-        extra = [f"loss.type={args.loss}", *[o for o in args.loss_overrides.split(",") if o]]
-        arms = [base, {"name": "loss_" + args.loss, "kind": "toolkit", "overrides": list(args.overrides) + extra,
+    if args.loss or args.b_overrides:
+        extra = [f"loss.type={args.loss}"] * bool(args.loss) + [o for o in args.b_overrides.split(",") if o]
+        arms = [base, {"name": "toolkit_b", "kind": "toolkit", "overrides": list(args.overrides) + extra,
                        "label": "toolkit, " + " ".join(extra)}]
     else:
         arms = [base, {"name": "plain", "kind": "plain", "overrides": [], "label": "plain loop (plain_dcgan.py --imageSize 32)"}]

@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds of the two feature passes")
     p.add_argument("--batch", type=int, default=64, help="the toolkit's batch (eval.batch_size)")
     args = p.parse_args()
+    # torch-fidelity's default of 4 loader workers on a 2-core machine: DataLoader warns, and the pass is timed as it is
+    warnings.filterwarnings("ignore", message="This DataLoader will create")
     weights, which = weights_file()
     files = image_files(args.data)
     images = Images(load_uint8(files[: args.n]))
