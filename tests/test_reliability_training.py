@@ -135,7 +135,7 @@ def test_nan_discriminator_loss_stops_before_the_step_and_names_step_and_loss(tm
 
 def test_inf_generator_loss_leaves_the_generator_unchanged(tmp_path):
     trainer, task = build(tmp_path / "run")
-    task.gan_step.loss = dataclasses.replace(task.gan_step.loss, g=lambda fake: fake.mean() * float("inf"))
+    task.gan_step.loss = dataclasses.replace(task.gan_step.loss, g=lambda fake, real=None: fake.mean() * float("inf"))
     before = snapshot(task)
     with pytest.raises(NonFiniteError, match=r"non-finite generator loss or gradient at step 1 \(generator loss here: (-)?inf\)"):
         task.train_step(trainer.batches, 0)
