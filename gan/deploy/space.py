@@ -102,9 +102,8 @@ def copy_package(dest: Path) -> int:
 
 def space_card(loaded: Loaded, license_id: str) -> str:
     """The Space's README.md: ``huggingface_hub``'s Space front matter (sdk gradio, app_file, ...) and what the folder holds."""
-    with optional_extra("huggingface_hub", "hub"):
-        from huggingface_hub import SpaceCard, SpaceCardData
     import gradio
+    from huggingface_hub import SpaceCard, SpaceCardData  # a core dependency (the models' Hub mixin)
 
     data = (loaded.meta.get("config") or {}).get("data") or {}
     res = loaded.meta["model"].get("resolution")
