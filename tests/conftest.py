@@ -17,6 +17,15 @@ TINY = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets one core's worth of torch threads: two workers of two threads
+    each on a 2-core machine spin against each other (OpenMP busy-waits) and run slower than one."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def private_cache_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Decoded-data and metrics caches go to a temp folder, never the user's ~/.cache (subprocesses inherit it)."""
