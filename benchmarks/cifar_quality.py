@@ -1,6 +1,7 @@
 """CIFAR-10 quality against wall time: the toolkit's config under ``accelerate launch`` and the plain loop, by Inception FID.
 
     python benchmarks/cifar_quality.py --minutes 5 --plot docs/images/cifar_quality_fid.png
+    python benchmarks/cifar_quality.py --minutes 10 --final-n 5000 --plot docs/images/cifar_quality_fid.png
     python benchmarks/cifar_quality.py --minutes 5 --loss rpgan --b-overrides loss.r1_gamma=0.1,loss.r2_gamma=0.1,loss.reg_every=4
 
 Arms, trained at the same time for the same wall time (``--minutes``) on ``../shared/data/cifar10-test``
@@ -19,8 +20,9 @@ EMA generator; plain ``netG`` every ``--save-every-s`` seconds) are timed by the
 from the launch, and those nearest below ``--points`` equally spaced times are scored afterwards on
 both cores: Inception FID (the bundled network of the fid extra, or torch-fidelity's weights when
 present) of ``--n`` generated images against ``--real`` test images, the same latents for every
-snapshot. Prints a table, writes ``results.json`` in ``--out`` and, with ``--plot``, FID against
-wall time for both arms.
+snapshot. With ``--final-n``, each arm's last snapshot is also scored under the reporting protocol
+(``--final-n`` generated against ``--final-real`` real images, 0 = all 10,000). Prints a table, writes
+``results.json`` in ``--out`` and, with ``--plot``, FID against wall time for both arms.
 """
 from __future__ import annotations
 
@@ -136,28 +138,57 @@ def warm_cache(args: argparse.Namespace, overrides: list[str], scratch: Path) ->
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def score(arms: list[dict], picked: dict[str, list], args: argparse.Namespace, out: Path) -> list[dict]:
+def evaluator(data_root: str, n: int, real: int):
+    """An FID evaluator of ``n`` generated against ``real`` images of the folder (0 = all), with evaluate.py's
+    cache: the real statistics of a protocol are computed once for all snapshots and runs."""
     from gan.config import DataConfig, EvalConfig
     from gan.evaluation import Evaluator, user_cache_dir
+
+    cfg = EvalConfig(metrics=["fid"], num_samples=n, num_real=real, batch_size=64)
+    return Evaluator(cfg, DataConfig(name="image_folder", root=data_root, resolution=32, channels=3), user_cache_dir())
+
+
+def snapshot_generator(arm: dict, path: Path) -> nn.Module:
     from gan.generation.sampling import load_generator
 
-    cfg = EvalConfig(metrics=["fid"], num_samples=args.n, num_real=args.real, batch_size=64)
-    data = DataConfig(name="image_folder", root=args.data, resolution=32, channels=3)
-    ev = Evaluator(cfg, data, user_cache_dir())  # evaluate.py's cache: the real statistics are computed once for all runs
+    return PlainGenerator(path) if arm["kind"] == "plain" else load_generator(path)[0]
+
+
+def score(arms: list[dict], picked: dict[str, list], args: argparse.Namespace, out: Path) -> tuple[list[dict], dict]:
+    """The curve (every picked snapshot at ``--n``/``--real``) and, with ``--final-n``, the last snapshots at the reporting protocol."""
+    ev = evaluator(args.data, args.n, args.real)
     rows = []
     for arm in arms:
         for t, step, path in picked[arm["name"]]:
-            model = PlainGenerator(path) if arm["kind"] == "plain" else load_generator(path)[0]
-            result = ev.evaluate_generator(model, NZ, progress=False, source=str(path))
+            result = ev.evaluate_generator(snapshot_generator(arm, path), NZ, progress=False, source=str(path))
             rows.append({"arm": arm["name"], "label": arm["label"], "wall_s": round(t, 1), "step": step, "fid": result.values["fid"]})
             print(f"{arm['name']:<10} step {step:>6}  {t:6.0f} s  FID {result.values['fid']:.2f}", flush=True)
     protocol = {k: v for k, v in result.protocol.items() if k in ("n_fake", "n_real", "feature_extractor", "real")}
-    (out / "results.json").write_text(json.dumps({"rows": rows, "protocol": protocol, "minutes": args.minutes,
+    final = score_final(arms, picked, args) if args.final_n else {}
+    (out / "results.json").write_text(json.dumps({"rows": rows, "protocol": protocol, "final": final, "minutes": args.minutes,
                                                   "arms": [{k: a[k] for k in ("name", "label")} for a in arms]}, indent=1))
-    return rows
+    return rows, final
 
 
-def plot(rows: list[dict], arms: list[dict], path: Path, title: str) -> None:
+def score_final(arms: list[dict], picked: dict[str, list], args: argparse.Namespace) -> dict:
+    """Each arm's last snapshot under the reporting protocol: ``--final-n`` generated vs ``--final-real`` real images."""
+    ev = evaluator(args.data, args.final_n, args.final_real)
+    final: dict = {}
+    for arm in arms:
+        if not picked[arm["name"]]:
+            continue
+        t, step, path = picked[arm["name"]][-1]
+        began = time.perf_counter()
+        result = ev.evaluate_generator(snapshot_generator(arm, path), NZ, progress=True, source=str(path))
+        final[arm["name"]] = {"label": arm["label"], "wall_s": round(t, 1), "step": step, "fid": result.values["fid"],
+                              "n_fake": result.protocol["n_fake"], "n_real": result.protocol["n_real"],
+                              "eval_wall_s": round(time.perf_counter() - began, 1)}
+        print(f"final {arm['name']:<10} step {step:>6}  FID {result.values['fid']:.2f} "
+              f"({result.protocol['n_fake']} generated vs {result.protocol['n_real']} real)", flush=True)
+    return final
+
+
+def plot(rows: list[dict], arms: list[dict], path: Path, title: str, final: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,7 +197,11 @@ def plot(rows: list[dict], arms: list[dict], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for arm in arms:
         mine = [r for r in rows if r["arm"] == arm["name"]]
-        ax.plot([r["wall_s"] / 60 for r in mine], [r["fid"] for r in mine], marker="o", label=arm["label"])
+        label = arm["label"]
+        if arm["name"] in final:
+            f = final[arm["name"]]
+            label += f"\nlast snapshot: FID {f['fid']:.1f} at {f['n_fake']} vs {f['n_real']}"
+        ax.plot([r["wall_s"] / 60 for r in mine], [r["fid"] for r in mine], marker="o", label=label)
     ax.set_xlabel("wall time (min; both arms side by side, one core each)")
     ax.set_ylabel("Inception FID (lower is better)")
     ax.set_title(title, fontsize=9)
@@ -184,6 +219,8 @@ def main() -> None:
     p.add_argument("--points", type=int, default=4, help="snapshots scored per arm, at equally spaced times")
     p.add_argument("--n", type=int, default=500, help="generated images per FID")
     p.add_argument("--real", type=int, default=1000, help="real images the FID compares with (eval.num_real)")
+    p.add_argument("--final-n", type=int, default=0, help="also score each arm's last snapshot with this many generated images (0 = skip)")
+    p.add_argument("--final-real", type=int, default=0, help="real images of that final FID (0 = the whole folder)")
     p.add_argument("--ckpt-every", type=int, default=100, help="toolkit checkpoint interval, steps")
     p.add_argument("--save-every-s", type=float, default=15.0, help="plain loop snapshot interval, seconds")
     p.add_argument("--cores", default="0,1", help="a core for each arm (taskset); '' = unpinned")
@@ -211,12 +248,15 @@ def main() -> None:
     budget = args.minutes * 60
     picked = {a["name"]: pick(snapshots(out / a["name"], a["kind"], start), budget, args.points) for a in arms}
     print(f"scoring: FID of {args.n} generated vs {args.real} real images, {torch.get_num_threads()} threads", flush=True)
-    rows = score(arms, picked, args, out)
+    rows, final = score(arms, picked, args, out)
     print("\n| arm | step | wall time (s) | FID |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['label']} | {r['step']} | {r['wall_s']:.0f} | {r['fid']:.2f} |")
+    for name, f in final.items():
+        print(f"final {name}: step {f['step']}, FID {f['fid']:.2f} ({f['n_fake']} generated vs {f['n_real']} real, "
+              f"scored in {f['eval_wall_s']:.0f} s)")
     if args.plot:
-        plot(rows, arms, Path(args.plot), f"CIFAR-10 test, {args.minutes:g} min per arm; FID {args.n} fake vs {args.real} real")
+        plot(rows, arms, Path(args.plot), f"CIFAR-10 test, {args.minutes:g} min per arm; curve: FID {args.n} fake vs {args.real} real", final)
         print(f"plot: {args.plot}")
 
 
