@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset
+from gan.cli import exit_process
 from gan.config import load_config
 from gan.generation.config import GANConfig
 from gan.engine.data_stream import BatchStream
@@ -61,6 +62,7 @@ except NonFiniteError as err:
 (dump / f"rank{rank}.json").write_text(json.dumps({"world": acc.num_processes, "seen": seen, "nonfinite": nonfinite,
                                                    "threads": torch.get_num_threads()}))
 acc.end_training()  # ends the process group: a gloo group alive at exit can abort the process
+exit_process(0)  # and, as train_gan.py ends a rank, without interpreter finalisation (gan.cli.exit_process says why)
 """
 
 
