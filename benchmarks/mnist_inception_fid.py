@@ -16,9 +16,8 @@ For each config (default ``configs/dcgan_mnist.yaml`` and ``configs/mnist_cond.y
    evaluation also times the 10,000-image real pass.
 
 The protocol differs from Lucic et al. 2018 ("Are GANs Created Equal?", best NS-GAN on MNIST about
-6.8) in three ways the table states: the training images are the 10,000 test images (no training set
-here), so the FID is against the training images themselves; the images are 32x32, not 28x28; and n
-is printed. Prints each stage's wall and CPU time and one table; ``--json`` writes the figures.
+6.8) in two ways: the training images are the 10,000 test images (no training set here), so the FID is
+against the training images themselves; and the images are 32x32, not 28x28. Prints each stage's wall and CPU time and one table; ``--json`` writes the figures.
 """
 from __future__ import annotations
 
@@ -29,8 +28,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]  # the toolkit, cond_mnist
 from cond_mnist import DATA, timed  # noqa: E402  (the same MNIST folder, and its timed subprocess runner)
+from gan.formats import list_checkpoints  # noqa: E402
+
 CONFIGS = ["configs/dcgan_mnist.yaml", "configs/mnist_cond.yaml"]
 LUCIC_NS_GAN_MNIST = 6.8  # Lucic et al. 2018, best NS-GAN FID on MNIST (10k samples, 28x28, 60k training images)
 
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def raw_generator_folder(run: Path) -> Path:
     """The last checkpoint's raw generator as a folder ``evaluate.py`` reads: its ``generator.json`` beside
     the training weights (Accelerate's ``model.safetensors``, the first prepared model = G) as ``generator.safetensors``."""
-    last = max((run / "checkpoints").glob("checkpoint-*"), key=lambda d: int(d.name.split("-")[1]))
+    last = list_checkpoints(run / "checkpoints")[-1]  # the newest complete checkpoint
     folder = run / "raw_generator"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
